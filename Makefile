@@ -1,0 +1,153 @@
+# carehub - build, run and test.
+#
+#   make run     install what is missing, build, start local mosquitto + redis under ./run/,
+#                run carehubd with the example configuration
+#   make test    install what is missing, build with warnings as errors (gcc and clang),
+#                run every test under AddressSanitizer + UBSan against real services,
+#                and a short fuzz smoke run
+#   make asan    the whole suite under AddressSanitizer + UBSan
+#   make fuzz    build the libFuzzer targets (clang)
+#
+# CFLAGS is yours (default -O2 -g); the project's own flags live in CH_CFLAGS.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+BUILD   ?= build
+WERROR  ?= -Werror
+SAN     ?=
+
+PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd
+TEST_PKGS := cmocka
+
+CH_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+             -Wwrite-strings -Wvla -Wshadow -Wformat=2 $(WERROR) -pthread -fno-omit-frame-pointer \
+             -Ihub -I$(BUILD)/gen \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CH_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -ldl -lm
+TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+CFLAGS   := -O1 -g
+endif
+
+HUB_MAIN   := hub/main.c hub/ctl.c
+HUB_SRCS   := $(filter-out $(HUB_MAIN),$(wildcard hub/*.c))
+HUB_OBJS   := $(HUB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBHUB     := $(BUILD)/libhub.a
+
+PLUGIN_DIRS   := $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c)))
+PLUGINS       := $(sort $(foreach d,$(PLUGIN_DIRS),$(BUILD)/plugins/$(notdir $(d)).so))
+TPLUGIN_DIRS  := $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/*.c)))
+TEST_PLUGINS  := $(sort $(foreach d,$(TPLUGIN_DIRS),$(BUILD)/test-plugins/$(notdir $(d)).so))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+ITEST_SRCS := $(wildcard tests/integration/test_*.c)
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+ITEST_LIB  := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(ITEST_SRCS),$(wildcard tests/integration/*.c)))
+
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+ALL_CFLAGS = $(CH_CFLAGS) $(CFLAGS) $(SANFLAGS)
+
+.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench clean stop
+
+CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
+
+all: $(BUILD)/carehubd $(CTL) $(PLUGINS)
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+# Lua scripts are compiled into the daemon as C strings.
+$(BUILD)/gen/%.lua.h: hub/%.lua
+	@mkdir -p $(dir $@)
+	{ echo 'static const char $(subst .,_,$*)_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+
+$(BUILD)/obj/hub/store.o: $(BUILD)/gen/store_ingest.lua.h
+
+$(LIBHUB): $(HUB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/carehubd: $(BUILD)/obj/hub/main.o $(LIBHUB)
+	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(CH_LIBS) $(LDFLAGS)
+
+$(BUILD)/carehubctl: $(BUILD)/obj/hub/ctl.o $(LIBHUB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CH_LIBS) $(LDFLAGS)
+
+# Plugins see only plugins/carehub_plugin.h and their own sources.
+.SECONDEXPANSION:
+$(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) plugins/carehub_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Iplugins -o $@ $(filter %.c,$^)
+
+$(BUILD)/test-plugins/%.so: $$(wildcard tests/plugins/%/*.c) plugins/carehub_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Iplugins -o $@ $(filter %.c,$^)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CH_LIBS) $(TEST_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(ITEST_LIB) $(LIBHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CH_LIBS) $(TEST_LIBS) $(LDFLAGS)
+
+# The whole suite in this build: unit tests, then integration tests against real
+# services started on free ports by tests/run.
+check-suite: all $(TEST_PLUGINS) $(UNIT_BINS) $(ITEST_BINS)
+	tests/run $(BUILD)
+
+unit: all $(TEST_PLUGINS) $(UNIT_BINS)
+	tests/run $(BUILD) unit
+
+integration: all $(TEST_PLUGINS) $(ITEST_BINS)
+	tests/run $(BUILD) integration
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 check-suite
+
+# Warnings as errors with the other compiler too (compile only).
+clang-check:
+	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang all $(patsubst $(BUILD)/%,build-clang/%,$(UNIT_BINS) $(ITEST_BINS) $(TEST_PLUGINS))
+
+# libFuzzer targets: each links the hub sources built with clang and the fuzzer.
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(BUILD)/gen/store_ingest.lua.h
+	@mkdir -p build-fuzz
+	clang $(CH_CFLAGS) $(FUZZ_FLAGS) -Ihub -o $@ $< $(HUB_SRCS) $(CH_LIBS)
+
+fuzz: $(FUZZ_BINS)
+
+# A short run of each target from its seed corpus: catches crashes in CI.
+fuzz-smoke: fuzz
+	tests/fuzz/smoke $(FUZZ_BINS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory clang-check
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+run: deps all
+	scripts/run-local
+
+stop:
+	scripts/services stop run
+
+bench: deps all
+	scripts/bench
+
+clean:
+	rm -rf build build-asan build-clang build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

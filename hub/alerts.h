@@ -1,0 +1,49 @@
+/*
+ * alerts.h - pure decisions about alerts: the alert document a rule match opens,
+ * the notification jobs of an escalation step, and the notification document a
+ * channel sends.  No I/O: the correlator and the dispatcher call these and unit
+ * tests call them with hand-made registries and rules.
+ */
+#ifndef CH_ALERTS_H
+#define CH_ALERTS_H
+
+#include "ch.h"
+#include "config.h"
+#include "event.h"
+#include "registry.h"
+#include "rules.h"
+
+#include <jansson.h>
+
+/*
+ * The alert document template for a rule match (the store adds id, state,
+ * count and times).  Returns a new JSON object or NULL.
+ */
+json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *subj,
+			  const struct ch_device *dev, const struct ch_event *ev);
+
+/*
+ * The jobs of one escalation step: for each role of the step, each contact of
+ * the subject with that role (in contact order), each channel of the step:
+ *   {"sid","step","cid","channel","contact":{"name","phone","role","order"}}
+ * cid is a stable short hash of the contact (no phone number in keys or logs).
+ * Returns a new JSON array (possibly empty) or NULL.
+ */
+json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struct ch_subject *subj);
+
+/* Stable contact id: 8 hex digits of FNV-1a over role and phone. */
+void ch_alert_contact_id(const char *role, const char *phone, char out[9]);
+
+/*
+ * The notification document (the webhook body of the SPEC) for one job:
+ * {"id":KEY,"alert":{"id","rule","severity","state","subject","opened_at","summary"},
+ *  "subject":{"id","name","address"},"contact":{"name","phone","role"},"step":N,
+ *  "attempt":N,"text":"..."}.  alert is the stored alert document.
+ */
+json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_subject *subj,
+			      json_t *contact, int step, int attempt, const char *text);
+
+/* The default message text: "[severity] summary - subject name, address". */
+void ch_alert_text(json_t *alert, const struct ch_subject *subj, char *out, size_t len);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * config.h - carehubd's configuration: one JSON file, overridable per value with
+ * `-o path=value`, validated as a whole before anything starts.
+ *
+ * Unknown and duplicate keys are errors; secrets are never in the file, only the
+ * names of environment variables that hold them (`*_env` keys).
+ */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include "ch.h"
+
+#include <jansson.h>
+
+struct ch_policy_step {
+	int64_t after_ms; /* since the alert opened */
+	char **roles;     /* contact roles notified by this step */
+	size_t nroles;
+	char **channels; /* channel names, tried in order (fallback on permanent failure) */
+	size_t nchannels;
+};
+
+struct ch_policy {
+	char *name;
+	struct ch_policy_step *steps;
+	size_t nsteps;
+	int repeat; /* times the whole list runs again after the last step */
+	int64_t repeat_after_ms;
+};
+
+struct ch_channel_conf {
+	char *name;
+	char *plugin;     /* plugin name: loads <plugins_dir>/<plugin>.so */
+	json_t *options;  /* the channel object less "plugin" and the host's keys; owned */
+	int max_attempts; /* host retry policy */
+	int64_t backoff_base_ms;
+	int64_t backoff_cap_ms;
+	int64_t timeout_ms;
+	int max_inflight;
+};
+
+struct ch_config {
+	char *file; /* path it was read from */
+	char *instance; /* names this hub: status topic, consumer name; default: mqtt.client_id */
+	char *state_dir; /* local journal directory */
+	char *plugins_dir;
+	char *timezone;
+
+	struct {
+		char *host;
+		int port;
+		char *client_id;
+		char *username;
+		char *password_env;
+		int keepalive_s;
+		char *shared_group; /* NULL: plain subscription */
+		struct {
+			bool enabled;
+			char *cafile;
+			char *certfile;
+			char *keyfile;
+			bool insecure;
+		} tls;
+		json_t *adapters; /* owned; validated by the adapters module (later issue) */
+		int64_t reconnect_min_ms;
+		int64_t reconnect_max_ms;
+	} mqtt;
+
+	struct {
+		char *host;
+		int port;
+		int db;
+		char *password_env;
+		char *prefix; /* key prefix, default "ch:" */
+	} redis;
+
+	struct {
+		bool enabled;
+		char *listen;
+		int port;
+		char *token_env;
+	} http;
+
+	struct {
+		char *file;
+	} registry;
+	struct {
+		char *file;
+	} rules;
+
+	struct ch_policy *policies;
+	size_t npolicies;
+	char *severity_policy[5]; /* policy name by severity: info, low, medium, high, critical */
+
+	struct ch_channel_conf *channels;
+	size_t nchannels;
+
+	struct {
+		size_t max_payload;   /* bytes; larger payloads are dead-lettered */
+		int max_depth;        /* JSON nesting */
+		int queue_capacity;   /* ingest queue, events */
+		int batch_size;       /* events per Redis round trip */
+		int64_t future_skew_ms; /* events stamped further ahead are rejected */
+		int64_t dedup_ttl_ms;   /* event ids remembered this long */
+		size_t deadletter_max;  /* approximate stream length */
+	} limits;
+
+	struct {
+		char *level;
+	} log;
+};
+
+/*
+ * Reads path, applies overrides ("a.b.c=value"; value parsed as JSON when it
+ * is valid JSON, else taken as a string), fills defaults, validates everything,
+ * and loads the policies file if policies names one.  On error returns
+ * CH_ECONFIG with "file:line:col: what is wrong, expected what" in err (for
+ * overrides: "-o a.b.c: ...").  *out is owned by the caller (ch_config_free).
+ */
+int ch_config_load(const char *path, const char *const *overrides, size_t noverrides,
+		   struct ch_config **out, char *err, size_t errlen);
+
+void ch_config_free(struct ch_config *cfg);
+
+/* The policy for a severity name (and an optional rule-named policy), or NULL. */
+const struct ch_policy *ch_config_policy(const struct ch_config *cfg, const char *rule_policy,
+					 const char *severity);
+const struct ch_channel_conf *ch_config_channel(const struct ch_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * registry.h - subjects (the people watched over), their devices and contacts.
+ *
+ * The registry file is upserted into Redis at start and on reload; the daemon
+ * then reads the whole registry back from Redis (so records edited through the
+ * API count too) and builds this immutable in-memory index for device lookups.
+ */
+#ifndef CH_REGISTRY_H
+#define CH_REGISTRY_H
+
+#include "ch.h"
+
+#include <jansson.h>
+
+struct ch_device {
+	char *id;
+	char *type;
+	char *location;
+	int64_t heartbeat_ms; /* 0: none declared */
+};
+
+struct ch_contact {
+	char *name;
+	char *phone;
+	char *role; /* self, family, caregiver, neighbour, caseworker, centre, maintenance */
+	int order;
+	char *quiet_hours; /* "22:00-07:00" or NULL */
+};
+
+struct ch_subject {
+	char *id;
+	char *name;
+	char *address;
+	char *phone;
+	char *timezone;
+	char *notes;
+	struct ch_device *devices;
+	size_t ndevices;
+	struct ch_contact *contacts; /* sorted by order */
+	size_t ncontacts;
+	json_t *json; /* the subject's record as stored, owned */
+};
+
+struct ch_registry;
+
+/* Parses and validates {"subjects":[...]} from a file; errors with file:line:col. */
+int ch_registry_load(const char *path, struct ch_registry **out, char *err, size_t errlen);
+int ch_registry_parse(const char *name, const char *text, size_t len, struct ch_registry **out,
+		      char *err, size_t errlen);
+
+/* Builds a registry from subject records already validated (e.g. read back from Redis). */
+int ch_registry_from_subjects(json_t *const *subjects, size_t n, struct ch_registry **out, char *err,
+			      size_t errlen);
+
+void ch_registry_free(struct ch_registry *reg);
+
+size_t ch_registry_count(const struct ch_registry *reg);
+const struct ch_subject *ch_registry_at(const struct ch_registry *reg, size_t i);
+const struct ch_subject *ch_registry_subject(const struct ch_registry *reg, const char *subject_id);
+
+/* Device lookup: the subject the device watches over, and the device. O(1). */
+const struct ch_subject *ch_registry_find_device(const struct ch_registry *reg, const char *device_id,
+						 const struct ch_device **dev);
+
+#endif
