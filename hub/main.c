@@ -1,0 +1,469 @@
+/*
+ * main.c - carehubd: reads the configuration, starts the threads, and turns
+ * signals into a drain (SIGTERM, SIGINT) or an atomic reload (SIGHUP).
+ *
+ * Threads: this one waits for signals; mqtt reads the broker into the ingest
+ * queue (journaling each message first); ingest applies batches to Redis;
+ * dispatch sends notifications.  Each owns its own Redis connection.
+ */
+#include "ch.h"
+#include "clock.h"
+#include "config.h"
+#include "dispatch.h"
+#include "ingest.h"
+#include "journal.h"
+#include "log.h"
+#include "mqtt.h"
+#include "plugin_host.h"
+#include "queue.h"
+#include "registry.h"
+#include "rules.h"
+#include "runtime.h"
+#include "store.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define VERSION "0.1.0"
+#define DRAIN_MS 10000
+#define OVERSIZE_KEEP 4096
+
+static struct {
+	const char *config_path;
+	const char **overrides;
+	size_t noverrides;
+	struct ch_queue *queue;
+	struct ch_journal *journal;
+	struct ch_mqtt *_Atomic mqtt;
+	struct ch_dispatch *dispatch;
+	size_t max_payload;
+	char actor[192];
+	char status_topic[256];
+	char event_sub[256];
+	char instance[128];
+} g;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: carehubd -c FILE [-o path=value]... [--check]\n"
+		   "  -c, --config FILE   configuration file (JSON)\n"
+		   "  -o path=value       override one configuration value, e.g. -o mqtt.port=18830\n"
+		   "      --check         validate configuration, rules, registry and channels, then exit\n"
+		   "  -V, --version       print the version\n");
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static int publish_hook(void *arg, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	struct ch_mqtt *m = atomic_load(&g.mqtt);
+
+	(void)arg;
+	if (!m)
+		return CH_EAGAIN;
+	return ch_mqtt_publish(m, topic, payload, len, qos, retain != 0);
+}
+
+static void publish_alert(void *arg, const char *sid, const char *doc, size_t len)
+{
+	char topic[256];
+
+	(void)arg;
+	if (ch_fmt(topic, sizeof(topic), "carehub/v1/alerts/%s", sid) == 0)
+		publish_hook(NULL, topic, doc, len, 1, 0);
+}
+
+static void jobs_ready(void *arg)
+{
+	(void)arg;
+	if (g.dispatch)
+		ch_dispatch_wake(g.dispatch);
+}
+
+static void enqueue(const char *topic, const char *payload, size_t len, size_t orig_len, int64_t arrival,
+		    uint64_t seq)
+{
+	struct ch_msg m = {0};
+
+	m.topic = ch_strdup(topic);
+	m.payload = malloc(len + 1);
+	if (!m.topic || !m.payload) {
+		ch_msg_clear(&m);
+		ch_log_rl("ingest-oom", 10000, CH_LOG_ERROR, "out of memory; message kept in the journal");
+		return;
+	}
+	memcpy(m.payload, payload, len);
+	m.payload[len] = '\0';
+	m.len = len;
+	m.orig_len = orig_len;
+	m.arrival_ms = arrival;
+	m.seq = seq;
+	if (ch_queue_push(g.queue, &m)) {
+		atomic_fetch_add(&ch_metrics.rejected[CH_REJ_OVERFLOW], 1);
+		ch_log_rl("overflow", 10000, CH_LOG_ERROR, "ingest queue overflow; message kept in the journal");
+		ch_msg_clear(&m);
+	}
+}
+
+/* libmosquitto thread: journal, enqueue, return.  Never blocks on Redis. */
+static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+{
+	size_t keep = len > g.max_payload ? (len < OVERSIZE_KEEP ? len : OVERSIZE_KEEP) : len;
+	int64_t now = ch_clock_now_ms();
+	uint64_t seq = 0;
+
+	(void)arg;
+	atomic_fetch_add(&ch_metrics.events_in, 1);
+	if (g.journal && ch_journal_append(g.journal, topic, payload, keep, len, now, &seq))
+		seq = 0;
+	enqueue(topic, payload, keep, len, now, seq);
+}
+
+static bool has_room(void *arg)
+{
+	(void)arg;
+	return ch_queue_has_room(g.queue);
+}
+
+static void wait_room(void *arg, int ms)
+{
+	(void)arg;
+	ch_queue_wait_room(g.queue, ms);
+}
+
+static void replay(void *arg, uint64_t seq, const char *topic, const char *payload, size_t len, size_t orig_len,
+		   int64_t arrival_ms)
+{
+	(*(size_t *)arg)++;
+	while (!ch_queue_has_room(g.queue))
+		ch_queue_wait_room(g.queue, 100);
+	enqueue(topic, payload, len, orig_len, arrival_ms, seq);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int secret(const char *env, const char **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!env)
+		return 0;
+	*out = getenv(env);
+	if (!*out) {
+		ch_fmt(err, errlen, "environment variable %s (named in the config) is not set", env);
+		return CH_ECONFIG;
+	}
+	return 0;
+}
+
+static void store_opts(const struct ch_config *cfg, const char *password, struct ch_store_opts *o)
+{
+	*o = (struct ch_store_opts){.host = cfg->redis.host, .port = cfg->redis.port, .db = cfg->redis.db,
+				    .password = password, .prefix = cfg->redis.prefix, .timeout_ms = 5000};
+}
+
+/*
+ * Builds a complete runtime: config, rules, registry (upserted into Redis and
+ * read back when st is given), channels.  Nothing is published here.
+ */
+static int load_runtime(struct ch_store *st, struct ch_runtime **out, char *err, size_t errlen)
+{
+	struct ch_runtime *rt = calloc(1, sizeof(*rt));
+	struct ch_registry *file_reg = NULL;
+	struct ch_host_services svc = {.publish = publish_hook};
+	json_t *all = NULL;
+	int rc;
+
+	if (!rt)
+		return CH_ENOMEM;
+	if ((rc = ch_config_load(g.config_path, g.overrides, g.noverrides, &rt->cfg, err, errlen)))
+		goto fail;
+	if ((rc = ch_rules_load(rt->cfg->rules.file, &rt->rules, err, errlen)))
+		goto fail;
+	if ((rc = ch_registry_load(rt->cfg->registry.file, &file_reg, err, errlen)))
+		goto fail;
+	if (st) {
+		size_t n = ch_registry_count(file_reg);
+		json_t **recs = calloc(n ? n : 1, sizeof(*recs));
+		if (!recs) {
+			rc = CH_ENOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++)
+			recs[i] = ch_registry_at(file_reg, i)->json;
+		rc = ch_store_registry_upsert(st, recs, n, err, errlen);
+		free(recs);
+		if (rc)
+			goto fail;
+		if ((rc = ch_store_registry_read(st, &all, err, errlen)))
+			goto fail;
+		size_t m = json_array_size(all);
+		json_t **items = calloc(m ? m : 1, sizeof(*items));
+		if (!items) {
+			rc = CH_ENOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < m; i++)
+			items[i] = json_array_get(all, i);
+		rc = ch_registry_from_subjects(items, m, &rt->reg, err, errlen);
+		free(items);
+		if (rc)
+			goto fail;
+		ch_registry_free(file_reg);
+		file_reg = NULL;
+	} else {
+		rt->reg = file_reg;
+		file_reg = NULL;
+	}
+	rt->channels = calloc(rt->cfg->nchannels ? rt->cfg->nchannels : 1, sizeof(*rt->channels));
+	if (!rt->channels) {
+		rc = CH_ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < rt->cfg->nchannels; i++) {
+		const struct ch_channel_conf *cc = &rt->cfg->channels[i];
+		if ((rc = ch_channel_open(rt->cfg->plugins_dir, cc->name, cc->plugin, cc->options, &svc,
+					  &rt->channels[i], err, errlen)))
+			goto fail;
+		rt->nchannels++;
+	}
+	json_decref(all);
+	*out = rt;
+	return 0;
+fail:
+	json_decref(all);
+	ch_registry_free(file_reg);
+	ch_runtime_free(rt);
+	return rc;
+}
+
+static int check_only(void)
+{
+	struct ch_runtime *rt;
+	char err[1024];
+	int rc = load_runtime(NULL, &rt, err, sizeof(err));
+
+	if (rc) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	printf("%s: ok (%zu rules, %zu subjects, %zu channels)\n", g.config_path, rt->rules->n,
+	       ch_registry_count(rt->reg), rt->nchannels);
+	ch_runtime_free(rt);
+	return 0;
+}
+
+static void reload(struct ch_store *st)
+{
+	struct ch_runtime *rt;
+	char err[1024];
+
+	ch_log(CH_LOG_INFO, "SIGHUP: reloading %s", g.config_path);
+	if (load_runtime(st, &rt, err, sizeof(err))) {
+		ch_log(CH_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	ch_log_set_level_name(rt->cfg->log.level);
+	ch_runtime_publish(rt);
+	ch_log(CH_LOG_INFO, "reloaded: %zu rules, %zu subjects, %zu channels (connection settings apply at restart)",
+	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+						 {"check", no_argument, NULL, 'k'},
+						 {"version", no_argument, NULL, 'V'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	bool check = false;
+	int opt;
+	sigset_t sigs;
+	struct ch_store *st = NULL;
+	struct ch_store_opts so;
+	struct ch_runtime *rt = NULL;
+	struct ch_ingest *ig = NULL;
+	struct ch_mqtt *mq = NULL;
+	const char *mqtt_pw = NULL, *redis_pw = NULL;
+	char err[1024];
+	int rc, exit_code = 0;
+
+	g.overrides = calloc((size_t)argc + 1, sizeof(*g.overrides));
+	if (!g.overrides)
+		return 1;
+	while ((opt = getopt_long(argc, argv, "c:o:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			g.config_path = optarg;
+			break;
+		case 'o':
+			g.overrides[g.noverrides++] = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'V':
+			printf("carehubd %s (plugin ABI %d)\n", VERSION, CH_PLUGIN_ABI_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!g.config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_only();
+
+	/* Signals go to this thread only, through sigtimedwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* First load without Redis: a bad file must stop us before we touch anything. */
+	if ((rc = load_runtime(NULL, &rt, err, sizeof(err)))) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	ch_log_set_level_name(rt->cfg->log.level);
+	if (secret(rt->cfg->mqtt.password_env, &mqtt_pw, err, sizeof(err)) ||
+	    secret(rt->cfg->redis.password_env, &redis_pw, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		ch_runtime_free(rt);
+		return 2;
+	}
+	ch_strlcpy(g.instance, rt->cfg->instance, sizeof(g.instance));
+	ch_fmt(g.actor, sizeof(g.actor), "carehubd/%s", g.instance);
+	ch_fmt(g.status_topic, sizeof(g.status_topic), "carehub/v1/status/%s", g.instance);
+	if (rt->cfg->mqtt.shared_group)
+		ch_fmt(g.event_sub, sizeof(g.event_sub), "$share/%s/" CH_TOPIC_EVENTS "+", rt->cfg->mqtt.shared_group);
+	else
+		ch_fmt(g.event_sub, sizeof(g.event_sub), CH_TOPIC_EVENTS "+");
+	g.max_payload = rt->cfg->limits.max_payload;
+	store_opts(rt->cfg, redis_pw, &so);
+	ch_runtime_free(rt);
+	rt = NULL;
+
+	/* Redis must hold the registry before events can be matched: wait for it. */
+	rc = ch_store_open(&so, &st, err, sizeof(err));
+	for (int attempt = 0; rc == CH_EAGAIN; attempt++) {
+		struct timespec ts = {1, 0};
+		siginfo_t si;
+		ch_log_rl("startup-redis", 10000, CH_LOG_WARN, "waiting for Redis: %s", err);
+		if (sigtimedwait(&sigs, &si, &ts) > 0 && si.si_signo != SIGHUP) {
+			ch_store_close(st);
+			return 0;
+		}
+		rc = ch_store_ensure(st, err, sizeof(err));
+	}
+	if (rc || (rc = load_runtime(st, &rt, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "%s", err);
+		ch_store_close(st);
+		return 2;
+	}
+	ch_runtime_publish(rt);
+	rt = ch_runtime_acquire();
+
+	if (ch_queue_new((size_t)rt->cfg->limits.queue_capacity, 1024, &g.queue)) {
+		ch_log(CH_LOG_ERROR, "out of memory");
+		return 1;
+	}
+	struct ch_dispatch_opts dopts = {.store = &so, .consumer = g.instance, .actor = g.actor};
+	if ((rc = ch_dispatch_start(&dopts, &g.dispatch, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "dispatch: %s", err);
+		return 1;
+	}
+	struct ch_ingest_opts iopts = {.queue = g.queue, .store = &so, .actor = g.actor,
+				       .publish_alert = publish_alert, .jobs_ready = jobs_ready};
+	if ((rc = ch_ingest_start(&iopts, &ig, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "ingest: %s", err);
+		return 1;
+	}
+	/* Replay what a previous run journaled but may not have applied. */
+	size_t replayed = 0;
+	if ((rc = ch_journal_open(rt->cfg->state_dir, replay, &replayed, &g.journal, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "%s", err);
+		exit_code = 1;
+		goto shutdown;
+	}
+	if (replayed)
+		ch_log(CH_LOG_INFO, "journal: replaying %zu messages from the last run", replayed);
+	ch_ingest_set_journal(ig, g.journal);
+
+	const char *subs[] = {g.event_sub};
+	struct ch_mqtt_opts mo = {
+		.host = rt->cfg->mqtt.host,
+		.port = rt->cfg->mqtt.port,
+		.client_id = rt->cfg->mqtt.client_id,
+		.username = rt->cfg->mqtt.username,
+		.password = mqtt_pw,
+		.keepalive_s = rt->cfg->mqtt.keepalive_s,
+		.tls = rt->cfg->mqtt.tls.enabled,
+		.cafile = rt->cfg->mqtt.tls.cafile,
+		.certfile = rt->cfg->mqtt.tls.certfile,
+		.keyfile = rt->cfg->mqtt.tls.keyfile,
+		.tls_insecure = rt->cfg->mqtt.tls.insecure,
+		.status_topic = g.status_topic,
+		.subscriptions = subs,
+		.nsubscriptions = 1,
+		.reconnect_min_ms = rt->cfg->mqtt.reconnect_min_ms,
+		.reconnect_max_ms = rt->cfg->mqtt.reconnect_max_ms,
+		.on_message = on_message,
+		.has_room = has_room,
+		.wait_room = wait_room,
+	};
+	if ((rc = ch_mqtt_start(&mo, &mq, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "%s", err);
+		exit_code = 1;
+		goto shutdown;
+	}
+	atomic_store(&g.mqtt, mq);
+	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
+	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
+	ch_runtime_release(rt);
+	rt = NULL;
+
+	for (;;) {
+		siginfo_t si;
+		struct timespec ts = {1, 0};
+		int s = sigtimedwait(&sigs, &si, &ts);
+		if (s == SIGHUP) {
+			reload(st);
+		} else if (s == SIGTERM || s == SIGINT) {
+			ch_log(CH_LOG_INFO, "%s: draining", s == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+	}
+
+shutdown:
+	if (mq)
+		ch_mqtt_pause(mq);
+	ch_ingest_stop(ig, DRAIN_MS);
+	ch_dispatch_stop(g.dispatch, DRAIN_MS / 2);
+	g.dispatch = NULL;
+	atomic_store(&g.mqtt, NULL);
+	ch_mqtt_stop(mq);
+	ch_journal_close(g.journal);
+	ch_queue_free(g.queue);
+	ch_runtime_release(rt);
+	ch_runtime_shutdown();
+	ch_store_close(st);
+	free(g.overrides);
+	ch_log(CH_LOG_INFO, "stopped");
+	return exit_code;
+}

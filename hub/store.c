@@ -1,0 +1,847 @@
+/*
+ * store.c - Redis through hiredis: connection upkeep, the ingest script, the
+ * registry, the outbox stream and dispatch records.
+ *
+ * Every operation is one pipelined round trip where it can be.  A context that
+ * saw an error is freed and rebuilt on the next call, never reused.
+ */
+#include "store.h"
+#include "clock.h"
+#include "log.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store_ingest.lua.h"
+
+struct ch_store {
+	redisContext *c;
+	char *host;
+	int port;
+	int db;
+	char *password;
+	char *prefix;
+	int timeout_ms;
+	char ingest_sha[48];
+};
+
+/* ---------------------------------------------------------------- connection */
+
+static void drop(struct ch_store *st)
+{
+	if (st->c) {
+		redisFree(st->c);
+		st->c = NULL;
+	}
+}
+
+static int reply_error(struct ch_store *st, redisReply *r, const char *what, char *err, size_t errlen)
+{
+	if (!r) {
+		ch_fmt(err, errlen, "redis %s: %s", what, st->c && st->c->errstr[0] ? st->c->errstr : "connection lost");
+		drop(st);
+		return CH_EAGAIN;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		ch_fmt(err, errlen, "redis %s: %.*s", what, (int)r->len, r->str);
+		/* LOADING / MASTERDOWN / READONLY are passing states of a restarting server. */
+		int transient = strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0 ||
+				strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "BUSY", 4) == 0;
+		freeReplyObject(r);
+		if (transient)
+			drop(st);
+		return transient ? CH_EAGAIN : CH_EPROTO;
+	}
+	return 0;
+}
+
+static redisReply *cmd_argv(struct ch_store *st, int argc, const char **argv, const size_t *lens)
+{
+	return redisCommandArgv(st->c, argc, argv, lens);
+}
+
+int ch_store_ensure(struct ch_store *st, char *err, size_t errlen)
+{
+	struct timeval tv = {st->timeout_ms / 1000, (st->timeout_ms % 1000) * 1000};
+	redisReply *r;
+	int rc;
+
+	if (st->c)
+		return 0;
+	st->c = redisConnectWithTimeout(st->host, st->port, tv);
+	if (!st->c || st->c->err) {
+		ch_fmt(err, errlen, "redis %s:%d: %s", st->host, st->port, st->c ? st->c->errstr : "out of memory");
+		drop(st);
+		return CH_EAGAIN;
+	}
+	redisSetTimeout(st->c, tv);
+	redisEnableKeepAlive(st->c);
+	if (st->password) {
+		r = redisCommand(st->c, "AUTH %s", st->password);
+		if ((rc = reply_error(st, r, "AUTH", err, errlen)))
+			goto fail;
+		freeReplyObject(r);
+	}
+	if (st->db) {
+		r = redisCommand(st->c, "SELECT %d", st->db);
+		if ((rc = reply_error(st, r, "SELECT", err, errlen)))
+			goto fail;
+		freeReplyObject(r);
+	}
+	r = redisCommand(st->c, "SCRIPT LOAD %s", store_ingest_lua);
+	if ((rc = reply_error(st, r, "SCRIPT LOAD", err, errlen)))
+		goto fail;
+	ch_strlcpy(st->ingest_sha, r->str, sizeof(st->ingest_sha));
+	freeReplyObject(r);
+	return 0;
+fail:
+	drop(st);
+	/* A refused AUTH is a configuration problem, but retrying costs nothing
+	 * and lets an operator fix Redis without restarting the hub. */
+	return rc == CH_EPROTO ? CH_EAGAIN : rc;
+}
+
+int ch_store_open(const struct ch_store_opts *o, struct ch_store **out, char *err, size_t errlen)
+{
+	struct ch_store *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return CH_ENOMEM;
+	st->host = ch_strdup(o->host ? o->host : "127.0.0.1");
+	st->port = o->port;
+	st->db = o->db;
+	st->password = ch_strdup(o->password);
+	st->prefix = ch_strdup(o->prefix ? o->prefix : "ch:");
+	st->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+	if (!st->host || !st->prefix) {
+		ch_store_close(st);
+		return CH_ENOMEM;
+	}
+	*out = st;
+	return ch_store_ensure(st, err, errlen);
+}
+
+void ch_store_close(struct ch_store *st)
+{
+	if (!st)
+		return;
+	drop(st);
+	free(st->host);
+	if (st->password) {
+		memset(st->password, 0, strlen(st->password));
+		free(st->password);
+	}
+	free(st->prefix);
+	free(st);
+}
+
+bool ch_store_connected(const struct ch_store *st)
+{
+	return st->c != NULL;
+}
+
+const char *ch_store_prefix(const struct ch_store *st)
+{
+	return st->prefix;
+}
+
+/* ---------------------------------------------------------------- argv builder */
+
+struct argv {
+	const char **v;
+	size_t *len;
+	char **owned; /* numbers formatted here */
+	size_t n, cap, nowned, capowned;
+	bool oom;
+};
+
+static void argv_push(struct argv *a, const char *s, size_t len)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		const char **v = realloc(a->v, cap * sizeof(*v));
+		size_t *l = v ? realloc(a->len, cap * sizeof(*l)) : NULL;
+		if (v)
+			a->v = v;
+		if (!v || !l) {
+			a->oom = true;
+			return;
+		}
+		a->len = l;
+		a->cap = cap;
+	}
+	a->v[a->n] = s ? s : "";
+	a->len[a->n] = s ? len : 0;
+	a->n++;
+}
+
+static void argv_str(struct argv *a, const char *s)
+{
+	argv_push(a, s, s ? strlen(s) : 0);
+}
+
+static void argv_i64(struct argv *a, int64_t v)
+{
+	char buf[32], *p;
+
+	ch_fmt(buf, sizeof(buf), "%lld", (long long)v);
+	p = ch_strdup(buf);
+	if (!p || (a->nowned == a->capowned && a->capowned > 1024 * 1024)) {
+		free(p);
+		a->oom = true;
+		return;
+	}
+	if (a->nowned == a->capowned) {
+		size_t cap = a->capowned ? a->capowned * 2 : 32;
+		char **o = realloc(a->owned, cap * sizeof(*o));
+		if (!o) {
+			free(p);
+			a->oom = true;
+			return;
+		}
+		a->owned = o;
+		a->capowned = cap;
+	}
+	a->owned[a->nowned++] = p;
+	argv_str(a, p);
+}
+
+static void argv_free(struct argv *a)
+{
+	for (size_t i = 0; i < a->nowned; i++)
+		free(a->owned[i]);
+	free(a->owned);
+	free(a->v);
+	free(a->len);
+	memset(a, 0, sizeof(*a));
+}
+
+/* The prefix followed by the NULL-terminated list of parts; NULL when too long. */
+static char *key(const struct ch_store *st, ...)
+{
+	char buf[512];
+	size_t n = strlen(st->prefix);
+	const char *part;
+	va_list ap;
+
+	if (n >= sizeof(buf))
+		return NULL;
+	memcpy(buf, st->prefix, n);
+	va_start(ap, st);
+	while ((part = va_arg(ap, const char *))) {
+		size_t m = strlen(part);
+		if (n + m >= sizeof(buf)) {
+			va_end(ap);
+			return NULL;
+		}
+		memcpy(buf + n, part, m);
+		n += m;
+	}
+	va_end(ap);
+	buf[n] = '\0';
+	return ch_strdup(buf);
+}
+
+/* ---------------------------------------------------------------- ingest */
+
+static char *dup_str(const redisReply *r)
+{
+	char *p;
+
+	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
+		return NULL;
+	p = malloc(r->len + 1);
+	if (p) {
+		memcpy(p, r->str, r->len);
+		p[r->len] = '\0';
+	}
+	return p;
+}
+
+static int parse_ingest_reply(redisReply *r, struct ch_ingest_result *res, char *err, size_t errlen)
+{
+	size_t nt;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 4 != 0) {
+		ch_fmt(err, errlen, "redis ingest script: unexpected reply");
+		return CH_EPROTO;
+	}
+	res->duplicates = (size_t)r->element[0]->integer;
+	res->jobs = (size_t)r->element[1]->integer;
+	nt = (r->elements - 2) / 4;
+	if (nt == 0)
+		return 0;
+	res->transitions = calloc(nt, sizeof(*res->transitions));
+	if (!res->transitions)
+		return CH_ENOMEM;
+	for (size_t k = 0; k < nt; k++) {
+		struct ch_transition *t = &res->transitions[k];
+		t->kind = dup_str(r->element[2 + 4 * k]);
+		t->sid = dup_str(r->element[3 + 4 * k]);
+		t->alert_id = dup_str(r->element[4 + 4 * k]);
+		t->doc = dup_str(r->element[5 + 4 * k]);
+		res->ntransitions++;
+		if (!t->kind || !t->sid || !t->alert_id || !t->doc)
+			return CH_ENOMEM;
+	}
+	return 0;
+}
+
+void ch_ingest_result_clear(struct ch_ingest_result *res)
+{
+	for (size_t i = 0; i < res->ntransitions; i++) {
+		free(res->transitions[i].kind);
+		free(res->transitions[i].sid);
+		free(res->transitions[i].alert_id);
+		free(res->transitions[i].doc);
+	}
+	free(res->transitions);
+	memset(res, 0, sizeof(*res));
+}
+
+static void append_deadletter(struct ch_store *st, const char *stream, const struct ch_dead_letter *dl,
+			      size_t maxlen)
+{
+	char maxbuf[32], arr[32], olen[32];
+	const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxbuf, "*", "reason", dl->reason,
+			      "detail", dl->detail ? dl->detail : "", "topic", dl->topic ? dl->topic : "",
+			      "arrival_ms", arr, "size", olen, "payload", dl->payload ? dl->payload : ""};
+	size_t lens[CH_ARRAY_LEN(argv)];
+
+	ch_fmt(maxbuf, sizeof(maxbuf), "%zu", maxlen);
+	ch_fmt(arr, sizeof(arr), "%lld", (long long)dl->arrival_ms);
+	ch_fmt(olen, sizeof(olen), "%zu", dl->orig_len);
+	for (size_t i = 0; i < CH_ARRAY_LEN(argv); i++)
+		lens[i] = strlen(argv[i]);
+	lens[CH_ARRAY_LEN(argv) - 1] = dl->payload ? dl->len : 0;
+	redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, lens);
+}
+
+int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size_t nev,
+		    const struct ch_dead_letter *dls, size_t ndl, int64_t now_ms, const char *actor,
+		    size_t deadletter_max, struct ch_ingest_result *res, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	char now_iso[40];
+	char *dlkey = NULL;
+	redisReply *r;
+	int rc, script_rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (nev) {
+		ch_clock_format(now_ms, now_iso, sizeof(now_iso));
+		argv_str(&a, "EVALSHA");
+		argv_str(&a, st->ingest_sha);
+		argv_str(&a, "0");
+		argv_str(&a, st->prefix);
+		argv_i64(&a, now_ms);
+		argv_str(&a, now_iso);
+		argv_str(&a, actor);
+		argv_i64(&a, (int64_t)nev);
+		for (size_t i = 0; i < nev; i++) {
+			const struct ch_ingest_event *e = &evs[i];
+			argv_str(&a, e->sid);
+			argv_str(&a, e->device);
+			argv_str(&a, e->dedup_id);
+			argv_i64(&a, e->dedup_ttl_ms);
+			argv_i64(&a, e->ts_ms);
+			argv_str(&a, e->event_json);
+			argv_i64(&a, (int64_t)e->nmatches);
+			for (size_t m = 0; m < e->nmatches; m++) {
+				argv_str(&a, e->matches[m].rule);
+				argv_str(&a, e->matches[m].alert_doc);
+				argv_str(&a, e->matches[m].jobs);
+				argv_str(&a, e->matches[m].timeline);
+			}
+		}
+		if (a.oom) {
+			argv_free(&a);
+			return CH_ENOMEM;
+		}
+		redisAppendCommandArgv(st->c, (int)a.n, a.v, a.len);
+	}
+	if (ndl) {
+		dlkey = key(st, "deadletter", (char *)NULL);
+		if (!dlkey) {
+			argv_free(&a);
+			return CH_ENOMEM;
+		}
+		for (size_t i = 0; i < ndl; i++)
+			append_deadletter(st, dlkey, &dls[i], deadletter_max);
+	}
+	free(dlkey);
+
+	/* Read every reply even after an error so the connection stays in step. */
+	if (nev) {
+		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			/* Script cache flushed under us: reload and rerun just the script. */
+			freeReplyObject(r);
+			for (size_t i = 0; i < ndl; i++) {
+				redisReply *x;
+				if (redisGetReply(st->c, (void **)&x) == REDIS_OK)
+					freeReplyObject(x);
+			}
+			ndl = 0;
+			drop(st);
+			argv_free(&a);
+			ch_fmt(err, errlen, "redis: script cache was flushed; reloading");
+			return CH_EAGAIN;
+		}
+		script_rc = reply_error(st, r, "ingest script", err, errlen);
+		if (!script_rc) {
+			script_rc = parse_ingest_reply(r, res, err, errlen);
+			freeReplyObject(r);
+		}
+		if (script_rc == CH_EAGAIN) {
+			argv_free(&a);
+			ch_ingest_result_clear(res);
+			return CH_EAGAIN;
+		}
+	}
+	argv_free(&a);
+	for (size_t i = 0; i < ndl; i++) {
+		char dlerr[256];
+		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
+			r = NULL;
+		rc = reply_error(st, r, "XADD deadletter", dlerr, sizeof(dlerr));
+		if (rc == CH_EAGAIN) {
+			ch_strlcpy(err, dlerr, errlen);
+			ch_ingest_result_clear(res);
+			return CH_EAGAIN;
+		}
+		if (rc)
+			ch_log_rl("deadletter-write", 10000, CH_LOG_ERROR, "%s", dlerr);
+		else
+			freeReplyObject(r);
+	}
+	if (script_rc)
+		ch_ingest_result_clear(res);
+	return script_rc;
+}
+
+/* ---------------------------------------------------------------- registry */
+
+int ch_store_registry_upsert(struct ch_store *st, json_t *const *subjects, size_t n, char *err,
+			     size_t errlen)
+{
+	struct argv a = {0};
+	char *k;
+	char **docs;
+	redisReply *r;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	k = key(st, "registry:subjects", (char *)NULL);
+	docs = calloc(n, sizeof(*docs));
+	if (!k || !docs) {
+		free(k);
+		free(docs);
+		return CH_ENOMEM;
+	}
+	argv_str(&a, "HSET");
+	argv_str(&a, k);
+	for (size_t i = 0; i < n; i++) {
+		docs[i] = json_dumps(subjects[i], JSON_COMPACT);
+		argv_str(&a, json_string_value(json_object_get(subjects[i], "id")));
+		argv_str(&a, docs[i]);
+		if (!docs[i])
+			a.oom = true;
+	}
+	rc = CH_ENOMEM;
+	if (!a.oom) {
+		r = cmd_argv(st, (int)a.n, a.v, a.len);
+		rc = reply_error(st, r, "HSET registry", err, errlen);
+		if (!rc)
+			freeReplyObject(r);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+	free(k);
+	argv_free(&a);
+	return rc;
+}
+
+int ch_store_registry_read(struct ch_store *st, json_t **out, char *err, size_t errlen)
+{
+	char *k;
+	redisReply *r;
+	json_t *arr;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "registry:subjects", (char *)NULL)))
+		return CH_ENOMEM;
+	r = redisCommand(st->c, "HVALS %s", k);
+	free(k);
+	if ((rc = reply_error(st, r, "HVALS registry", err, errlen)))
+		return rc;
+	arr = json_array();
+	for (size_t i = 0; arr && i < r->elements; i++) {
+		json_error_t je;
+		json_t *s = json_loadb(r->element[i]->str, r->element[i]->len, 0, &je);
+		if (!s) {
+			ch_log(CH_LOG_ERROR, "registry record in Redis is not JSON (%s); skipped", je.text);
+			continue;
+		}
+		json_array_append_new(arr, s);
+	}
+	freeReplyObject(r);
+	if (!arr)
+		return CH_ENOMEM;
+	*out = arr;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+int ch_store_outbox_init(struct ch_store *st, char *err, size_t errlen)
+{
+	char *k;
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "outbox", (char *)NULL)))
+		return CH_ENOMEM;
+	r = redisCommand(st->c, "XGROUP CREATE %s dispatch 0 MKSTREAM", k);
+	free(k);
+	if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	if ((rc = reply_error(st, r, "XGROUP CREATE", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
+void ch_store_jobs_free(struct ch_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(jobs[i].entry_id);
+		json_decref(jobs[i].job);
+	}
+	free(jobs);
+}
+
+/* Turns an array of [id, [field, value, ...]] stream entries into jobs. */
+static int entries_to_jobs(const redisReply *entries, struct ch_job **out, size_t *n)
+{
+	struct ch_job *jobs;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
+		return 0;
+	jobs = calloc(entries->elements, sizeof(*jobs));
+	if (!jobs)
+		return CH_ENOMEM;
+	for (size_t i = 0; i < entries->elements; i++) {
+		const redisReply *e = entries->element[i];
+		const redisReply *f;
+		json_t *job = NULL;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+			continue;
+		f = e->element[1];
+		/* A nil field list is an entry trimmed away: acknowledge it as empty. */
+		for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+			if (strcmp(f->element[j]->str, "job") == 0)
+				job = json_loadb(f->element[j + 1]->str, f->element[j + 1]->len, 0, NULL);
+		}
+		jobs[k].entry_id = dup_str(e->element[0]);
+		jobs[k].job = job;
+		if (!jobs[k].entry_id) {
+			json_decref(job);
+			continue;
+		}
+		k++;
+	}
+	*out = jobs;
+	*n = k;
+	return 0;
+}
+
+int ch_store_outbox_read(struct ch_store *st, const char *consumer, bool pending, int count,
+			 struct ch_job **out, size_t *n, char *err, size_t errlen)
+{
+	char *k;
+	char cnt[16];
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "outbox", (char *)NULL)))
+		return CH_ENOMEM;
+	ch_fmt(cnt, sizeof(cnt), "%d", count);
+	const char *argv[] = {"XREADGROUP", "GROUP", "dispatch", consumer, "COUNT", cnt, "STREAMS", k,
+			      pending ? "0" : ">"};
+	r = redisCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, NULL);
+	free(k);
+	if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0) {
+		freeReplyObject(r);
+		return ch_store_outbox_init(st, err, errlen);
+	}
+	if ((rc = reply_error(st, r, "XREADGROUP", err, errlen)))
+		return rc;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2)
+		rc = entries_to_jobs(r->element[0]->element[1], out, n);
+	freeReplyObject(r);
+	return rc;
+}
+
+int ch_store_outbox_claim(struct ch_store *st, const char *consumer, int64_t min_idle_ms, int count,
+			  struct ch_job **out, size_t *n, char *err, size_t errlen)
+{
+	char *k;
+	char idle[32], cnt[16];
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "outbox", (char *)NULL)))
+		return CH_ENOMEM;
+	ch_fmt(idle, sizeof(idle), "%lld", (long long)min_idle_ms);
+	ch_fmt(cnt, sizeof(cnt), "%d", count);
+	const char *argv[] = {"XAUTOCLAIM", k, "dispatch", consumer, idle, "0", "COUNT", cnt};
+	r = redisCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, NULL);
+	free(k);
+	if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0) {
+		freeReplyObject(r);
+		return ch_store_outbox_init(st, err, errlen);
+	}
+	if ((rc = reply_error(st, r, "XAUTOCLAIM", err, errlen)))
+		return rc;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+		rc = entries_to_jobs(r->element[1], out, n);
+	freeReplyObject(r);
+	return rc;
+}
+
+int ch_store_outbox_add(struct ch_store *st, json_t *job, char *err, size_t errlen)
+{
+	char *k, *doc;
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	k = key(st, "outbox", (char *)NULL);
+	doc = json_dumps(job, JSON_COMPACT);
+	if (!k || !doc) {
+		free(k);
+		free(doc);
+		return CH_ENOMEM;
+	}
+	const char *argv[] = {"XADD", k, "*", "job", doc};
+	r = redisCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, NULL);
+	free(k);
+	free(doc);
+	if ((rc = reply_error(st, r, "XADD outbox", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
+int ch_store_dispatch_state(struct ch_store *st, const char *idem, char *state, size_t len, char *err,
+			    size_t errlen)
+{
+	char *k;
+	redisReply *r;
+	int rc;
+
+	state[0] = '\0';
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "dispatch:", idem, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"GET", k};
+	r = redisCommandArgv(st->c, 2, argv, NULL);
+	free(k);
+	if ((rc = reply_error(st, r, "GET dispatch", err, errlen)))
+		return rc;
+	if (r->type == REDIS_REPLY_STRING)
+		ch_strlcpy(state, r->str, len);
+	freeReplyObject(r);
+	return 0;
+}
+
+/* Dispatch records outlive any retry or restart window by far. */
+#define DISPATCH_TTL_S "604800"
+
+int ch_store_dispatch_begin(struct ch_store *st, const char *idem, char *err, size_t errlen)
+{
+	char *k;
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = key(st, "dispatch:", idem, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"SET", k, "sending", "EX", DISPATCH_TTL_S, "NX"};
+	r = redisCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, NULL);
+	free(k);
+	if ((rc = reply_error(st, r, "SET dispatch", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
+int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const char *idem,
+			     const char *state, const char *sid, const char *alert_id,
+			     const char *timeline_json, char *err, size_t errlen)
+{
+	char *dk = NULL, *ok = NULL, *tk = NULL;
+	char sidbuf[128];
+	long num = 0;
+	redisReply *r;
+	int rc, nsent = 0, first_rc = 0;
+
+	(void)sid;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	dk = key(st, "dispatch:", idem, (char *)NULL);
+	ok = key(st, "outbox", (char *)NULL);
+	if (alert_id && timeline_json && ch_store_alert_id_split(alert_id, sidbuf, sizeof(sidbuf), &num) == 0) {
+		char tail[64];
+		ch_fmt(tail, sizeof(tail), "%ld:tl", num);
+		tk = key(st, "{", sidbuf, "}:alert:", tail, (char *)NULL);
+	}
+	if (!dk || !ok) {
+		rc = CH_ENOMEM;
+		goto out;
+	}
+	const char *set[] = {"SET", dk, state, "EX", DISPATCH_TTL_S};
+	redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(set), set, NULL);
+	nsent++;
+	if (tk) {
+		const char *push[] = {"RPUSH", tk, timeline_json};
+		redisAppendCommandArgv(st->c, 3, push, NULL);
+		nsent++;
+	}
+	if (entry_id) {
+		const char *ack[] = {"XACK", ok, "dispatch", entry_id};
+		redisAppendCommandArgv(st->c, 4, ack, NULL);
+		nsent++;
+	}
+	for (int i = 0; i < nsent; i++) {
+		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
+			r = NULL;
+		rc = reply_error(st, r, "dispatch finish", err, errlen);
+		if (rc == CH_EAGAIN) {
+			first_rc = rc;
+			break;
+		}
+		if (rc && !first_rc)
+			first_rc = rc;
+		if (!rc)
+			freeReplyObject(r);
+	}
+	rc = first_rc;
+out:
+	free(dk);
+	free(ok);
+	free(tk);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+int ch_store_alert_id_split(const char *alert_id, char *sid, size_t sidlen, long *num)
+{
+	const char *colon = alert_id ? strrchr(alert_id, ':') : NULL;
+	size_t n;
+
+	if (!colon || colon == alert_id)
+		return CH_EINVAL;
+	n = (size_t)(colon - alert_id);
+	if (n >= sidlen || ch_parse_long(colon + 1, 1, 0x7fffffffL, num))
+		return CH_EINVAL;
+	memcpy(sid, alert_id, n);
+	sid[n] = '\0';
+	return 0;
+}
+
+int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen)
+{
+	char sid[128], num[32], *k;
+	long n;
+	redisReply *r;
+	int rc;
+
+	*doc = NULL;
+	if (ch_store_alert_id_split(alert_id, sid, sizeof(sid), &n))
+		return CH_EINVAL;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	ch_fmt(num, sizeof(num), "%ld", n);
+	if (!(k = key(st, "{", sid, "}:alert:", num, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"GET", k};
+	r = redisCommandArgv(st->c, 2, argv, NULL);
+	free(k);
+	if ((rc = reply_error(st, r, "GET alert", err, errlen)))
+		return rc;
+	if (r->type != REDIS_REPLY_STRING) {
+		freeReplyObject(r);
+		return CH_ENOTFOUND;
+	}
+	*doc = dup_str(r);
+	freeReplyObject(r);
+	return *doc ? 0 : CH_ENOMEM;
+}
+
+int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
+			    size_t errlen)
+{
+	char sid[128], tail[48], *k;
+	long n;
+	redisReply *r;
+	json_t *arr;
+	int rc;
+
+	if (ch_store_alert_id_split(alert_id, sid, sizeof(sid), &n))
+		return CH_EINVAL;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	ch_fmt(tail, sizeof(tail), "%ld:tl", n);
+	if (!(k = key(st, "{", sid, "}:alert:", tail, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"LRANGE", k, "0", "-1"};
+	r = redisCommandArgv(st->c, 4, argv, NULL);
+	free(k);
+	if ((rc = reply_error(st, r, "LRANGE timeline", err, errlen)))
+		return rc;
+	arr = json_array();
+	for (size_t i = 0; arr && i < r->elements; i++) {
+		json_t *e = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+		if (e)
+			json_array_append_new(arr, e);
+	}
+	freeReplyObject(r);
+	if (!arr)
+		return CH_ENOMEM;
+	*out = arr;
+	return 0;
+}
