@@ -120,6 +120,10 @@ struct ch_config {
 int ch_config_load(const char *path, const char *const *overrides, size_t noverrides,
 		   struct ch_config **out, char *err, size_t errlen);
 
+/* Same from memory (tests, fuzzing); name stands for the file in messages. */
+int ch_config_parse(const char *name, const char *text, size_t len, const char *const *overrides,
+		    size_t noverrides, struct ch_config **out, char *err, size_t errlen);
+
 void ch_config_free(struct ch_config *cfg);
 
 /* The policy for a severity name (and an optional rule-named policy), or NULL. */

@@ -31,7 +31,7 @@ json_t *ch_jdoc_root(const struct ch_jdoc *doc);
 const char *ch_jdoc_name(const struct ch_jdoc *doc);
 
 /*
- * Position of the value at a JSON pointer (for object members: of the key).
+ * Position where the value at a JSON pointer starts.
  * Falls back to the nearest ancestor that has one; 1-based line and column.
  */
 void ch_jdoc_pos(const struct ch_jdoc *doc, const char *pointer, int *line, int *col);

@@ -47,6 +47,8 @@ static struct {
 	char status_topic[256];
 	char event_sub[256];
 	char instance[128];
+	char redis_host[256];
+	char redis_prefix[128];
 } g;
 
 static void usage(FILE *f)
@@ -161,10 +163,13 @@ static int secret(const char *env, const char **out, char *err, size_t errlen)
 	return 0;
 }
 
+/* The options outlive the runtime they came from: keep their strings in g. */
 static void store_opts(const struct ch_config *cfg, const char *password, struct ch_store_opts *o)
 {
-	*o = (struct ch_store_opts){.host = cfg->redis.host, .port = cfg->redis.port, .db = cfg->redis.db,
-				    .password = password, .prefix = cfg->redis.prefix, .timeout_ms = 5000};
+	ch_strlcpy(g.redis_host, cfg->redis.host, sizeof(g.redis_host));
+	ch_strlcpy(g.redis_prefix, cfg->redis.prefix, sizeof(g.redis_prefix));
+	*o = (struct ch_store_opts){.host = g.redis_host, .port = cfg->redis.port, .db = cfg->redis.db,
+				    .password = password, .prefix = g.redis_prefix, .timeout_ms = 5000};
 }
 
 /*

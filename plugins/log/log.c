@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct logplug {
@@ -38,6 +39,26 @@ static const struct ch_plugin_option options[] = {
 	{.name = NULL},
 };
 
+/* A log file in a directory that does not exist yet (a fresh ./run/): make it, 0700. */
+static int make_parents(const char *path)
+{
+	char dir[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, n + 1);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
 static int log_init(const struct ch_host *host, void *host_ctx, const struct ch_plugin_config *cfg,
 		    void **ctx, char *err, size_t errlen)
 {
@@ -55,6 +76,8 @@ static int log_init(const struct ch_host *host, void *host_ctx, const struct ch_
 	}
 	/* 0600: even masked, the lines name residents and their addresses. */
 	lp->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lp->fd < 0 && errno == ENOENT && make_parents(path) == 0)
+		lp->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (lp->fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		free(lp);

@@ -1,0 +1,502 @@
+/*
+ * registry.c - parsing and validating subjects, devices and contacts, and the
+ * device -> subject index the correlator uses for every event.
+ *
+ * The index is an open-addressing hash table (FNV-1a, linear probing) built
+ * once per registry version; a registry is immutable after it is built, so
+ * threads share it without locks (the runtime's reference count keeps it
+ * alive).
+ */
+#include "registry.h"
+#include "jdoc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	const char *device_id; /* borrowed from the device */
+	size_t subject, device;
+};
+
+struct ch_registry {
+	struct ch_subject *subjects;
+	size_t n;
+	struct slot *index;
+	size_t index_cap; /* power of two */
+};
+
+static const char *const roles[] = {"self", "family", "caregiver", "neighbour", "caseworker", "centre", "maintenance"};
+
+/* Where errors point: a file position, or "subject <id>" for records from Redis. */
+struct ctx {
+	const struct ch_jdoc *doc;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(const struct ctx *c, const char *ptr, const char *fmt, ...) CH_PRINTF(3, 4);
+static int fail(const struct ctx *c, const char *ptr, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->doc)
+		return ch_jdoc_err(c->doc, ptr, c->err, c->errlen, "%s", msg);
+	ch_fmt(c->err, c->errlen, "registry record %s: %s", ptr, msg);
+	return CH_ECONFIG;
+}
+
+static bool id_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char ch = s[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		      ch == '.' || ch == ':' || ch == '@' || ch == '-'))
+			return false;
+	}
+	return n >= 1 && n <= 95;
+}
+
+static bool phone_ok(const char *s)
+{
+	size_t d = 0;
+
+	if (*s == '+')
+		s++;
+	for (; *s; s++, d++) {
+		if (*s < '0' || *s > '9')
+			return false;
+	}
+	return d >= 5 && d <= 20;
+}
+
+static bool role_ok(const char *r)
+{
+	for (size_t i = 0; i < CH_ARRAY_LEN(roles); i++) {
+		if (strcmp(r, roles[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Checks that obj has only the allowed keys. */
+static int only_keys(const struct ctx *c, const char *ptr, json_t *obj, const char *const *allowed, size_t n,
+		     const char *what)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		bool ok = false;
+		for (size_t i = 0; i < n; i++)
+			ok |= strcmp(k, allowed[i]) == 0;
+		if (!ok) {
+			char p[512], list[256] = "";
+			size_t off = 0;
+			for (size_t i = 0; i < n; i++)
+				off += (size_t)snprintf(list + off, off < sizeof(list) ? sizeof(list) - off : 0, "%s%s",
+							i ? ", " : "", allowed[i]);
+			ch_fmt(p, sizeof(p), "%s/%s", ptr, k);
+			return fail(c, p, "unknown key \"%s\" in %s, expected one of %s", k, what, list);
+		}
+	}
+	return 0;
+}
+
+static int get_str(const struct ctx *c, const char *ptr, json_t *obj, const char *key, bool required,
+		   const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[512];
+
+	*out = NULL;
+	ch_fmt(p, sizeof(p), "%s/%s", ptr, key);
+	if (!v) {
+		if (required)
+			return fail(c, ptr, "missing \"%s\", expected a string", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return fail(c, p, "\"%s\" must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct ch_device *d)
+{
+	static const char *const keys[] = {"id", "type", "location", "heartbeat", "notes"};
+	const char *id, *type, *loc;
+	json_t *hb;
+	int rc;
+
+	if (!json_is_object(o))
+		return fail(c, ptr, "a device must be an object");
+	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a device")) ||
+	    (rc = get_str(c, ptr, o, "id", true, &id)) || (rc = get_str(c, ptr, o, "type", true, &type)) ||
+	    (rc = get_str(c, ptr, o, "location", false, &loc)))
+		return rc;
+	if (!id_ok(id)) {
+		char p[512];
+		ch_fmt(p, sizeof(p), "%s/id", ptr);
+		return fail(c, p, "device id \"%.64s\" is not valid, expected 1-95 of A-Z a-z 0-9 _ . : @ -", id);
+	}
+	d->id = ch_strdup(id);
+	d->type = ch_strdup(type);
+	d->location = ch_strdup(loc ? loc : "");
+	hb = json_object_get(o, "heartbeat");
+	if (hb) {
+		char p[512];
+		ch_fmt(p, sizeof(p), "%s/heartbeat", ptr);
+		if (json_is_integer(hb) && json_integer_value(hb) > 0)
+			d->heartbeat_ms = json_integer_value(hb) * 1000;
+		else if (!json_is_string(hb) || ch_parse_duration(json_string_value(hb), &d->heartbeat_ms))
+			return fail(c, p, "heartbeat is not a duration, expected e.g. \"1h\" or seconds");
+	}
+	return d->id && d->type && d->location ? 0 : CH_ENOMEM;
+}
+
+static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct ch_contact *ct)
+{
+	static const char *const keys[] = {"name", "phone", "role", "order", "quiet_hours", "notes"};
+	const char *name, *phone, *role, *qh;
+	json_t *order;
+	char p[512];
+	int rc, a, b;
+
+	if (!json_is_object(o))
+		return fail(c, ptr, "a contact must be an object");
+	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a contact")) ||
+	    (rc = get_str(c, ptr, o, "name", true, &name)) || (rc = get_str(c, ptr, o, "phone", true, &phone)) ||
+	    (rc = get_str(c, ptr, o, "role", true, &role)) || (rc = get_str(c, ptr, o, "quiet_hours", false, &qh)))
+		return rc;
+	if (!phone_ok(phone)) {
+		ch_fmt(p, sizeof(p), "%s/phone", ptr);
+		return fail(c, p, "phone is not a number, expected '+' and 5-20 digits");
+	}
+	if (!role_ok(role)) {
+		ch_fmt(p, sizeof(p), "%s/role", ptr);
+		return fail(c, p, "role \"%.32s\" is unknown, expected self, family, caregiver, neighbour, caseworker, "
+				  "centre or maintenance",
+			    role);
+	}
+	if (qh && ch_parse_daywindow(qh, &a, &b)) {
+		ch_fmt(p, sizeof(p), "%s/quiet_hours", ptr);
+		return fail(c, p, "quiet_hours \"%.32s\" is not a window, expected \"HH:MM-HH:MM\"", qh);
+	}
+	order = json_object_get(o, "order");
+	ct->order = 100;
+	if (order) {
+		ch_fmt(p, sizeof(p), "%s/order", ptr);
+		if (!json_is_integer(order) || json_integer_value(order) < 0 || json_integer_value(order) > 1000000)
+			return fail(c, p, "order must be an integer 0..1000000");
+		ct->order = (int)json_integer_value(order);
+	}
+	ct->name = ch_strdup(name);
+	ct->phone = ch_strdup(phone);
+	ct->role = ch_strdup(role);
+	ct->quiet_hours = ch_strdup(qh);
+	return ct->name && ct->phone && ct->role && (!qh || ct->quiet_hours) ? 0 : CH_ENOMEM;
+}
+
+static int cmp_contact(const void *a, const void *b)
+{
+	const struct ch_contact *x = a, *y = b;
+
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+static void free_subject(struct ch_subject *s)
+{
+	for (size_t i = 0; i < s->ndevices; i++) {
+		free(s->devices[i].id);
+		free(s->devices[i].type);
+		free(s->devices[i].location);
+	}
+	for (size_t i = 0; i < s->ncontacts; i++) {
+		free(s->contacts[i].name);
+		free(s->contacts[i].phone);
+		free(s->contacts[i].role);
+		free(s->contacts[i].quiet_hours);
+	}
+	free(s->devices);
+	free(s->contacts);
+	free(s->id);
+	free(s->name);
+	free(s->address);
+	free(s->phone);
+	free(s->timezone);
+	free(s->notes);
+	json_decref(s->json);
+}
+
+static int parse_subject(const struct ctx *c, const char *ptr, json_t *o, struct ch_subject *s)
+{
+	static const char *const keys[] = {"id", "name", "address", "phone", "timezone", "notes", "devices", "contacts"};
+	const char *id, *name, *addr, *phone, *tz, *notes;
+	json_t *devs, *cts;
+	char p[512];
+	int rc;
+
+	if (!json_is_object(o))
+		return fail(c, ptr, "a subject must be an object");
+	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a subject")) ||
+	    (rc = get_str(c, ptr, o, "id", true, &id)) || (rc = get_str(c, ptr, o, "name", true, &name)) ||
+	    (rc = get_str(c, ptr, o, "address", false, &addr)) || (rc = get_str(c, ptr, o, "phone", false, &phone)) ||
+	    (rc = get_str(c, ptr, o, "timezone", false, &tz)) || (rc = get_str(c, ptr, o, "notes", false, &notes)))
+		return rc;
+	if (!id_ok(id)) {
+		ch_fmt(p, sizeof(p), "%s/id", ptr);
+		return fail(c, p, "subject id \"%.64s\" is not valid, expected 1-95 of A-Z a-z 0-9 _ . : @ -", id);
+	}
+	if (phone && !phone_ok(phone)) {
+		ch_fmt(p, sizeof(p), "%s/phone", ptr);
+		return fail(c, p, "phone is not a number, expected '+' and 5-20 digits");
+	}
+	s->id = ch_strdup(id);
+	s->name = ch_strdup(name);
+	s->address = ch_strdup(addr ? addr : "");
+	s->phone = ch_strdup(phone ? phone : "");
+	s->timezone = ch_strdup(tz ? tz : "UTC");
+	s->notes = ch_strdup(notes ? notes : "");
+	if (!s->id || !s->name || !s->address || !s->phone || !s->timezone || !s->notes)
+		return CH_ENOMEM;
+	devs = json_object_get(o, "devices");
+	cts = json_object_get(o, "contacts");
+	if (devs && !json_is_array(devs)) {
+		ch_fmt(p, sizeof(p), "%s/devices", ptr);
+		return fail(c, p, "devices must be an array");
+	}
+	if (cts && !json_is_array(cts)) {
+		ch_fmt(p, sizeof(p), "%s/contacts", ptr);
+		return fail(c, p, "contacts must be an array");
+	}
+	s->devices = calloc(json_array_size(devs) + 1, sizeof(*s->devices));
+	s->contacts = calloc(json_array_size(cts) + 1, sizeof(*s->contacts));
+	if (!s->devices || !s->contacts)
+		return CH_ENOMEM;
+	for (size_t i = 0; i < json_array_size(devs); i++) {
+		ch_fmt(p, sizeof(p), "%s/devices/%zu", ptr, i);
+		if ((rc = parse_device(c, p, json_array_get(devs, i), &s->devices[i])))
+			return rc;
+		s->ndevices++;
+	}
+	for (size_t i = 0; i < json_array_size(cts); i++) {
+		ch_fmt(p, sizeof(p), "%s/contacts/%zu", ptr, i);
+		if ((rc = parse_contact(c, p, json_array_get(cts, i), &s->contacts[i])))
+			return rc;
+		s->ncontacts++;
+	}
+	/* Stable by order: merge sort semantics are not needed, insertion keeps ties in file order. */
+	for (size_t i = 1; i < s->ncontacts; i++) {
+		struct ch_contact t = s->contacts[i];
+		size_t j = i;
+		while (j > 0 && cmp_contact(&s->contacts[j - 1], &t) > 0) {
+			s->contacts[j] = s->contacts[j - 1];
+			j--;
+		}
+		s->contacts[j] = t;
+	}
+	/* The normalized record (defaults filled) is what Redis keeps. */
+	s->json = json_deep_copy(o);
+	if (!s->json)
+		return CH_ENOMEM;
+	json_object_set_new(s->json, "timezone", json_string(s->timezone));
+	return 0;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static int build_index(struct ch_registry *r, const struct ctx *c, bool from_doc)
+{
+	size_t ndev = 0, cap = 16;
+
+	for (size_t i = 0; i < r->n; i++)
+		ndev += r->subjects[i].ndevices;
+	while (cap < ndev * 2)
+		cap *= 2;
+	r->index = calloc(cap, sizeof(*r->index));
+	if (!r->index)
+		return CH_ENOMEM;
+	r->index_cap = cap;
+	for (size_t i = 0; i < r->n; i++) {
+		for (size_t k = 0; k < r->subjects[i].ndevices; k++) {
+			const char *id = r->subjects[i].devices[k].id;
+			size_t h = fnv1a(id) & (cap - 1);
+			while (r->index[h].device_id) {
+				if (strcmp(r->index[h].device_id, id) == 0) {
+					char p[128];
+					if (from_doc)
+						ch_fmt(p, sizeof(p), "/subjects/%zu/devices/%zu/id", i, k);
+					else
+						ch_fmt(p, sizeof(p), "%s", r->subjects[i].id);
+					return fail(c, p, "device \"%s\" is already registered to subject %s", id,
+						    r->subjects[r->index[h].subject].id);
+				}
+				h = (h + 1) & (cap - 1);
+			}
+			r->index[h] = (struct slot){id, i, k};
+		}
+	}
+	return 0;
+}
+
+static int from_array(const struct ctx *c, json_t *const *items, size_t n, bool from_doc, struct ch_registry **out)
+{
+	struct ch_registry *r = calloc(1, sizeof(*r));
+	int rc = 0;
+
+	if (!r)
+		return CH_ENOMEM;
+	r->subjects = calloc(n + 1, sizeof(*r->subjects));
+	if (!r->subjects) {
+		free(r);
+		return CH_ENOMEM;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		char p[64];
+		const char *sid = json_string_value(json_object_get(items[i], "id"));
+		if (from_doc)
+			ch_fmt(p, sizeof(p), "/subjects/%zu", i);
+		else
+			ch_fmt(p, sizeof(p), "%.60s", sid ? sid : "?");
+		rc = parse_subject(c, p, items[i], &r->subjects[i]);
+		r->n++;
+		for (size_t k = 0; !rc && k < i; k++) {
+			if (strcmp(r->subjects[k].id, r->subjects[i].id) == 0) {
+				char q[80];
+				ch_fmt(q, sizeof(q), "%s/id", p);
+				rc = fail(c, from_doc ? q : p, "subject id \"%s\" appears twice", r->subjects[i].id);
+			}
+		}
+	}
+	if (!rc)
+		rc = build_index(r, c, from_doc);
+	if (rc) {
+		ch_registry_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+static int from_doc(const struct ch_jdoc *doc, struct ch_registry **out, char *err, size_t errlen)
+{
+	struct ctx c = {doc, err, errlen};
+	json_t *root = ch_jdoc_root(doc), *subs;
+	json_t **items;
+	int rc;
+
+	if (!json_is_object(root))
+		return fail(&c, "", "the registry must be an object {\"subjects\": [...]}");
+	static const char *const keys[] = {"subjects"};
+	if ((rc = only_keys(&c, "", root, keys, 1, "the registry")))
+		return rc;
+	subs = json_object_get(root, "subjects");
+	if (!json_is_array(subs))
+		return fail(&c, "/subjects", "\"subjects\" must be an array");
+	items = calloc(json_array_size(subs) + 1, sizeof(*items));
+	if (!items)
+		return CH_ENOMEM;
+	for (size_t i = 0; i < json_array_size(subs); i++)
+		items[i] = json_array_get(subs, i);
+	rc = from_array(&c, items, json_array_size(subs), true, out);
+	free(items);
+	return rc;
+}
+
+int ch_registry_load(const char *path, struct ch_registry **out, char *err, size_t errlen)
+{
+	struct ch_jdoc *doc;
+	int rc = ch_jdoc_load(path, &doc, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = from_doc(doc, out, err, errlen);
+	ch_jdoc_free(doc);
+	return rc;
+}
+
+int ch_registry_parse(const char *name, const char *text, size_t len, struct ch_registry **out, char *err,
+		      size_t errlen)
+{
+	struct ch_jdoc *doc;
+	int rc = ch_jdoc_parse(name, text, len, &doc, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = from_doc(doc, out, err, errlen);
+	ch_jdoc_free(doc);
+	return rc;
+}
+
+int ch_registry_from_subjects(json_t *const *subjects, size_t n, struct ch_registry **out, char *err,
+			      size_t errlen)
+{
+	struct ctx c = {NULL, err, errlen};
+
+	return from_array(&c, subjects, n, false, out);
+}
+
+void ch_registry_free(struct ch_registry *reg)
+{
+	if (!reg)
+		return;
+	for (size_t i = 0; i < reg->n; i++)
+		free_subject(&reg->subjects[i]);
+	free(reg->subjects);
+	free(reg->index);
+	free(reg);
+}
+
+size_t ch_registry_count(const struct ch_registry *reg)
+{
+	return reg ? reg->n : 0;
+}
+
+const struct ch_subject *ch_registry_at(const struct ch_registry *reg, size_t i)
+{
+	return i < reg->n ? &reg->subjects[i] : NULL;
+}
+
+const struct ch_subject *ch_registry_subject(const struct ch_registry *reg, const char *subject_id)
+{
+	for (size_t i = 0; reg && subject_id && i < reg->n; i++) {
+		if (strcmp(reg->subjects[i].id, subject_id) == 0)
+			return &reg->subjects[i];
+	}
+	return NULL;
+}
+
+const struct ch_subject *ch_registry_find_device(const struct ch_registry *reg, const char *device_id,
+						 const struct ch_device **dev)
+{
+	size_t h;
+
+	if (!reg || !reg->index_cap || !device_id)
+		return NULL;
+	h = fnv1a(device_id) & (reg->index_cap - 1);
+	while (reg->index[h].device_id) {
+		if (strcmp(reg->index[h].device_id, device_id) == 0) {
+			const struct ch_subject *s = &reg->subjects[reg->index[h].subject];
+			if (dev)
+				*dev = &s->devices[reg->index[h].device];
+			return s;
+		}
+		h = (h + 1) & (reg->index_cap - 1);
+	}
+	return NULL;
+}

@@ -1,0 +1,166 @@
+/*
+ * test_delivery.c - the host's retry policy against providers that fail:
+ * 500, 500, 200 is delivered once after retries with one idempotency key;
+ * 400 fails at once and is never retried; an endpoint that hangs holds up
+ * neither another channel nor ingest.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static struct t_hub hub;
+static struct t_http *flaky, *bad, *slow, *fast;
+
+static int setup(void **state)
+{
+	static const int p_flaky[] = {500, 500, 200}, p_bad[] = {400}, p_slow[] = {-1}, p_fast[] = {200};
+	char channels[2048], rules[512];
+
+	(void)state;
+	t_mqtt_init();
+	flaky = t_http_start(p_flaky, 3);
+	bad = t_http_start(p_bad, 1);
+	slow = t_http_start(p_slow, 1);
+	fast = t_http_start(p_fast, 1);
+	snprintf(channels, sizeof(channels),
+		 "{\"flaky\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"backoff_base\": \"50ms\","
+		 " \"backoff_cap\": \"200ms\", \"max_attempts\": 5},"
+		 " \"bad\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"backoff_base\": \"50ms\"},"
+		 " \"slow\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"timeout\": \"60s\"},"
+		 " \"fast\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\"}}",
+		 t_http_port(flaky), t_http_port(bad), t_http_port(slow), t_http_port(fast));
+	const char *policies =
+		"{\"by_severity\":{\"critical\":\"fast\",\"high\":\"fast\",\"medium\":\"fast\",\"low\":\"fast\","
+		"\"info\":\"fast\"},\"policies\":{"
+		"\"flaky\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"flaky\"]}]},"
+		"\"bad\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"bad\"]}]},"
+		"\"slowfast\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"slow\",\"fast\"]}]},"
+		"\"fast\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"fast\"]}]}}}";
+	snprintf(rules, sizeof(rules), "%s/tests/integration/fixtures/rules_delivery.json", t_src_dir());
+	t_hub_config(&hub, "delivery", channels, policies, rules);
+	t_hub_start(&hub, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	t_hub_stop(&hub);
+	t_http_stop(flaky);
+	t_http_stop(bad);
+	t_http_stop(slow);
+	t_http_stop(fast);
+	t_mqtt_done();
+	return 0;
+}
+
+struct state_wait {
+	const char *key;
+	const char *want;
+};
+
+static bool dispatch_state_is(void *arg)
+{
+	struct state_wait *w = arg;
+	char *s = t_redis_str("GET %sdispatch:%s", hub.prefix, w->key);
+	bool ok = s && strcmp(s, w->want) == 0;
+
+	free(s);
+	return ok;
+}
+
+static void retries_until_delivered(void **state)
+{
+	struct t_http_req r[3];
+
+	(void)state;
+	t_publish_event("smoke-1", "{\"id\":\"d-1\",\"device\":\"smoke-1\",\"type\":\"smoke\",\"value\":true}");
+	assert_true(t_http_wait(flaky, 3, T_DEADLINE_MS));
+	for (int i = 0; i < 3; i++)
+		assert_true(t_http_get(flaky, (size_t)i, &r[i]));
+	assert_int_equal(r[0].status_sent, 500);
+	assert_int_equal(r[2].status_sent, 200);
+	/* One key for every attempt: the provider can deduplicate. */
+	assert_string_equal(r[0].idem, r[1].idem);
+	assert_string_equal(r[1].idem, r[2].idem);
+	struct state_wait w = {r[0].idem, "sent"};
+	assert_true(t_wait(dispatch_state_is, &w, T_DEADLINE_MS));
+	json_t *b0 = json_loads(r[0].body, 0, NULL), *b2 = json_loads(r[2].body, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(b0, "attempt")), 1);
+	assert_int_equal(json_integer_value(json_object_get(b2, "attempt")), 3);
+	json_decref(b0);
+	json_decref(b2);
+	assert_int_equal(t_http_count(flaky), 3);
+	for (int i = 0; i < 3; i++)
+		t_http_req_free(&r[i]);
+}
+
+static void client_error_fails_without_retry(void **state)
+{
+	struct t_http_req r;
+
+	(void)state;
+	t_publish_event("gas-1", "{\"id\":\"d-2\",\"device\":\"gas-1\",\"type\":\"gas\",\"value\":true}");
+	assert_true(t_http_wait(bad, 1, T_DEADLINE_MS));
+	assert_true(t_http_get(bad, 0, &r));
+	struct state_wait w = {r.idem, "failed"};
+	assert_true(t_wait(dispatch_state_is, &w, T_DEADLINE_MS));
+	/* Recorded as failed after exactly one request: a 400 is never retried. */
+	assert_int_equal(t_http_count(bad), 1);
+	/* The failure is on the alert's timeline with the reason. */
+	json_t *tl = t_redis("LRANGE %s{s-001}:alert:2:tl 0 -1", hub.prefix);
+	bool seen = false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(tl, i, e) {
+		json_t *entry = json_loads(json_string_value(e), 0, NULL);
+		const char *what = json_string_value(json_object_get(entry, "what"));
+		const char *why = json_string_value(json_object_get(entry, "reason"));
+		if (what && strcmp(what, "notify_failed") == 0 && why && strstr(why, "400"))
+			seen = true;
+		json_decref(entry);
+	}
+	json_decref(tl);
+	assert_true(seen);
+	t_http_req_free(&r);
+}
+
+static bool alert_open(void *arg)
+{
+	char *id = t_redis_str("GET %s{s-001}:open:%s", hub.prefix, (const char *)arg);
+	bool ok = id != NULL;
+
+	free(id);
+	return ok;
+}
+
+static void hanging_endpoint_blocks_nothing(void **state)
+{
+	(void)state;
+	t_publish_event("sos-1", "{\"id\":\"d-3\",\"device\":\"sos-1\",\"type\":\"sos\"}");
+	/* The slow provider has the request and is sitting on it... */
+	assert_true(t_http_wait(slow, 1, T_DEADLINE_MS));
+	/* ...while the other channel of the same step delivers. */
+	assert_true(t_http_wait(fast, 1, T_DEADLINE_MS));
+	/* And ingest goes on: a new event opens an alert and is delivered. */
+	t_publish_event("leak-1", "{\"id\":\"d-4\",\"device\":\"leak-1\",\"type\":\"water_leak\",\"value\":true}");
+	assert_true(t_wait(alert_open, (void *)"water_leak", T_DEADLINE_MS));
+	assert_true(t_http_wait(fast, 2, T_DEADLINE_MS));
+	assert_int_equal(t_http_count(slow), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(retries_until_delivered),
+		cmocka_unit_test(client_error_fails_without_retry),
+		cmocka_unit_test(hanging_endpoint_blocks_nothing),
+	};
+	return cmocka_run_group_tests_name("delivery", tests, setup, teardown);
+}

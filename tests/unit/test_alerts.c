@@ -1,0 +1,116 @@
+/*
+ * test_alerts.c - the pure parts of opening an alert: the template, the jobs
+ * of an escalation step (roles, contact order, channels), the notification
+ * document of the SPEC.
+ */
+#include "alerts.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static struct ch_contact contacts[] = {
+	{.name = (char *)"Li", .phone = (char *)"+8613800000011", .role = (char *)"family", .order = 1},
+	{.name = (char *)"Zhang", .phone = (char *)"+8613800000021", .role = (char *)"caseworker", .order = 2},
+	{.name = (char *)"Wang", .phone = (char *)"+8613800000012", .role = (char *)"family", .order = 3},
+};
+static struct ch_device devices[] = {{.id = (char *)"smoke-1", .type = (char *)"smoke", .location = (char *)"kitchen"}};
+static struct ch_subject subj = {
+	.id = (char *)"s-001", .name = (char *)"Wang Xiuying", .address = (char *)"1 Test Road",
+	.devices = devices, .ndevices = 1, .contacts = contacts, .ncontacts = 3,
+};
+
+static void step_jobs_follow_roles_order_and_channels(void **state)
+{
+	char *roles0[] = {(char *)"family"}, *roles1[] = {(char *)"caseworker", (char *)"family"};
+	char *chans0[] = {(char *)"sms", (char *)"call"}, *chans1[] = {(char *)"webhook"};
+	struct ch_policy_step steps[] = {
+		{.after_ms = 0, .roles = roles0, .nroles = 1, .channels = chans0, .nchannels = 2},
+		{.after_ms = 60000, .roles = roles1, .nroles = 2, .channels = chans1, .nchannels = 1},
+	};
+	struct ch_policy pol = {.name = (char *)"p", .steps = steps, .nsteps = 2};
+	json_t *jobs;
+
+	(void)state;
+	jobs = ch_alert_step_jobs(&pol, 0, &subj);
+	/* Two family contacts x two channels, in contact order. */
+	assert_int_equal(json_array_size(jobs), 4);
+	json_t *j0 = json_array_get(jobs, 0), *j2 = json_array_get(jobs, 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j0, "contact"), "name")), "Li");
+	assert_string_equal(json_string_value(json_object_get(j0, "channel")), "sms");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(jobs, 1), "channel")), "call");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j2, "contact"), "name")), "Wang");
+	assert_int_equal(json_integer_value(json_object_get(j0, "step")), 0);
+	/* No phone number in the contact id. */
+	const char *cid = json_string_value(json_object_get(j0, "cid"));
+	assert_int_equal(strlen(cid), 8);
+	assert_null(strstr(cid, "138"));
+	json_decref(jobs);
+
+	jobs = ch_alert_step_jobs(&pol, 1, &subj);
+	assert_int_equal(json_array_size(jobs), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(jobs, 0), "contact"), "role")),
+			    "caseworker");
+	json_decref(jobs);
+
+	/* Past the last step: nothing. */
+	jobs = ch_alert_step_jobs(&pol, 2, &subj);
+	assert_int_equal(json_array_size(jobs), 0);
+	json_decref(jobs);
+}
+
+static void contact_id_is_stable_and_distinct(void **state)
+{
+	char a[9], b[9], c[9];
+
+	(void)state;
+	ch_alert_contact_id("family", "+8613800000011", a);
+	ch_alert_contact_id("family", "+8613800000011", b);
+	ch_alert_contact_id("family", "+8613800000012", c);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+}
+
+static void notification_document_has_the_spec_shape(void **state)
+{
+	json_t *alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", "s-001:7", "rule", "smoke",
+				  "severity", "critical", "state", "open", "subject", "s-001", "opened_at",
+				  "2026-11-28T00:15:00.000Z", "summary", "kitchen smoke", "count", 1);
+	json_t *contact = json_pack("{s:s, s:s, s:s}", "name", "Li", "phone", "+8613800000011", "role", "family");
+	char text[256];
+	json_t *n;
+
+	(void)state;
+	ch_alert_text(alert, &subj, text, sizeof(text));
+	assert_non_null(strstr(text, "kitchen smoke"));
+	assert_non_null(strstr(text, "1 Test Road"));
+	n = ch_alert_notification("s-001:7:0:abcd0123:webhook", alert, &subj, contact, 0, 2, text);
+	assert_non_null(n);
+	assert_string_equal(json_string_value(json_object_get(n, "id")), "s-001:7:0:abcd0123:webhook");
+	json_t *a = json_object_get(n, "alert");
+	const char *keys[] = {"id", "rule", "severity", "state", "subject", "opened_at", "summary"};
+	for (size_t i = 0; i < 7; i++)
+		assert_non_null(json_string_value(json_object_get(a, keys[i])));
+	assert_null(json_object_get(a, "count"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(n, "subject"), "name")), "Wang Xiuying");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(n, "contact"), "role")), "family");
+	assert_int_equal(json_integer_value(json_object_get(n, "step")), 0);
+	assert_int_equal(json_integer_value(json_object_get(n, "attempt")), 2);
+	json_decref(n);
+	json_decref(alert);
+	json_decref(contact);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(step_jobs_follow_roles_order_and_channels),
+		cmocka_unit_test(contact_id_is_stable_and_distinct),
+		cmocka_unit_test(notification_document_has_the_spec_shape),
+	};
+	return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
+}
