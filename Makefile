@@ -144,7 +144,9 @@ run: deps all
 stop:
 	scripts/services stop run
 
-bench: deps all
+include tests/bench/bench.mk
+
+bench: deps all $(BUILD)/bench
 	scripts/bench
 
 clean:

@@ -4,6 +4,8 @@
  */
 #include "backoff.h"
 
+#include <stdint.h>
+
 int64_t ch_backoff_ceiling(int64_t base_ms, int64_t cap_ms, int attempt)
 {
 	int64_t c = base_ms > 0 ? base_ms : 1;
@@ -11,7 +13,7 @@ int64_t ch_backoff_ceiling(int64_t base_ms, int64_t cap_ms, int attempt)
 	if (attempt < 1)
 		attempt = 1;
 	for (int i = 1; i < attempt && c < cap_ms; i++)
-		c *= 2;
+		c = c > INT64_MAX / 2 ? INT64_MAX : c * 2;
 	return c < cap_ms ? c : cap_ms;
 }
 
@@ -19,7 +21,9 @@ int64_t ch_backoff_full_jitter(int64_t base_ms, int64_t cap_ms, int attempt, uin
 {
 	int64_t ceil = ch_backoff_ceiling(base_ms, cap_ms, attempt);
 
-	return (int64_t)(rnd % (uint64_t)(ceil + 1));
+	if (ceil <= 0)
+		return 0;
+	return (int64_t)(rnd % ((uint64_t)ceil + 1));
 }
 
 uint64_t ch_rand64(uint64_t *state)

@@ -619,9 +619,11 @@ static int parse_policies_obj(const struct cctx *c, const char *ptr, json_t *o, 
 	json_object_foreach(pols, k, v) {
 		char q[600];
 		ch_fmt(q, sizeof(q), "%s/%s", p, k);
+		/* Counted before parsing so a half-built policy is freed with the rest. */
+		cfg->npolicies = i + 1;
 		if ((rc = parse_policy(c, q, k, v, cfg, &cfg->policies[i])))
 			return rc;
-		cfg->npolicies = ++i;
+		i++;
 	}
 	ch_fmt(p, sizeof(p), "%s/by_severity", ptr);
 	bys = json_object_get(o, "by_severity");

@@ -173,6 +173,7 @@ static void scan_object(struct scan *sc, int depth)
 			break;
 		if (sc->s[sc->i] != '"')
 			return;
+		size_t start = sc->i;
 		size_t klen = read_string(sc, key, sizeof(key));
 		size_t saved = sc->plen;
 		bool pushed = push_token(sc, key, klen);
@@ -187,7 +188,7 @@ static void scan_object(struct scan *sc, int depth)
 		skip_ws(sc);
 		if (sc->i < sc->len && sc->s[sc->i] == ',')
 			adv(sc);
-		if (sc->oom)
+		if (sc->oom || sc->i == start)
 			return;
 	}
 	if (sc->i < sc->len)
@@ -204,7 +205,7 @@ static void scan_array(struct scan *sc, int depth)
 		skip_ws(sc);
 		if (sc->i >= sc->len || sc->s[sc->i] == ']')
 			break;
-		size_t saved = sc->plen;
+		size_t saved = sc->plen, start = sc->i;
 		int n = snprintf(tok, sizeof(tok), "%zu", idx++);
 		bool pushed = push_token(sc, tok, (size_t)n);
 		if (pushed)
@@ -214,7 +215,8 @@ static void scan_array(struct scan *sc, int depth)
 		skip_ws(sc);
 		if (sc->i < sc->len && sc->s[sc->i] == ',')
 			adv(sc);
-		if (sc->oom)
+		/* Text jansson accepted always moves us on; anything else ends the scan. */
+		if (sc->oom || sc->i == start)
 			return;
 	}
 	if (sc->i < sc->len)
@@ -284,7 +286,8 @@ int ch_jdoc_parse(const char *name, const char *text, size_t len, struct ch_jdoc
 	memset(&sc, 0, sizeof(sc));
 	sc.doc = d;
 	sc.s = text;
-	sc.len = len;
+	/* jansson stops at a NUL; so does the scanner. */
+	sc.len = strnlen(text, len);
 	sc.line = 1;
 	sc.col = 1;
 	skip_ws(&sc);

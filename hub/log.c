@@ -118,6 +118,11 @@ void ch_log_rl(const char *kind, int64_t interval_ms, enum ch_log_level level, c
 		ch_log(level, "(%s: %lu similar messages suppressed)", kind, suppressed);
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 void ch_log_mask_phone(const char *src, char *dst, size_t len)
 {
 	size_t o = 0;
@@ -131,14 +136,15 @@ void ch_log_mask_phone(const char *src, char *dst, size_t len)
 
 		if (src[j] == '+')
 			j++;
-		while (src[j] >= '0' && src[j] <= '9') {
+		/* A number may be written in groups: "+86 139 1234 5678", "139-1234-5678". */
+		while (is_digit(src[j]) || ((src[j] == ' ' || src[j] == '-') && digits && is_digit(src[j + 1]))) {
+			digits += is_digit(src[j]);
 			j++;
-			digits++;
 		}
 		if (digits >= 7) {
 			size_t seen = 0;
 			for (size_t k = i; k < j && o + 1 < len; k++) {
-				bool digit = src[k] >= '0' && src[k] <= '9';
+				bool digit = is_digit(src[k]);
 				if (digit)
 					seen++;
 				dst[o++] = (!digit || seen <= 3 || seen > digits - 2) ? src[k] : '*';

@@ -31,8 +31,10 @@ void ch_log_rl(const char *kind, int64_t interval_ms, enum ch_log_level level, c
 	CH_PRINTF(4, 5);
 
 /*
- * Masks every run of 7 or more digits (optionally led by '+') in src, keeping
- * the first 3 and the last 2 digits: "+8613912345678" -> "+861********78".
+ * Masks every phone-like run of 7 or more digits (optionally led by '+', groups
+ * separated by single spaces or dashes) in src, keeping the first 3 and the
+ * last 2 digits: "+8613912345678" -> "+861********78",
+ * "139-1234-5678" -> "139-****-**78".
  * Always NUL-terminates dst.
  */
 void ch_log_mask_phone(const char *src, char *dst, size_t len);

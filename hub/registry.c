@@ -283,15 +283,16 @@ static int parse_subject(const struct ctx *c, const char *ptr, json_t *o, struct
 		return CH_ENOMEM;
 	for (size_t i = 0; i < json_array_size(devs); i++) {
 		ch_fmt(p, sizeof(p), "%s/devices/%zu", ptr, i);
+		/* Counted first so a half-parsed device is freed with the subject. */
+		s->ndevices++;
 		if ((rc = parse_device(c, p, json_array_get(devs, i), &s->devices[i])))
 			return rc;
-		s->ndevices++;
 	}
 	for (size_t i = 0; i < json_array_size(cts); i++) {
 		ch_fmt(p, sizeof(p), "%s/contacts/%zu", ptr, i);
+		s->ncontacts++;
 		if ((rc = parse_contact(c, p, json_array_get(cts, i), &s->contacts[i])))
 			return rc;
-		s->ncontacts++;
 	}
 	/* Stable by order: merge sort semantics are not needed, insertion keeps ties in file order. */
 	for (size_t i = 1; i < s->ncontacts; i++) {

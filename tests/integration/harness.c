@@ -415,6 +415,21 @@ void t_hub_config(struct t_hub *h, const char *name, const char *channels_json, 
 		policies_json = "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\","
 				"\"info\":\"p\"},\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],"
 				"\"channels\":[\"hook\"]}]}}}";
+	/* "%DIR%" in the channels stands for the test's scratch directory. */
+	char chans[4096] = "{}";
+	if (channels_json) {
+		const char *p = channels_json;
+		size_t o = 0;
+		while (*p && o + 1 < sizeof(chans)) {
+			if (strncmp(p, "%DIR%", 5) == 0) {
+				o += (size_t)snprintf(chans + o, sizeof(chans) - o, "%s", h->dir);
+				p += 5;
+			} else {
+				chans[o++] = *p++;
+			}
+		}
+		chans[o < sizeof(chans) ? o : sizeof(chans) - 1] = '\0';
+	}
 	snprintf(text, sizeof(text),
 		 "{\n"
 		 "  \"instance\": \"%s\",\n"
@@ -430,7 +445,7 @@ void t_hub_config(struct t_hub *h, const char *name, const char *channels_json, 
 		 "  \"log\": {\"level\": \"debug\"}\n"
 		 "}\n",
 		 h->name, h->dir, t_build_dir(), t_mqtt_port(), h->name, t_redis_port(), h->prefix, t_src_dir(), rules,
-		 policies_json, channels_json ? channels_json : "{}");
+		 policies_json, chans);
 	write_file(h->config, text);
 }
 

@@ -36,10 +36,18 @@ static void write_text(const char *name, const char *text, char *path, size_t le
 }
 
 /* A valid config with one substitution point for the channels object. */
-static void config_with(const char *name, const char *channels, const char *plugins_dir, const char *extra,
+static void config_with(const char *name, const char *channels_in, const char *plugins_dir, const char *extra,
 			char *path, size_t len)
 {
-	char text[8192];
+	char text[8192], channels[2048];
+	const char *at = strstr(channels_in, "\"n.jsonl\"");
+
+	/* Log channels write into the scratch directory, not the working tree. */
+	if (at)
+		snprintf(channels, sizeof(channels), "%.*s\"%s/n.jsonl\"%s", (int)(at - channels_in), channels_in, dir,
+			 at + 9);
+	else
+		snprintf(channels, sizeof(channels), "%s", channels_in);
 
 	snprintf(text, sizeof(text),
 		 "{\n"
@@ -185,11 +193,11 @@ static void bad_rules_file(void **state)
 				 "   \"severity\": \"apocalyptic\"}\n]}\n", rules, sizeof(rules));
 	snprintf(text, sizeof(text),
 		 "{\"plugins_dir\": \"%s\", \"registry\": {\"file\": \"%s/tests/integration/fixtures/registry.json\"},\n"
-		 " \"rules\": {\"file\": \"%s\"}, \"channels\": {\"c\": {\"plugin\": \"log\", \"path\": \"n\"}},\n"
+		 " \"rules\": {\"file\": \"%s\"}, \"channels\": {\"c\": {\"plugin\": \"log\", \"path\": \"%s/n\"}},\n"
 		 " \"policies\": {\"by_severity\": {\"critical\": \"p\", \"high\": \"p\", \"medium\": \"p\", \"low\": \"p\","
 		 " \"info\": \"p\"}, \"policies\": {\"p\": {\"steps\": [{\"after\": 0, \"roles\": [\"family\"],"
 		 " \"channels\": [\"c\"]}]}}}}\n",
-		 plugins, t_src_dir(), rules);
+		 plugins, t_src_dir(), rules, dir);
 	write_text("cfg-rules.json", text, cfg, sizeof(cfg));
 	check(cfg, NULL, 0, rules, "severity");
 }
@@ -226,7 +234,7 @@ static void plugin_refusals(void **state)
 	check(cfg, NULL, 0, NULL, "init");
 	config_with("missing.json", "{\"c\": {\"plugin\": \"does_not_exist\"}}", testplugins, NULL, cfg, sizeof(cfg));
 	check(cfg, NULL, 0, NULL, "cannot load");
-	config_with("badopt.json", "{\"c\": {\"plugin\": \"log\", \"path\": \"n\", \"colour\": \"red\"}}", plugins, NULL,
+	config_with("badopt.json", "{\"c\": {\"plugin\": \"log\", \"path\": \"n.jsonl\", \"colour\": \"red\"}}", plugins, NULL,
 		    cfg, sizeof(cfg));
 	check(cfg, NULL, 0, NULL, "colour");
 }

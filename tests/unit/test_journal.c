@@ -132,7 +132,7 @@ static void queue_is_bounded_and_fifo(void **state)
 	(void)state;
 	assert_int_equal(ch_queue_new(2, 1, &q), 0);
 	for (int i = 0; i < 3; i++) {
-		char buf[8];
+		char buf[16];
 		snprintf(buf, sizeof(buf), "%d", i);
 		m.topic = strdup("t");
 		m.payload = strdup(buf);
