@@ -35,10 +35,13 @@ static int cerr(const struct cctx *c, const char *ptr, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* A value an override set has no place in the file: name the override. */
+	/* A value an override set (or made) has no place in the file: name the override. */
 	for (size_t i = 0; i < c->nover; i++) {
-		size_t n = strlen(c->over_ptrs[i]);
-		if (strncmp(ptr, c->over_ptrs[i], n) == 0 && (ptr[n] == '\0' || ptr[n] == '/')) {
+		const char *o = c->over_ptrs[i];
+		size_t n = strlen(o), m = strlen(ptr);
+		bool below = strncmp(ptr, o, n) == 0 && (ptr[n] == '\0' || ptr[n] == '/');
+		bool above = m > 0 && strncmp(o, ptr, m) == 0 && o[m] == '/';
+		if (below || above) {
 			ch_fmt(c->err, c->errlen, "-o %s: %s", c->over_text[i], msg);
 			return CH_ECONFIG;
 		}
