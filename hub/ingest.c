@@ -35,7 +35,7 @@ struct slot {
 	struct ch_event ev;
 	bool ok;
 	char dedup[CH_ID_MAX + 32];
-	char *event_json;
+	const char *event_json; /* the validated payload itself, borrowed from the message */
 	struct ch_ingest_match matches[8];
 	char *docs[8];
 	char *jobs[8];
@@ -45,7 +45,6 @@ struct slot {
 static void slot_clear(struct slot *s)
 {
 	ch_event_clear(&s->ev);
-	free(s->event_json);
 	for (size_t i = 0; i < s->nmatches; i++) {
 		free(s->docs[i]);
 		free(s->jobs[i]);
@@ -113,7 +112,8 @@ static void prepare(struct ch_runtime *rt, const struct ch_msg *m, struct slot *
 		ch_strlcpy(s->dedup, s->ev.id, sizeof(s->dedup));
 	else
 		ch_fmt(s->dedup, sizeof(s->dedup), "~j%llu", (unsigned long long)m->seq);
-	s->event_json = json_dumps(s->ev.root, JSON_COMPACT);
+	/* The payload is already valid JSON: no need to print the tree again. */
+	s->event_json = m->payload;
 	ch_rules_match_event(rt->rules, &s->ev, hits, CH_ARRAY_LEN(hits), &nhits);
 	for (size_t i = 0; i < nhits; i++) {
 		const struct ch_rule *r = hits[i];

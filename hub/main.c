@@ -180,7 +180,8 @@ static int load_runtime(struct ch_store *st, struct ch_runtime **out, char *err,
 {
 	struct ch_runtime *rt = calloc(1, sizeof(*rt));
 	struct ch_registry *file_reg = NULL;
-	struct ch_host_services svc = {.publish = publish_hook};
+	/* Channels borrow this for their whole life, across reloads. */
+	static const struct ch_host_services svc = {.publish = publish_hook};
 	json_t *all = NULL;
 	int rc;
 

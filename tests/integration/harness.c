@@ -21,11 +21,38 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CH_ARRAY_LEN_T(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Hubs this test started: a failing test must not leave them running. */
+static pid_t started[16];
+
+static void kill_started(void)
+{
+	for (size_t i = 0; i < CH_ARRAY_LEN_T(started); i++) {
+		if (started[i] > 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+			started[i] = 0;
+		}
+	}
+}
+
+static void track(pid_t pid, bool add)
+{
+	for (size_t i = 0; i < CH_ARRAY_LEN_T(started); i++) {
+		if (add ? started[i] == 0 : started[i] == pid) {
+			started[i] = add ? pid : 0;
+			return;
+		}
+	}
+}
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
+	kill_started();
 	va_start(ap, fmt);
 	fprintf(stderr, "harness: ");
 	vfprintf(stderr, fmt, ap);
@@ -508,6 +535,13 @@ void t_hub_start(struct t_hub *h, const char *const *extra)
 		_exit(127);
 	}
 	h->pid = pid;
+	track(pid, true);
+	static bool registered;
+	if (!registered) {
+		/* cmocka ends a failed test with exit(): take the hubs along. */
+		atexit(kill_started);
+		registered = true;
+	}
 	if (!t_wait(online_cond, &w, T_DEADLINE_MS))
 		die("carehubd %s did not come online (see %s)", h->name, h->log);
 }
@@ -524,10 +558,12 @@ void t_hub_stop(struct t_hub *h)
 		if (t_now_ms() > end) {
 			kill(h->pid, SIGKILL);
 			waitpid(h->pid, &status, 0);
+			track(h->pid, false);
 			die("carehubd %s did not stop within 30 s (see %s)", h->name, h->log);
 		}
 		t_sleep_ms(20);
 	}
+	track(h->pid, false);
 	h->pid = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		die("carehubd %s exited with status %d (see %s)", h->name,
@@ -542,7 +578,28 @@ void t_hub_kill(struct t_hub *h)
 		return;
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, &status, 0);
+	track(h->pid, false);
 	h->pid = 0;
+}
+
+void t_hub_signal(struct t_hub *h, int sig)
+{
+	if (h->pid > 0)
+		kill(h->pid, sig);
+}
+
+int t_hub_log_count(const struct t_hub *h, const char *s)
+{
+	FILE *f = fopen(h->log, "r");
+	char line[8192];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
 }
 
 bool t_hub_log_contains(const struct t_hub *h, const char *s)

@@ -44,6 +44,10 @@ void t_hub_config(struct t_hub *h, const char *name, const char *channels_json, 
 void t_hub_start(struct t_hub *h, const char *const *extra_overrides);
 /* SIGTERM, waits for a clean exit (status 0: no sanitizer findings). */
 void t_hub_stop(struct t_hub *h);
+/* Sends a signal (SIGHUP for a reload). */
+void t_hub_signal(struct t_hub *h, int sig);
+/* How many log lines contain s. */
+int t_hub_log_count(const struct t_hub *h, const char *s);
 /* SIGKILL, waits for the process. */
 void t_hub_kill(struct t_hub *h);
 /* Runs carehubd with args (NULL-terminated), captures stderr+stdout into out; returns exit status. */

@@ -25,8 +25,14 @@ static int setup(void **state)
 	t_mqtt_init();
 	http = t_http_start(ok, 1);
 	snprintf(channels, sizeof(channels),
-		 "{\"hook\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/notify\"}}", t_http_port(http));
-	t_hub_config(&hub, "pipeline", channels, NULL, NULL);
+		 "{\"hook\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/notify\"},"
+		 " \"console\": {\"plugin\": \"mqtt\", \"topic\": \"carehub/v1/console/{subject}\"}}",
+		 t_http_port(http));
+	t_hub_config(&hub, "pipeline", channels,
+		     "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\","
+		     "\"info\":\"p\"},\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],"
+		     "\"channels\":[\"hook\",\"console\"]}]}}}",
+		     NULL);
 	t_hub_start(&hub, NULL);
 	return 0;
 }
@@ -77,6 +83,12 @@ static bool alert_published(void *arg)
 {
 	(void)arg;
 	return t_mqtt_count("carehub/v1/alerts/s-001") > 0;
+}
+
+static bool console_published(void *arg)
+{
+	(void)arg;
+	return t_mqtt_count("carehub/v1/console/s-001") > 0;
 }
 
 static void smoke_opens_alert_and_notifies(void **state)
@@ -131,6 +143,12 @@ static void smoke_opens_alert_and_notifies(void **state)
 	json_decref(body);
 	t_http_req_free(&r);
 
+	/* The console channel published the same notification on MQTT. */
+	assert_true(t_wait(console_published, NULL, T_DEADLINE_MS));
+	last = t_mqtt_last("carehub/v1/console/s-001");
+	assert_non_null(strstr(last, "\"role\":\"family\""));
+	free(last);
+
 	/* The alert document went out on MQTT. */
 	assert_true(t_wait(alert_published, NULL, T_DEADLINE_MS));
 	last = t_mqtt_last("carehub/v1/alerts/s-001");
@@ -182,8 +200,8 @@ static void duplicate_id_processed_once_repeat_counts(void **state)
 	assert_true(t_http_wait(http, 2, T_DEADLINE_MS));
 	/* Still count 2 after the marker: the duplicate id never counted. */
 	assert_true(count_is(&w));
-	/* Exactly two notification jobs were ever queued: smoke once, sos once. */
-	assert_int_equal(t_redis_int("XLEN %soutbox", hub.prefix), 2);
+	/* Exactly four notification jobs were ever queued: smoke once, sos once, two channels each. */
+	assert_int_equal(t_redis_int("XLEN %soutbox", hub.prefix), 4);
 	json_t *tl = t_redis("LRANGE %s{s-001}:alert:1:tl 0 -1", hub.prefix);
 	assert_non_null(tl);
 	/* opened, repeat and the delivery record */
