@@ -28,6 +28,11 @@ struct ch_ingest {
 	atomic_bool running;
 	int64_t stop_deadline;
 	uint64_t rnd;
+	/* Per-batch scratch, allocated once for the batch size and reused. */
+	struct slot *slots;
+	struct ch_ingest_event *evs;
+	struct ch_dead_letter *dls;
+	char (*details)[256];
 };
 
 /* Per-event scratch kept alive until the batch is applied. */
@@ -151,10 +156,10 @@ static void sleep_ms(int64_t ms)
 static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 {
 	struct ch_runtime *rt = ch_runtime_acquire();
-	struct slot *slots = calloc(n, sizeof(*slots));
-	struct ch_ingest_event *evs = calloc(n, sizeof(*evs));
-	struct ch_dead_letter *dls = calloc(n, sizeof(*dls));
-	char (*details)[256] = calloc(n, sizeof(*details));
+	struct slot *slots = ig->slots;
+	struct ch_ingest_event *evs = ig->evs;
+	struct ch_dead_letter *dls = ig->dls;
+	char (*details)[256] = ig->details;
 	struct ch_ingest_result res = {0};
 	size_t nev = 0, ndl = 0;
 	uint64_t maxseq = 0;
@@ -239,10 +244,6 @@ out:
 		ch_journal_commit(atomic_load(&ig->journal), maxseq);
 	for (size_t i = 0; slots && i < n; i++)
 		slot_clear(&slots[i]);
-	free(slots);
-	free(evs);
-	free(dls);
-	free(details);
 	ch_runtime_release(rt);
 }
 
@@ -256,8 +257,14 @@ static void *ingest_thread(void *arg)
 	cap = rt && rt->cfg->limits.batch_size > 0 ? (size_t)rt->cfg->limits.batch_size : 256;
 	ch_runtime_release(rt);
 	batch = calloc(cap, sizeof(*batch));
-	if (!batch) {
+	ig->slots = calloc(cap, sizeof(*ig->slots));
+	ig->evs = calloc(cap, sizeof(*ig->evs));
+	/* A batch can dead-letter each event twice (refused, then store error). */
+	ig->dls = calloc(2 * cap, sizeof(*ig->dls));
+	ig->details = calloc(cap, sizeof(*ig->details));
+	if (!batch || !ig->slots || !ig->evs || !ig->dls || !ig->details) {
 		ch_log(CH_LOG_ERROR, "ingest: out of memory");
+		free(batch);
 		return NULL;
 	}
 	for (;;) {
@@ -320,6 +327,10 @@ void ch_ingest_stop(struct ch_ingest *ig, int64_t deadline_ms)
 	ch_queue_wake(ig->o.queue);
 	pthread_join(ig->thread, NULL);
 	ch_store_close(ig->store);
+	free(ig->slots);
+	free(ig->evs);
+	free(ig->dls);
+	free(ig->details);
 	free(ig->actor);
 	free(ig);
 }

@@ -23,8 +23,10 @@ struct slot {
 struct ch_registry {
 	struct ch_subject *subjects;
 	size_t n;
-	struct slot *index;
-	size_t index_cap; /* power of two */
+	struct slot *index;   /* device id -> subject, device */
+	size_t index_cap;     /* power of two */
+	size_t *by_id;        /* subject id -> index + 1 (0: empty) */
+	size_t by_id_cap;     /* power of two */
 };
 
 static const char *const roles[] = {"self", "family", "caregiver", "neighbour", "caseworker", "centre", "maintenance"};
@@ -321,9 +323,41 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
+static int build_subject_index(struct ch_registry *r, const struct ctx *c, bool from_doc)
+{
+	size_t cap = 16;
+
+	while (cap < r->n * 2)
+		cap *= 2;
+	r->by_id = calloc(cap, sizeof(*r->by_id));
+	if (!r->by_id)
+		return CH_ENOMEM;
+	r->by_id_cap = cap;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t h = fnv1a(r->subjects[i].id) & (cap - 1);
+		while (r->by_id[h]) {
+			if (strcmp(r->subjects[r->by_id[h] - 1].id, r->subjects[i].id) == 0) {
+				char p[80];
+				if (from_doc)
+					ch_fmt(p, sizeof(p), "/subjects/%zu/id", i);
+				else
+					ch_fmt(p, sizeof(p), "%.60s", r->subjects[i].id);
+				return fail(c, p, "subject id \"%s\" appears twice", r->subjects[i].id);
+			}
+			h = (h + 1) & (cap - 1);
+		}
+		r->by_id[h] = i + 1;
+	}
+	return 0;
+}
+
 static int build_index(struct ch_registry *r, const struct ctx *c, bool from_doc)
 {
 	size_t ndev = 0, cap = 16;
+	int rc;
+
+	if ((rc = build_subject_index(r, c, from_doc)))
+		return rc;
 
 	for (size_t i = 0; i < r->n; i++)
 		ndev += r->subjects[i].ndevices;
@@ -376,13 +410,6 @@ static int from_array(const struct ctx *c, json_t *const *items, size_t n, bool 
 			ch_fmt(p, sizeof(p), "%.60s", sid ? sid : "?");
 		rc = parse_subject(c, p, items[i], &r->subjects[i]);
 		r->n++;
-		for (size_t k = 0; !rc && k < i; k++) {
-			if (strcmp(r->subjects[k].id, r->subjects[i].id) == 0) {
-				char q[80];
-				ch_fmt(q, sizeof(q), "%s/id", p);
-				rc = fail(c, from_doc ? q : p, "subject id \"%s\" appears twice", r->subjects[i].id);
-			}
-		}
 	}
 	if (!rc)
 		rc = build_index(r, c, from_doc);
@@ -460,6 +487,7 @@ void ch_registry_free(struct ch_registry *reg)
 		free_subject(&reg->subjects[i]);
 	free(reg->subjects);
 	free(reg->index);
+	free(reg->by_id);
 	free(reg);
 }
 
@@ -475,9 +503,16 @@ const struct ch_subject *ch_registry_at(const struct ch_registry *reg, size_t i)
 
 const struct ch_subject *ch_registry_subject(const struct ch_registry *reg, const char *subject_id)
 {
-	for (size_t i = 0; reg && subject_id && i < reg->n; i++) {
-		if (strcmp(reg->subjects[i].id, subject_id) == 0)
-			return &reg->subjects[i];
+	size_t h;
+
+	if (!reg || !reg->by_id_cap || !subject_id)
+		return NULL;
+	h = fnv1a(subject_id) & (reg->by_id_cap - 1);
+	while (reg->by_id[h]) {
+		const struct ch_subject *s = &reg->subjects[reg->by_id[h] - 1];
+		if (strcmp(s->id, subject_id) == 0)
+			return s;
+		h = (h + 1) & (reg->by_id_cap - 1);
 	}
 	return NULL;
 }
