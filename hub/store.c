@@ -245,6 +245,18 @@ static char *key(const struct ch_store *st, ...)
 	return ch_strdup(buf);
 }
 
+/* "P{sid}:alert:<n><suffix>" for an alert id "sid:n"; NULL if malformed or out of memory. */
+static char *alert_key(const struct ch_store *st, const char *alert_id, const char *suffix)
+{
+	char sid[128], tail[48];
+	long n;
+
+	if (ch_store_alert_id_split(alert_id, sid, sizeof(sid), &n) ||
+	    ch_fmt(tail, sizeof(tail), "%ld%s", n, suffix))
+		return NULL;
+	return key(st, "{", sid, "}:alert:", tail, (char *)NULL);
+}
+
 /* ---------------------------------------------------------------- ingest */
 
 static char *dup_str(const redisReply *r)
@@ -713,8 +725,6 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *timeline_json, char *err, size_t errlen)
 {
 	char *dk = NULL, *ok = NULL, *tk = NULL;
-	char sidbuf[128];
-	long num = 0;
 	redisReply *r;
 	int rc, nsent = 0, first_rc = 0;
 
@@ -723,11 +733,8 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 		return rc;
 	dk = key(st, "dispatch:", idem, (char *)NULL);
 	ok = key(st, "outbox", (char *)NULL);
-	if (alert_id && timeline_json && ch_store_alert_id_split(alert_id, sidbuf, sizeof(sidbuf), &num) == 0) {
-		char tail[64];
-		ch_fmt(tail, sizeof(tail), "%ld:tl", num);
-		tk = key(st, "{", sidbuf, "}:alert:", tail, (char *)NULL);
-	}
+	if (alert_id && timeline_json)
+		tk = alert_key(st, alert_id, ":tl");
 	if (!dk || !ok) {
 		rc = CH_ENOMEM;
 		goto out;
@@ -785,19 +792,15 @@ int ch_store_alert_id_split(const char *alert_id, char *sid, size_t sidlen, long
 
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen)
 {
-	char sid[128], num[32], *k;
-	long n;
 	redisReply *r;
+	char *k;
 	int rc;
 
 	*doc = NULL;
-	if (ch_store_alert_id_split(alert_id, sid, sizeof(sid), &n))
-		return CH_EINVAL;
 	if ((rc = ch_store_ensure(st, err, errlen)))
 		return rc;
-	ch_fmt(num, sizeof(num), "%ld", n);
-	if (!(k = key(st, "{", sid, "}:alert:", num, (char *)NULL)))
-		return CH_ENOMEM;
+	if (!(k = alert_key(st, alert_id, "")))
+		return CH_EINVAL;
 	const char *argv[] = {"GET", k};
 	r = redisCommandArgv(st->c, 2, argv, NULL);
 	free(k);
@@ -815,19 +818,15 @@ int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, ch
 int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
 			    size_t errlen)
 {
-	char sid[128], tail[48], *k;
-	long n;
 	redisReply *r;
 	json_t *arr;
+	char *k;
 	int rc;
 
-	if (ch_store_alert_id_split(alert_id, sid, sizeof(sid), &n))
-		return CH_EINVAL;
 	if ((rc = ch_store_ensure(st, err, errlen)))
 		return rc;
-	ch_fmt(tail, sizeof(tail), "%ld:tl", n);
-	if (!(k = key(st, "{", sid, "}:alert:", tail, (char *)NULL)))
-		return CH_ENOMEM;
+	if (!(k = alert_key(st, alert_id, ":tl")))
+		return CH_EINVAL;
 	const char *argv[] = {"LRANGE", k, "0", "-1"};
 	r = redisCommandArgv(st->c, 4, argv, NULL);
 	free(k);

@@ -439,9 +439,7 @@ void t_hub_config(struct t_hub *h, const char *name, const char *channels_json, 
 	else
 		snprintf(rules, sizeof(rules), "%s/config/rules.json", t_src_dir());
 	if (!policies_json)
-		policies_json = "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\","
-				"\"info\":\"p\"},\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],"
-				"\"channels\":[\"hook\"]}]}}}";
+		policies_json = T_POLICY_FAMILY("\"hook\"");
 	/* "%DIR%" in the channels stands for the test's scratch directory. */
 	char chans[4096] = "{}";
 	if (channels_json) {

@@ -24,6 +24,13 @@ const char *t_src_dir(void);
 /* A fresh scratch directory for one test (under the build dir). */
 const char *t_scratch(const char *name);
 
+/* Policies text: every severity notifies the family at once on the given channel(s),
+ * e.g. T_POLICY_FAMILY("\"log\"") or T_POLICY_FAMILY("\"hook\",\"console\""). */
+#define T_POLICY_FAMILY(channels)                                                                   \
+	"{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\","          \
+	"\"info\":\"p\"},\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],"      \
+	"\"channels\":[" channels "]}]}}}"
+
 /* ---- the hub ---- */
 struct t_hub {
 	pid_t pid;

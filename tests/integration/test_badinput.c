@@ -19,8 +19,7 @@ static int setup(void **state)
 	(void)state;
 	t_mqtt_init();
 	t_hub_config(&hub, "badinput", "{\"log\": {\"plugin\": \"log\", \"path\": \"%DIR%/notifications.jsonl\"}}",
-		     "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\",\"info\":\"p\"},"
-		     "\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"log\"]}]}}}",
+		     T_POLICY_FAMILY("\"log\""),
 		     NULL);
 	t_hub_start(&hub, NULL);
 	return 0;

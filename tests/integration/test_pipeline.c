@@ -29,9 +29,7 @@ static int setup(void **state)
 		 " \"console\": {\"plugin\": \"mqtt\", \"topic\": \"carehub/v1/console/{subject}\"}}",
 		 t_http_port(http));
 	t_hub_config(&hub, "pipeline", channels,
-		     "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\","
-		     "\"info\":\"p\"},\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],"
-		     "\"channels\":[\"hook\",\"console\"]}]}}}",
+		     T_POLICY_FAMILY("\"hook\",\"console\""),
 		     NULL);
 	t_hub_start(&hub, NULL);
 	return 0;

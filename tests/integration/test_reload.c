@@ -42,8 +42,7 @@ static int setup(void **state)
 	(void)state;
 	t_mqtt_init();
 	t_hub_config(&hub, "reload", "{\"log\": {\"plugin\": \"log\", \"path\": \"%DIR%/n.jsonl\"}}",
-		     "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\",\"info\":\"p\"},"
-		     "\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"log\"]}]}}}",
+		     T_POLICY_FAMILY("\"log\""),
 		     NULL);
 	snprintf(rules, sizeof(rules), "%s/rules.json", hub.dir);
 	snprintf(registry, sizeof(registry), "%s/registry.json", hub.dir);
