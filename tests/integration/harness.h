@@ -16,6 +16,7 @@
 
 /* Deadline for conditions that should hold "within a second" on any machine. */
 #define T_DEADLINE_MS 15000
+#define CH_TEST_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 int t_mqtt_port(void);
 int t_redis_port(void);
