@@ -133,9 +133,9 @@ static int get_str(const struct ctx *c, const char *ptr, json_t *obj, const char
 
 static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct ch_device *d)
 {
-	static const char *const keys[] = {"id", "type", "location", "heartbeat", "notes"};
+	static const char *const keys[] = {"id", "type", "location", "heartbeat", "notes", "aliases"};
 	const char *id, *type, *loc;
-	json_t *hb;
+	json_t *hb, *al;
 	int rc;
 
 	if (!json_is_object(o))
@@ -152,6 +152,28 @@ static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct 
 	d->id = ch_strdup(id);
 	d->type = ch_strdup(type);
 	d->location = ch_strdup(loc ? loc : "");
+	al = json_object_get(o, "aliases");
+	if (al) {
+		char p[512];
+		ch_fmt(p, sizeof(p), "%s/aliases", ptr);
+		if (!json_is_array(al) || json_array_size(al) > 16)
+			return fail(c, p, "aliases must be an array of at most 16 names");
+		d->aliases = calloc(json_array_size(al) + 1, sizeof(*d->aliases));
+		if (!d->aliases)
+			return CH_ENOMEM;
+		for (size_t i = 0; i < json_array_size(al); i++) {
+			json_t *a = json_array_get(al, i);
+			const char *v = json_string_value(a);
+			char q[600];
+			ch_fmt(q, sizeof(q), "%s/%zu", p, i);
+			if (!v || !*v || strlen(v) > 128 || strpbrk(v, "\r\n\t+#"))
+				return fail(c, q, "an alias is a name of 1-128 characters without + # or control characters");
+			d->aliases[i] = ch_strdup(v);
+			d->naliases = i + 1;
+			if (!d->aliases[i])
+				return CH_ENOMEM;
+		}
+	}
 	hb = json_object_get(o, "heartbeat");
 	if (hb) {
 		char p[512];
@@ -217,6 +239,9 @@ static int cmp_contact(const void *a, const void *b)
 static void free_subject(struct ch_subject *s)
 {
 	for (size_t i = 0; i < s->ndevices; i++) {
+		for (size_t k = 0; k < s->devices[i].naliases; k++)
+			free(s->devices[i].aliases[k]);
+		free(s->devices[i].aliases);
 		free(s->devices[i].id);
 		free(s->devices[i].type);
 		free(s->devices[i].location);
@@ -359,8 +384,10 @@ static int build_index(struct ch_registry *r, const struct ctx *c, bool from_doc
 	if ((rc = build_subject_index(r, c, from_doc)))
 		return rc;
 
-	for (size_t i = 0; i < r->n; i++)
-		ndev += r->subjects[i].ndevices;
+	for (size_t i = 0; i < r->n; i++) {
+		for (size_t k = 0; k < r->subjects[i].ndevices; k++)
+			ndev += 1 + r->subjects[i].devices[k].naliases;
+	}
 	while (cap < ndev * 2)
 		cap *= 2;
 	r->index = calloc(cap, sizeof(*r->index));
@@ -369,21 +396,27 @@ static int build_index(struct ch_registry *r, const struct ctx *c, bool from_doc
 	r->index_cap = cap;
 	for (size_t i = 0; i < r->n; i++) {
 		for (size_t k = 0; k < r->subjects[i].ndevices; k++) {
-			const char *id = r->subjects[i].devices[k].id;
-			size_t h = fnv1a(id) & (cap - 1);
-			while (r->index[h].device_id) {
-				if (strcmp(r->index[h].device_id, id) == 0) {
-					char p[128];
-					if (from_doc)
-						ch_fmt(p, sizeof(p), "/subjects/%zu/devices/%zu/id", i, k);
-					else
-						ch_fmt(p, sizeof(p), "%s", r->subjects[i].id);
-					return fail(c, p, "device \"%s\" is already registered to subject %s", id,
-						    r->subjects[r->index[h].subject].id);
+			const struct ch_device *d = &r->subjects[i].devices[k];
+			/* The id and every alias name the same device. */
+			for (size_t a = 0; a <= d->naliases; a++) {
+				const char *id = a == 0 ? d->id : d->aliases[a - 1];
+				size_t h = fnv1a(id) & (cap - 1);
+				while (r->index[h].device_id) {
+					if (strcmp(r->index[h].device_id, id) == 0) {
+						char p[128];
+						if (!from_doc)
+							ch_fmt(p, sizeof(p), "%s", r->subjects[i].id);
+						else if (a == 0)
+							ch_fmt(p, sizeof(p), "/subjects/%zu/devices/%zu/id", i, k);
+						else
+							ch_fmt(p, sizeof(p), "/subjects/%zu/devices/%zu/aliases/%zu", i, k, a - 1);
+						return fail(c, p, "device %s\"%s\" is already registered to subject %s",
+							    a ? "alias " : "", id, r->subjects[r->index[h].subject].id);
+					}
+					h = (h + 1) & (cap - 1);
 				}
-				h = (h + 1) & (cap - 1);
+				r->index[h] = (struct slot){id, i, k};
 			}
-			r->index[h] = (struct slot){id, i, k};
 		}
 	}
 	return 0;

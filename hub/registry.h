@@ -17,6 +17,8 @@ struct ch_device {
 	char *type;
 	char *location;
 	int64_t heartbeat_ms; /* 0: none declared */
+	char **aliases;       /* other names a bridge uses: friendly name, IEEE address */
+	size_t naliases;
 };
 
 struct ch_contact {
@@ -58,7 +60,10 @@ size_t ch_registry_count(const struct ch_registry *reg);
 const struct ch_subject *ch_registry_at(const struct ch_registry *reg, size_t i);
 const struct ch_subject *ch_registry_subject(const struct ch_registry *reg, const char *subject_id);
 
-/* Device lookup: the subject the device watches over, and the device. O(1). */
+/*
+ * Device lookup by id or by alias (a Zigbee friendly name, an IEEE address):
+ * the subject the device watches over, and the device.  O(1).
+ */
 const struct ch_subject *ch_registry_find_device(const struct ch_registry *reg, const char *device_id,
 						 const struct ch_device **dev);
 

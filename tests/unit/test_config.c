@@ -216,6 +216,29 @@ static void expect_reg_error(const char *text, const char *want)
 		fail_msg("got \"%s\", want r.json:L:C and \"%s\"", err, want);
 }
 
+static void registry_aliases(void **state)
+{
+	const char *text = "{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"devices\": [{\"id\": \"pir-1\", "
+			   "\"type\": \"motion\", \"aliases\": [\"living room/pir\", \"0x00158d0001a2b3c4\"]}]}]}";
+	struct ch_registry *reg;
+	const struct ch_device *dev = NULL;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(ch_registry_parse("r.json", text, strlen(text), &reg, err, sizeof(err)), 0);
+	assert_non_null(ch_registry_find_device(reg, "living room/pir", &dev));
+	assert_string_equal(dev->id, "pir-1");
+	assert_non_null(ch_registry_find_device(reg, "0x00158d0001a2b3c4", NULL));
+	ch_registry_free(reg);
+	/* An alias may not name another device. */
+	expect_reg_error("{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"devices\": [{\"id\": \"d1\", \"type\": \"x\"},"
+			 " {\"id\": \"d2\", \"type\": \"y\", \"aliases\": [\"d1\"]}]}]}",
+			 "alias \"d1\" is already registered");
+	expect_reg_error("{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"devices\": [{\"id\": \"d1\", \"type\": \"x\","
+			 " \"aliases\": [\"a/#\"]}]}]}",
+			 "alias");
+}
+
 static void registry_errors(void **state)
 {
 	(void)state;
@@ -246,6 +269,7 @@ int main(void)
 		cmocka_unit_test(defaults_and_paths),	cmocka_unit_test(overrides_apply),
 		cmocka_unit_test(each_kind_of_error),	cmocka_unit_test(jdoc_positions),
 		cmocka_unit_test(registry_index_and_order), cmocka_unit_test(registry_errors),
+		cmocka_unit_test(registry_aliases),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
