@@ -8,6 +8,7 @@
  */
 #include "ch.h"
 #include "clock.h"
+#include "adapters.h"
 #include "config.h"
 #include "dispatch.h"
 #include "ingest.h"
@@ -45,7 +46,8 @@ static struct {
 	size_t max_payload;
 	char actor[192];
 	char status_topic[256];
-	char event_sub[256];
+	char **subs; /* topic filters */
+	size_t nsubs;
 	char instance[128];
 	char redis_host[256];
 	char redis_prefix[128];
@@ -226,6 +228,12 @@ static int load_runtime(struct ch_store *st, struct ch_runtime **out, char *err,
 		rt->reg = file_reg;
 		file_reg = NULL;
 	}
+	if ((rc = ch_adapters_new(rt->cfg->mqtt.adapters, &rt->adapters, err, errlen))) {
+		char where[1100];
+		ch_fmt(where, sizeof(where), "%s: %s", rt->cfg->file, err);
+		ch_strlcpy(err, where, errlen);
+		goto fail;
+	}
 	rt->channels = calloc(rt->cfg->nchannels ? rt->cfg->nchannels : 1, sizeof(*rt->channels));
 	if (!rt->channels) {
 		rc = CH_ENOMEM;
@@ -356,10 +364,18 @@ int main(int argc, char **argv)
 	ch_strlcpy(g.instance, rt->cfg->instance, sizeof(g.instance));
 	ch_fmt(g.actor, sizeof(g.actor), "carehubd/%s", g.instance);
 	ch_fmt(g.status_topic, sizeof(g.status_topic), "carehub/v1/status/%s", g.instance);
-	if (rt->cfg->mqtt.shared_group)
-		ch_fmt(g.event_sub, sizeof(g.event_sub), "$share/%s/" CH_TOPIC_EVENTS "+", rt->cfg->mqtt.shared_group);
-	else
-		ch_fmt(g.event_sub, sizeof(g.event_sub), CH_TOPIC_EVENTS "+");
+	/* Canonical events and every adapter's topics, shared between hubs when configured. */
+	g.nsubs = 1 + ch_adapters_count(rt->adapters);
+	g.subs = calloc(g.nsubs, sizeof(*g.subs));
+	for (size_t i = 0; g.subs && i < g.nsubs; i++) {
+		const char *filter = i == 0 ? CH_TOPIC_EVENTS "+" : ch_adapters_filter(rt->adapters, i - 1);
+		char buf[512];
+		if (rt->cfg->mqtt.shared_group)
+			ch_fmt(buf, sizeof(buf), "$share/%s/%s", rt->cfg->mqtt.shared_group, filter);
+		else
+			ch_strlcpy(buf, filter, sizeof(buf));
+		g.subs[i] = ch_strdup(buf);
+	}
 	g.max_payload = rt->cfg->limits.max_payload;
 	store_opts(rt->cfg, redis_pw, &so);
 	ch_runtime_free(rt);
@@ -411,7 +427,6 @@ int main(int argc, char **argv)
 		ch_log(CH_LOG_INFO, "journal: replaying %zu messages from the last run", replayed);
 	ch_ingest_set_journal(ig, g.journal);
 
-	const char *subs[] = {g.event_sub};
 	struct ch_mqtt_opts mo = {
 		.host = rt->cfg->mqtt.host,
 		.port = rt->cfg->mqtt.port,
@@ -425,8 +440,8 @@ int main(int argc, char **argv)
 		.keyfile = rt->cfg->mqtt.tls.keyfile,
 		.tls_insecure = rt->cfg->mqtt.tls.insecure,
 		.status_topic = g.status_topic,
-		.subscriptions = subs,
-		.nsubscriptions = 1,
+		.subscriptions = (const char *const *)g.subs,
+		.nsubscriptions = g.nsubs,
 		.reconnect_min_ms = rt->cfg->mqtt.reconnect_min_ms,
 		.reconnect_max_ms = rt->cfg->mqtt.reconnect_max_ms,
 		.on_message = on_message,
@@ -469,6 +484,9 @@ shutdown:
 	ch_runtime_release(rt);
 	ch_runtime_shutdown();
 	ch_store_close(st);
+	for (size_t i = 0; g.subs && i < g.nsubs; i++)
+		free(g.subs[i]);
+	free(g.subs);
 	free(g.overrides);
 	ch_log(CH_LOG_INFO, "stopped");
 	return exit_code;

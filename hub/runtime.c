@@ -2,6 +2,7 @@
  * runtime.c - reference-counted swap of the hub's configuration.
  */
 #include "runtime.h"
+#include "adapters.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ void ch_runtime_free(struct ch_runtime *rt)
 	for (size_t i = 0; i < rt->nchannels; i++)
 		ch_channel_close(rt->channels[i]);
 	free(rt->channels);
+	ch_adapters_free(rt->adapters);
 	ch_registry_free(rt->reg);
 	ch_rules_free(rt->rules);
 	ch_config_free(rt->cfg);

@@ -26,6 +26,7 @@ struct ch_runtime {
 	struct ch_registry *reg;
 	struct ch_channel **channels; /* same order as cfg->channels */
 	size_t nchannels;
+	struct ch_adapters *adapters; /* fleet formats; used by the ingest thread only */
 };
 
 /* Takes ownership of rt (refs set to 1) and publishes it; releases the previous one. */

@@ -220,6 +220,17 @@ static void bad_registry_file(void **state)
 	check(cfg, ov, 0, reg, "d1");
 }
 
+static void bad_adapter(void **state)
+{
+	char cfg[600];
+	const char *ov[] = {"mqtt.adapters=[{\"name\":\"z\",\"kind\":\"zigbee\"}]", NULL};
+
+	(void)state;
+	config_with("adapter.json", "{\"c\": {\"plugin\": \"log\", \"path\": \"n.jsonl\"}}", plugins, NULL, cfg,
+		    sizeof(cfg));
+	check(cfg, ov, 0, NULL, "mqtt.adapters[0] (z): unknown kind \"zigbee\"");
+}
+
 static void plugin_refusals(void **state)
 {
 	char cfg[600];
@@ -247,6 +258,7 @@ int main(void)
 		cmocka_unit_test(secret_in_file),      cmocka_unit_test(unknown_channel_in_policy),
 		cmocka_unit_test(bad_override),        cmocka_unit_test(bad_rules_file),
 		cmocka_unit_test(bad_registry_file),   cmocka_unit_test(plugin_refusals),
+		cmocka_unit_test(bad_adapter),
 	};
 	return cmocka_run_group_tests_name("check", tests, setup, NULL);
 }
