@@ -8,6 +8,7 @@
  * start.
  */
 #include "config.h"
+#include "adapters.h"
 #include "jdoc.h"
 
 #include <libgen.h>
@@ -335,6 +336,22 @@ static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 			rc = cerr(c, "/mqtt/adapters", "mqtt.adapters must be an array");
 			goto out;
 		}
+		/* Compiled here once so a mistake gets the file position of its adapter. */
+		struct ch_adapters *tmp = NULL;
+		char msg[512];
+		if (ch_adapters_new(ad, &tmp, msg, sizeof(msg))) {
+			char p[64] = "/mqtt/adapters";
+			const char *br = strchr(msg, '[');
+			long idx;
+			char num[16] = "";
+			for (size_t k = 0; br && k + 1 < sizeof(num) && br[k + 1] >= '0' && br[k + 1] <= '9'; k++)
+				num[k] = br[k + 1];
+			if (num[0] && ch_parse_long(num, 0, 100000, &idx) == 0)
+				ch_fmt(p, sizeof(p), "/mqtt/adapters/%ld", idx);
+			rc = cerr(c, p, "%s", msg);
+			goto out;
+		}
+		ch_adapters_free(tmp);
 		cfg->mqtt.adapters = json_incref(ad);
 	}
 out:
