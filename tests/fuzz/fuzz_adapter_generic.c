@@ -3,89 +3,24 @@
  * adapter, which reads bytes straight from a fleet's bridge: JSON pointers, transforms
  * and timestamps steered by the payload.
  *
- * Input: an optional first line is the topic, the rest is the payload.  Each input gets
- * a fresh adapter set (runs stay reproducible) and is converted twice, so the only-
- * changes memory is exercised on its "same value" path too.  Invariants: a rejection
- * names a reason and appends nothing; every event is an object with string "device" and
- * "type".
+ * The shared body (input format, invariants) is in fuzz_adapter.h.
  */
-#include "adapters.h"
+#define AD_CONF \
+	"[{\"name\":\"gw\",\"kind\":\"generic\",\"topic\":\"gw/+/up\","\
+	"\"device\":{\"topic_level\":1},"\
+	"\"timestamp\":{\"pointer\":\"/t\",\"format\":\"epoch_s\"},"\
+	"\"fields\":[{\"pointer\":\"/leak\",\"type\":\"water_leak\","\
+	"\"transform\":{\"map\":{\"ON\":true,\"OFF\":false,\"1\":\"x\"}}},"\
+	"{\"pointer\":\"/pir\",\"type\":\"motion\",\"transform\":{\"bool\":true,\"invert\":true}},"\
+	"{\"pointer\":\"/a~1b/0/~0c\",\"type\":\"water_meter\","\
+	"\"transform\":{\"scale\":0.001,\"offset\":-1}},"\
+	"{\"pointer\":\"\",\"type\":\"raw\"}]},"\
+	"{\"name\":\"dev\",\"kind\":\"generic\",\"topic\":\"dev/#\","\
+	"\"device\":{\"pointer\":\"/d/id\"},"\
+	"\"timestamp\":{\"pointer\":\"/ts\",\"format\":\"rfc3339\"},\"only_changes\":true,"\
+	"\"fields\":[{\"pointer\":\"/v\",\"type\":\"heart_rate\"},"\
+	"{\"pointer\":\"/s\",\"type\":\"sos\",\"transform\":{\"bool\":true}}]}]"
+#define AD_PREFIX ""
+#define AD_DEFAULT_TOPIC "gw/WM0099/up"
 
-#include <stdlib.h>
-#include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char conf_json[] =
-	"[{\"name\":\"gw\",\"kind\":\"generic\",\"topic\":\"gw/+/up\","
-	"\"device\":{\"topic_level\":1},"
-	"\"timestamp\":{\"pointer\":\"/t\",\"format\":\"epoch_s\"},"
-	"\"fields\":[{\"pointer\":\"/leak\",\"type\":\"water_leak\","
-	"\"transform\":{\"map\":{\"ON\":true,\"OFF\":false,\"1\":\"x\"}}},"
-	"{\"pointer\":\"/pir\",\"type\":\"motion\",\"transform\":{\"bool\":true,\"invert\":true}},"
-	"{\"pointer\":\"/a~1b/0/~0c\",\"type\":\"water_meter\","
-	"\"transform\":{\"scale\":0.001,\"offset\":-1}},"
-	"{\"pointer\":\"\",\"type\":\"raw\"}]},"
-	"{\"name\":\"dev\",\"kind\":\"generic\",\"topic\":\"dev/#\","
-	"\"device\":{\"pointer\":\"/d/id\"},"
-	"\"timestamp\":{\"pointer\":\"/ts\",\"format\":\"rfc3339\"},\"only_changes\":true,"
-	"\"fields\":[{\"pointer\":\"/v\",\"type\":\"heart_rate\"},"
-	"{\"pointer\":\"/s\",\"type\":\"sos\",\"transform\":{\"bool\":true}}]}]";
-
-static void check(struct ch_adapters *a, int idx, const char *topic, const char *payload,
-		  size_t len)
-{
-	json_t *out = json_array();
-	enum ch_reject why = CH_REJ_COUNT;
-	char err[256];
-	size_t i;
-	json_t *ev;
-
-	if (!out)
-		abort();
-	if (ch_adapters_convert(a, idx, topic, payload, len, 1795824900000LL, out, &why, err,
-				sizeof(err)) != 0) {
-		if (why == CH_REJ_NONE || why >= CH_REJ_COUNT || !err[0] || json_array_size(out))
-			abort();
-	} else if (why != CH_REJ_NONE) {
-		abort();
-	}
-	json_array_foreach(out, i, ev) {
-		if (!json_is_object(ev) || !json_is_string(json_object_get(ev, "device")) ||
-		    !json_is_string(json_object_get(ev, "type")))
-			abort();
-	}
-	json_decref(out);
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	const char *in = (const char *)data;
-	const char *nl = memchr(in, '\n', size < 300 ? size : 300);
-	struct ch_adapters *a;
-	json_t *conf;
-	char topic[512], err[256];
-	int idx = -1;
-
-	conf = json_loads(conf_json, 0, NULL);
-	if (!conf || ch_adapters_new(conf, &a, err, sizeof(err)) != 0)
-		abort(); /* the fixed config must load, or the target tests nothing */
-	json_decref(conf);
-	if (nl && (size_t)(nl - in) < sizeof(topic) - sizeof("") &&
-	    !memchr(in, '\0', (size_t)(nl - in)) &&
-	    ch_fmt(topic, sizeof(topic), "%.*s", (int)(nl - in), in) == 0) {
-		idx = ch_adapters_match(a, topic);
-		size -= (size_t)(nl - in) + 1;
-		in = nl + 1;
-	}
-	if (idx < 0) {
-		(void)ch_strlcpy(topic, "gw/WM0099/up", sizeof(topic));
-		idx = ch_adapters_match(a, topic);
-	}
-	if (idx < 0)
-		abort();
-	check(a, idx, topic, in, size);
-	check(a, idx, topic, in, size);
-	ch_adapters_free(a);
-	return 0;
-}
+#include "fuzz_adapter.h"
