@@ -13,75 +13,11 @@
  * Zigbee2MQTT's contact:true = closed).  That is an assumption from reading the
  * Z2T docs, not a measurement; the generic adapter can invert if a fleet differs.
  */
-#include "adapters.h"
-
-#include <ctype.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-
-/* Bounds on untrusted input: anything larger is not a sensor reading. */
-#define AD_MAX_PAYLOAD (256 * 1024)
-#define AD_MAX_DEPTH 32
-#define AD_MAX_DEVICE 256     /* bytes of a device name or topic level */
-#define AD_MAX_EVENTS 512     /* events from one message */
-#define AD_MAX_TEXT 1024      /* plain-text payloads (Homie values, LWT) */
-
-/*
- * The only-changes memory: (adapter, device, type) -> last emitted value.
- * Bounded; when full it is simply emptied, which costs at most one repeated
- * event per key afterwards (a state the rules already know), far cheaper than an
- * eviction policy, and a fleet with 100k live sensor keys is beyond one hub.
- */
-#define MEMO_BUCKETS 16384
-#define MEMO_MAX 100000
-
-enum ad_kind { AD_Z2M, AD_TASMOTA, AD_HOMIE, AD_GENERIC };
-
-enum ts_format { TS_NONE, TS_EPOCH_MS, TS_EPOCH_S, TS_RFC3339 };
-
-struct gfield {
-	char *pointer;
-	char *type;
-	json_t *map;    /* owned copy or NULL */
-	bool to_bool;
-	bool invert;
-	bool has_lin;   /* scale or offset given */
-	double scale, offset;
-};
-
-struct adapter {
-	char *name;
-	enum ad_kind kind;
-	char *base;      /* base_topic / prefix */
-	char *filter;
-	bool only_changes;
-	json_t *props;   /* homie: "<node>/<property>" -> type, owned */
-	int dev_level;   /* generic: -1 when the device comes from dev_pointer */
-	char *dev_pointer;
-	char *ts_pointer;
-	enum ts_format ts_format;
-	struct gfield *fields;
-	size_t nfields;
-};
-
-struct memo {
-	struct memo *next;
-	char *value;     /* points into the same allocation, after the key */
-	char key[];
-};
-
-struct ch_adapters {
-	struct adapter *v;
-	size_t n;
-	struct memo **buckets; /* lazily allocated */
-	size_t memo_count;
-};
+#include "adapters_int.h"
 
 /* ---- Helpers shared by config and conversion ---------------------------- */
 
-static bool bad_pointer(const char *p)
+bool ch_adapters__bad_pointer(const char *p)
 {
 	if (*p && *p != '/')
 		return true;
@@ -92,7 +28,7 @@ static bool bad_pointer(const char *p)
 }
 
 /* RFC 6901: resolves p in doc; borrowed result or NULL when absent. */
-static json_t *ptr_get(json_t *doc, const char *p)
+json_t *ch_adapters__ptr_get(json_t *doc, const char *p)
 {
 	char tok[AD_MAX_DEVICE];
 
@@ -126,7 +62,7 @@ static json_t *ptr_get(json_t *doc, const char *p)
 	return doc;
 }
 
-static bool filter_valid(const char *f)
+bool ch_adapters__filter_valid(const char *f)
 {
 	const char *p;
 
@@ -141,7 +77,7 @@ static bool filter_valid(const char *f)
 	return true;
 }
 
-static bool topic_matches(const char *f, const char *t)
+bool ch_adapters__topic_matches(const char *f, const char *t)
 {
 	/* MQTT 4.7.2: wildcards at the first level do not match $SYS-like topics. */
 	if (*t == '$' && (*f == '+' || *f == '#'))
@@ -169,422 +105,6 @@ static bool topic_matches(const char *f, const char *t)
 		f++;
 		t++;
 	}
-}
-
-/* ---- Configuration ------------------------------------------------------ */
-
-static const char *const kind_names[] = {"zigbee2mqtt", "tasmota", "homie", "generic"};
-
-static const char *const keys_z2m[] = {"name", "kind", "base_topic", "only_changes", NULL};
-static const char *const keys_tas[] = {"name", "kind", "prefix", "only_changes", NULL};
-static const char *const keys_homie[] = {"name", "kind", "base_topic", "properties", "only_changes",
-					 NULL};
-static const char *const keys_gen[] = {"name", "kind", "topic", "device", "timestamp", "fields",
-				       "only_changes", NULL};
-
-struct cfgctx {
-	size_t idx;
-	const char *name;
-	char *err;
-	size_t errlen;
-};
-
-/* Every config message names the adapter: mqtt.adapters[i] (name): what. */
-static int cfg_fail(struct cfgctx *c, const char *what, const char *a, const char *b)
-{
-	char msg[256];
-
-	(void)ch_fmt(msg, sizeof(msg), "%s%s%s", what, a ? a : "", b ? b : "");
-	(void)ch_fmt(c->err, c->errlen, "mqtt.adapters[%zu] (%s): %s", c->idx,
-		     c->name ? c->name : "?", msg);
-	return CH_ECONFIG;
-}
-
-static int check_keys(struct cfgctx *c, json_t *obj, const char *where,
-		      const char *const *allowed)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(obj, k, v) {
-		size_t i;
-		for (i = 0; allowed[i]; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (!allowed[i]) {
-			char what[128], exp[256] = "\", expected ";
-			size_t n = strlen(exp);
-			for (i = 0; allowed[i]; i++) {
-				(void)ch_fmt(exp + n, sizeof(exp) - n, "%s%s", i ? ", " : "", allowed[i]);
-				n += strlen(exp + n);
-			}
-			(void)ch_fmt(what, sizeof(what), "unknown key %s", where);
-			return cfg_fail(c, what, k, exp);
-		}
-	}
-	return 0;
-}
-
-/* An optional non-empty string key; *out is a copy (def when absent). */
-static int cfg_str(struct cfgctx *c, json_t *obj, const char *key, const char *def, char **out)
-{
-	json_t *v = json_object_get(obj, key);
-	const char *s = def;
-
-	if (v) {
-		if (!json_is_string(v) || !json_string_length(v) ||
-		    strlen(json_string_value(v)) != json_string_length(v))
-			return cfg_fail(c, key, ": expected a non-empty string", NULL);
-		s = json_string_value(v);
-	}
-	*out = NULL;
-	if (!s)
-		return 0;
-	*out = ch_strdup(s);
-	return *out ? 0 : CH_ENOMEM;
-}
-
-/* A base topic: no wildcards, no leading or trailing '/'. */
-static int cfg_base(struct cfgctx *c, json_t *obj, const char *key, const char *def, char **out)
-{
-	int rc = cfg_str(c, obj, key, def, out);
-	size_t n;
-
-	if (rc)
-		return rc;
-	n = strlen(*out);
-	if (strpbrk(*out, "+#") || (*out)[0] == '/' || (*out)[n - 1] == '/')
-		return cfg_fail(c, key, ": expected a topic without wildcards or leading/trailing '/'",
-				NULL);
-	return 0;
-}
-
-static int cfg_bool(struct cfgctx *c, json_t *obj, const char *key, bool def, bool *out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = def;
-	if (!v)
-		return 0;
-	if (!json_is_boolean(v))
-		return cfg_fail(c, key, ": expected true or false", NULL);
-	*out = json_is_true(v);
-	return 0;
-}
-
-static int cfg_pointer(struct cfgctx *c, json_t *v, const char *where, char **out)
-{
-	if (!json_is_string(v) || bad_pointer(json_string_value(v)) ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return cfg_fail(c, where, ": expected a JSON pointer (RFC 6901) like \"/a/0/b\"", NULL);
-	*out = ch_strdup(json_string_value(v));
-	return *out ? 0 : CH_ENOMEM;
-}
-
-static bool valid_type(json_t *v)
-{
-	return json_is_string(v) && json_string_length(v) > 0 &&
-	       json_string_length(v) < CH_TYPE_MAX &&
-	       strlen(json_string_value(v)) == json_string_length(v);
-}
-
-static int cfg_homie(struct cfgctx *c, struct adapter *ad, json_t *obj)
-{
-	json_t *p = json_object_get(obj, "properties");
-	const char *k;
-	json_t *v;
-
-	if (!p)
-		return 0;
-	if (!json_is_object(p))
-		return cfg_fail(c, "properties: expected an object {\"<node>/<property>\": \"<type>\"}",
-				NULL, NULL);
-	json_object_foreach(p, k, v) {
-		const char *slash = strchr(k, '/');
-		if (!slash || slash == k || !slash[1] || strchr(slash + 1, '/'))
-			return cfg_fail(c, "properties: key \"", k,
-					"\" is not of the form <node>/<property>");
-		if (!valid_type(v))
-			return cfg_fail(c, "properties.", k, ": expected an event type string");
-	}
-	ad->props = json_deep_copy(p);
-	return ad->props ? 0 : CH_ENOMEM;
-}
-
-static const char *const keys_field[] = {"pointer", "type", "transform", NULL};
-static const char *const keys_transform[] = {"bool", "invert", "scale", "offset", "map", NULL};
-
-static int cfg_field(struct cfgctx *c, struct gfield *f, json_t *fo, size_t i)
-{
-	char where[64];
-	json_t *t, *v;
-	int rc;
-
-	(void)ch_fmt(where, sizeof(where), "fields[%zu]", i);
-	if (!json_is_object(fo))
-		return cfg_fail(c, where, ": expected an object {\"pointer\",\"type\",\"transform\"}",
-				NULL);
-	if ((rc = check_keys(c, fo, "in fields[]: \"", keys_field)) != 0)
-		return rc;
-	if (!json_object_get(fo, "pointer"))
-		return cfg_fail(c, where, ": missing \"pointer\"", NULL);
-	if ((rc = cfg_pointer(c, json_object_get(fo, "pointer"), where, &f->pointer)) != 0)
-		return rc;
-	if (!valid_type(json_object_get(fo, "type")))
-		return cfg_fail(c, where, ": \"type\" must be an event type string", NULL);
-	if (!(f->type = ch_strdup(json_string_value(json_object_get(fo, "type")))))
-		return CH_ENOMEM;
-	f->scale = 1.0;
-	t = json_object_get(fo, "transform");
-	if (!t)
-		return 0;
-	if (!json_is_object(t))
-		return cfg_fail(c, where, ".transform: expected an object", NULL);
-	if ((rc = check_keys(c, t, "in fields[].transform: \"", keys_transform)) != 0)
-		return rc;
-	if ((rc = cfg_bool(c, t, "bool", false, &f->to_bool)) != 0 ||
-	    (rc = cfg_bool(c, t, "invert", false, &f->invert)) != 0)
-		return rc;
-	if ((v = json_object_get(t, "scale")) != NULL) {
-		if (!json_is_number(v))
-			return cfg_fail(c, where, ".transform.scale: expected a number", NULL);
-		f->scale = json_number_value(v);
-		f->has_lin = true;
-	}
-	if ((v = json_object_get(t, "offset")) != NULL) {
-		if (!json_is_number(v))
-			return cfg_fail(c, where, ".transform.offset: expected a number", NULL);
-		f->offset = json_number_value(v);
-		f->has_lin = true;
-	}
-	if ((v = json_object_get(t, "map")) != NULL) {
-		if (!json_is_object(v))
-			return cfg_fail(c, where, ".transform.map: expected an object", NULL);
-		if (!(f->map = json_deep_copy(v)))
-			return CH_ENOMEM;
-	}
-	return 0;
-}
-
-static int cfg_generic(struct cfgctx *c, struct adapter *ad, json_t *obj)
-{
-	static const char *const keys_dev[] = {"topic_level", "pointer", NULL};
-	static const char *const keys_ts[] = {"pointer", "format", NULL};
-	json_t *d = json_object_get(obj, "device"), *ts = json_object_get(obj, "timestamp");
-	json_t *fs = json_object_get(obj, "fields"), *v;
-	int rc;
-
-	if (!json_object_get(obj, "topic"))
-		return cfg_fail(c, "missing \"topic\" (the MQTT filter, e.g. \"vendor/+/up\")", NULL,
-				NULL);
-	if ((rc = cfg_str(c, obj, "topic", NULL, &ad->filter)) != 0)
-		return rc;
-	if (!filter_valid(ad->filter))
-		return cfg_fail(c, "topic \"", ad->filter, "\" is not a valid MQTT topic filter");
-	if (!json_is_object(d))
-		return cfg_fail(c, "missing \"device\": expected {\"topic_level\":N} or "
-				   "{\"pointer\":\"/json/pointer\"}", NULL, NULL);
-	if ((rc = check_keys(c, d, "in device: \"", keys_dev)) != 0)
-		return rc;
-	ad->dev_level = -1;
-	if ((v = json_object_get(d, "topic_level")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64 ||
-		    json_object_get(d, "pointer"))
-			return cfg_fail(c, "device.topic_level: expected an integer 0..64 "
-					   "(and no pointer)", NULL, NULL);
-		ad->dev_level = (int)json_integer_value(v);
-	} else if ((v = json_object_get(d, "pointer")) != NULL) {
-		if ((rc = cfg_pointer(c, v, "device.pointer", &ad->dev_pointer)) != 0)
-			return rc;
-	} else {
-		return cfg_fail(c, "device: expected topic_level or pointer", NULL, NULL);
-	}
-	if (ts) {
-		const char *fmt;
-		if (!json_is_object(ts))
-			return cfg_fail(c, "timestamp: expected {\"pointer\",\"format\"}", NULL, NULL);
-		if ((rc = check_keys(c, ts, "in timestamp: \"", keys_ts)) != 0)
-			return rc;
-		if ((rc = cfg_pointer(c, json_object_get(ts, "pointer"), "timestamp.pointer",
-				      &ad->ts_pointer)) != 0)
-			return rc;
-		fmt = json_string_value(json_object_get(ts, "format"));
-		if (!fmt || strcmp(fmt, "epoch_ms") == 0)
-			ad->ts_format = TS_EPOCH_MS;
-		else if (strcmp(fmt, "epoch_s") == 0)
-			ad->ts_format = TS_EPOCH_S;
-		else if (strcmp(fmt, "rfc3339") == 0)
-			ad->ts_format = TS_RFC3339;
-		else
-			return cfg_fail(c, "timestamp.format: expected epoch_ms, epoch_s or rfc3339",
-					NULL, NULL);
-		if (!fmt && json_object_get(ts, "format"))
-			return cfg_fail(c, "timestamp.format: expected a string", NULL, NULL);
-	}
-	if (!json_is_array(fs) || json_array_size(fs) == 0 || json_array_size(fs) > 64)
-		return cfg_fail(c, "\"fields\": expected an array of 1..64 "
-				   "{\"pointer\",\"type\",\"transform\"}", NULL, NULL);
-	ad->fields = calloc(json_array_size(fs), sizeof(*ad->fields));
-	if (!ad->fields)
-		return CH_ENOMEM;
-	for (size_t i = 0; i < json_array_size(fs); i++) {
-		ad->nfields++;
-		if ((rc = cfg_field(c, &ad->fields[i], json_array_get(fs, i), i)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int cfg_one(struct cfgctx *c, struct adapter *ad, json_t *obj)
-{
-	static const char *const *const keys[] = {keys_z2m, keys_tas, keys_homie, keys_gen};
-	const char *kind;
-	size_t k;
-	int rc;
-	char fbuf[512];
-
-	if (!json_is_object(obj))
-		return cfg_fail(c, "expected an object with \"kind\"", NULL, NULL);
-	kind = json_string_value(json_object_get(obj, "kind"));
-	if (json_is_string(json_object_get(obj, "name")))
-		c->name = json_string_value(json_object_get(obj, "name"));
-	if (!kind)
-		return cfg_fail(c, "missing \"kind\", expected zigbee2mqtt, tasmota, homie or generic",
-				NULL, NULL);
-	for (k = 0; k < CH_ARRAY_LEN(kind_names); k++)
-		if (strcmp(kind, kind_names[k]) == 0)
-			break;
-	if (k == CH_ARRAY_LEN(kind_names))
-		return cfg_fail(c, "unknown kind \"", kind,
-				"\", expected zigbee2mqtt, tasmota, homie or generic");
-	ad->kind = (enum ad_kind)k;
-	if ((rc = check_keys(c, obj, "\"", keys[k])) != 0)
-		return rc;
-	if ((rc = cfg_str(c, obj, "name", kind, &ad->name)) != 0)
-		return rc;
-	c->name = ad->name;
-	if ((rc = cfg_bool(c, obj, "only_changes", ad->kind != AD_GENERIC, &ad->only_changes)) != 0)
-		return rc;
-	switch (ad->kind) {
-	case AD_Z2M:
-		rc = cfg_base(c, obj, "base_topic", "zigbee2mqtt", &ad->base);
-		break;
-	case AD_TASMOTA:
-		rc = cfg_base(c, obj, "prefix", "tele", &ad->base);
-		break;
-	case AD_HOMIE:
-		rc = cfg_base(c, obj, "base_topic", "homie/5", &ad->base);
-		if (!rc)
-			rc = cfg_homie(c, ad, obj);
-		break;
-	case AD_GENERIC:
-		return cfg_generic(c, ad, obj);
-	}
-	if (rc)
-		return rc;
-	if (ch_fmt(fbuf, sizeof(fbuf), "%s/#", ad->base) != 0)
-		return cfg_fail(c, "base topic too long", NULL, NULL);
-	ad->filter = ch_strdup(fbuf);
-	return ad->filter ? 0 : CH_ENOMEM;
-}
-
-static void memo_clear(struct ch_adapters *a)
-{
-	if (!a->buckets)
-		return;
-	for (size_t i = 0; i < MEMO_BUCKETS; i++) {
-		struct memo *m = a->buckets[i];
-		while (m) {
-			struct memo *next = m->next;
-			free(m);
-			m = next;
-		}
-		a->buckets[i] = NULL;
-	}
-	a->memo_count = 0;
-}
-
-void ch_adapters_free(struct ch_adapters *a)
-{
-	if (!a)
-		return;
-	for (size_t i = 0; i < a->n; i++) {
-		struct adapter *ad = &a->v[i];
-		free(ad->name);
-		free(ad->base);
-		free(ad->filter);
-		json_decref(ad->props);
-		free(ad->dev_pointer);
-		free(ad->ts_pointer);
-		for (size_t k = 0; k < ad->nfields; k++) {
-			free(ad->fields[k].pointer);
-			free(ad->fields[k].type);
-			json_decref(ad->fields[k].map);
-		}
-		free(ad->fields);
-	}
-	memo_clear(a);
-	free(a->buckets);
-	free(a->v);
-	free(a);
-}
-
-int ch_adapters_new(json_t *conf, struct ch_adapters **out, char *err, size_t errlen)
-{
-	struct ch_adapters *a;
-	size_t n = json_array_size(conf);
-	int rc = 0;
-
-	*out = NULL;
-	if (conf && !json_is_array(conf)) {
-		(void)ch_fmt(err, errlen, "mqtt.adapters: expected an array of adapters");
-		return CH_ECONFIG;
-	}
-	if (!(a = calloc(1, sizeof(*a))) || (n && !(a->v = calloc(n, sizeof(*a->v))))) {
-		free(a);
-		return CH_ENOMEM;
-	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct cfgctx c = {i, NULL, err, errlen};
-		a->n++;
-		rc = cfg_one(&c, &a->v[i], json_array_get(conf, i));
-		for (size_t j = 0; !rc && j < i; j++)
-			if (strcmp(a->v[j].name, a->v[i].name) == 0)
-				rc = cfg_fail(&c, "duplicate adapter name", NULL, NULL);
-	}
-	if (rc) {
-		if (rc == CH_ENOMEM)
-			(void)ch_fmt(err, errlen, "mqtt.adapters: out of memory");
-		ch_adapters_free(a);
-		return rc;
-	}
-	*out = a;
-	return 0;
-}
-
-size_t ch_adapters_count(const struct ch_adapters *a)
-{
-	return a ? a->n : 0;
-}
-
-const char *ch_adapters_filter(const struct ch_adapters *a, size_t i)
-{
-	return a && i < a->n ? a->v[i].filter : NULL;
-}
-
-const char *ch_adapters_name(const struct ch_adapters *a, size_t i)
-{
-	return a && i < a->n ? a->v[i].name : NULL;
-}
-
-int ch_adapters_match(const struct ch_adapters *a, const char *topic)
-{
-	if (!a || !topic)
-		return -1;
-	for (size_t i = 0; i < a->n; i++)
-		if (topic_matches(a->v[i].filter, topic))
-			return (int)i;
-	return -1;
 }
 
 /* ---- Conversion --------------------------------------------------------- */
@@ -675,7 +195,7 @@ static bool memo_same(struct ch_adapters *a, int idx, json_t *ev)
 		return true;
 	}
 	if (!m && a->memo_count >= MEMO_MAX) {
-		memo_clear(a);
+		ch_adapters__memo_clear(a);
 		slot = &a->buckets[fnv1a(key) % MEMO_BUCKETS];
 	}
 	kl = strlen(key);
@@ -1246,7 +766,7 @@ static int transform(struct conv *cv, const struct gfield *f, json_t *v, json_t 
 static int gen_timestamp(struct conv *cv, json_t *root, json_t **ts)
 {
 	const struct adapter *ad = cv->ad;
-	json_t *v = ptr_get(root, ad->ts_pointer);
+	json_t *v = ch_adapters__ptr_get(root, ad->ts_pointer);
 	int64_t ms;
 	double d;
 
@@ -1283,7 +803,7 @@ static int conv_generic(struct conv *cv, const char *topic, const char *payload,
 	if (ad->dev_level >= 0) {
 		rc = topic_level(cv, topic, ad->dev_level, dev, sizeof(dev));
 	} else {
-		json_t *d = ptr_get(root, ad->dev_pointer);
+		json_t *d = ch_adapters__ptr_get(root, ad->dev_pointer);
 		if (json_is_string(d)) {
 			/* Too long, or an embedded NUL that would shorten the name. */
 			if (ch_strlcpy(dev, json_string_value(d), sizeof(dev)) != 0 ||
@@ -1298,7 +818,7 @@ static int conv_generic(struct conv *cv, const char *topic, const char *payload,
 	if (!rc && ad->ts_pointer)
 		rc = gen_timestamp(cv, root, &ts);
 	for (size_t i = 0; !rc && i < ad->nfields; i++) {
-		json_t *v = ptr_get(root, ad->fields[i].pointer), *val;
+		json_t *v = ch_adapters__ptr_get(root, ad->fields[i].pointer), *val;
 		if (!v || json_is_null(v))
 			continue; /* this message does not carry that reading */
 		if ((rc = transform(cv, &ad->fields[i], v, &val)) != 0)
@@ -1340,7 +860,7 @@ int ch_adapters_convert(struct ch_adapters *a, int idx, const char *topic, const
 	cv.ad = &a->v[idx];
 	if (!ch_utf8_valid(topic, strlen(topic)))
 		return reject(&cv, CH_REJ_BAD_UTF8, "topic is not valid UTF-8", NULL);
-	if (!topic_matches(cv.ad->filter, topic))
+	if (!ch_adapters__topic_matches(cv.ad->filter, topic))
 		return reject(&cv, CH_REJ_TOPIC_MISMATCH, "topic outside the adapter's filter: ",
 			      topic);
 	if (!(cv.tmp = json_array()))
