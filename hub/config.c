@@ -750,6 +750,10 @@ static int apply_override(json_t *root, const char *text, char *ptr, size_t ptrl
 		ch_fmt(err, errlen, "-o %s: expected path=value, e.g. -o mqtt.port=18830", text);
 		return CH_ECONFIG;
 	}
+	if (!json_is_object(root)) {
+		ch_fmt(err, errlen, "-o %s: the configuration is not a JSON object, expected {...}", text);
+		return CH_ECONFIG;
+	}
 	ptr[0] = '\0';
 	for (;;) {
 		const char *dot = memchr(seg, '.', (size_t)(eq - seg));

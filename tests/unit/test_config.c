@@ -132,6 +132,8 @@ static void each_kind_of_error(void **state)
 	expect_error("{" CHANNELS ", " POLICIES "}", bad_port, 1, "-o mqtt.port=70000: mqtt.port is 70000");
 	expect_error("{" CHANNELS ", " POLICIES "}", no_eq, 1, "-o mqtt.port: expected path=value");
 	expect_error("{" CHANNELS ", " POLICIES "}", through, 1, "-o mqtt.port.x=1: mqtt.port expected an integer");
+	/* an override on a document that is not an object */
+	expect_error("[1]", bad_port, 1, "-o mqtt.port=70000: the configuration is not a JSON object");
 	/* missing policies file: says which file */
 	expect_error("{" CHANNELS ", \"policies\": {\"file\": \"/nonexistent/p.json\"}}", NULL, 0,
 		     "/nonexistent/p.json: cannot open");
