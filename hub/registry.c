@@ -178,7 +178,7 @@ static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct 
 	if (hb) {
 		char p[512];
 		ch_fmt(p, sizeof(p), "%s/heartbeat", ptr);
-		if (json_is_integer(hb) && json_integer_value(hb) > 0)
+		if (json_is_integer(hb) && json_integer_value(hb) > 0 && json_integer_value(hb) <= 100LL * 365 * 86400)
 			d->heartbeat_ms = json_integer_value(hb) * 1000;
 		else if (!json_is_string(hb) || ch_parse_duration(json_string_value(hb), &d->heartbeat_ms))
 			return fail(c, p, "heartbeat is not a duration, expected e.g. \"1h\" or seconds");
