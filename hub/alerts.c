@@ -45,6 +45,73 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
 			 "policy", rule->policy);
 }
 
+static const char *kind_name(enum ch_rule_kind k)
+{
+	static const char *const names[] = {"event", "inactivity", "aggregate", "sequence", "device_health"};
+
+	return (size_t)k < CH_ARRAY_LEN(names) ? names[k] : "?";
+}
+
+static void fmt_ms(int64_t ms, char *buf, size_t len)
+{
+	if (ms % 3600000 == 0 && ms >= 3600000)
+		ch_fmt(buf, len, "%lldh", (long long)(ms / 3600000));
+	else if (ms % 60000 == 0 && ms >= 60000)
+		ch_fmt(buf, len, "%lldm", (long long)(ms / 60000));
+	else
+		ch_fmt(buf, len, "%llds", (long long)(ms / 1000));
+}
+
+json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz)
+{
+	const struct ch_rule *r = a->rule;
+	const struct ch_event *ev = a->ev;
+	const struct ch_device *dev = a->dev;
+	const char *keys[] = {"device", "location", "type", "value", "subject", "rule", "duration", "threshold",
+			      "measured", "since"};
+	const char *vals[CH_ARRAY_LEN(keys)];
+	char summary[512], value[64] = "", duration[32] = "", threshold[32] = "", at[40];
+	int64_t d = r->kind == CH_RULE_INACTIVITY ? r->for_ms
+		    : r->kind == CH_RULE_AGGREGATE ? r->window_ms
+		    : r->kind == CH_RULE_SEQUENCE  ? r->within_ms
+						   : 0;
+	json_t *doc;
+
+	if (ev && ev->vkind == CH_VAL_BOOL)
+		ch_strlcpy(value, ev->vbool ? "true" : "false", sizeof(value));
+	else if (ev && ev->vkind == CH_VAL_NUMBER)
+		ch_fmt(value, sizeof(value), "%g", ev->vnum);
+	else if (ev && ev->vkind == CH_VAL_STRING)
+		ch_strlcpy(value, ev->vstr, sizeof(value));
+	else
+		ch_strlcpy(value, a->measured, sizeof(value));
+	if (d)
+		fmt_ms(d, duration, sizeof(duration));
+	if (r->kind == CH_RULE_AGGREGATE)
+		ch_fmt(threshold, sizeof(threshold), "%g", r->threshold);
+	vals[0] = ev ? ev->device : dev ? dev->id : "";
+	vals[1] = dev ? str_or(dev->location, "") : "";
+	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : kind_name(r->kind);
+	vals[3] = value;
+	vals[4] = subj->name ? subj->name : subj->id;
+	vals[5] = r->id;
+	vals[6] = duration;
+	vals[7] = threshold;
+	vals[8] = a->measured;
+	vals[9] = a->since;
+	ch_rules_render(r->summary ? r->summary : "{rule}: {subject}", keys, vals, CH_ARRAY_LEN(keys), summary,
+			sizeof(summary));
+	ch_tz_format(tz, a->at_ms, at, sizeof(at));
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I}", "rule", r->id, "kind",
+			kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
+			r->category == CH_CAT_MAINTENANCE ? "maintenance" : "safety", "subject", subj->id, "device",
+			vals[0], "location", vals[1], "type", vals[2], "summary", summary, "policy", r->policy, "reason",
+			a->why, "condition_at", at, "condition_at_ms", (json_int_t)a->at_ms);
+	if (doc && a->caveat[0])
+		json_object_set_new(doc, "caveat", json_string(a->caveat));
+	return doc;
+}
+
 void ch_alert_contact_id(const char *role, const char *phone, char out[9])
 {
 	uint32_t h = 2166136261u;

@@ -12,6 +12,7 @@
 #include "event.h"
 #include "registry.h"
 #include "rules.h"
+#include "engine.h"
 
 #include <jansson.h>
 
@@ -21,6 +22,16 @@
  */
 json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *subj,
 			  const struct ch_device *dev, const struct ch_event *ev);
+
+/*
+ * The alert document template for an engine decision (any rule kind):
+ * rule, kind, severity, category, subject, device, location, type, summary
+ * (the rule's template rendered with {device} {location} {type} {value}
+ * {subject} {rule} {duration} {threshold} {measured} {since}), policy, reason
+ * (why, in English), caveat (when something makes it less certain) and
+ * condition_at (when the condition became true, in the subject's zone).
+ */
+json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz);
 
 /*
  * The jobs of one escalation step: for each role of the step, each contact of

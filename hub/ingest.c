@@ -6,8 +6,10 @@
 #include "alerts.h"
 #include "backoff.h"
 #include "clock.h"
+#include "engine.h"
 #include "log.h"
 #include "runtime.h"
+#include "tz.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +21,47 @@
 #define IMPLICIT_ID_TTL_MS (3600 * 1000)
 /* Dead letters keep this much of a payload: enough to see what was sent. */
 #define DEADLETTER_KEEP 4096
+/* A claimed timer comes due again after this if its hub dies meanwhile. */
+#define TIMER_LEASE_MS 10000
+#define TIMER_POLL_MS 250
+#define TIMER_CLAIM_MAX 128
+/* Compare-and-set rounds before a batch is left to the journal's replay. */
+#define MAX_ROUNDS 16
+/* Engine states kept in memory; past this the cache starts over (Redis has them all). */
+#define CACHE_MAX (1u << 17)
+
+/* A subject's engine state as last read from or written to Redis. */
+struct cache_ent {
+	char *sid;
+	long long version;
+	struct ch_sstate st;
+};
+
+struct cache {
+	struct cache_ent *t; /* open addressing; sid NULL = free */
+	size_t cap, n;
+};
+
+/* One subject's share of a batch (or a due timer), evaluated and sent as one group. */
+struct group {
+	const struct ch_subject *subj;
+	const struct ch_tz *tz;
+	bool done;
+	bool tick;     /* a due timer, no events */
+	bool orphan;   /* a timer of a subject no longer in the registry */
+	struct ch_sstate work;
+	struct ch_actions acts;
+	struct ch_store_action sacts[CH_ENGINE_MAX_ACTIONS + 8];
+	size_t nsacts;
+	char *docs[CH_ENGINE_MAX_ACTIONS];
+	char *jobs[CH_ENGINE_MAX_ACTIONS];
+	struct ch_store_event *sevs;
+	size_t nsev;
+	uint8_t *blob;
+	size_t bloblen;
+	int64_t deadline;
+	char sid[CH_DEVICE_MAX];
+};
 
 struct ch_ingest {
 	struct ch_ingest_opts o;
@@ -32,9 +75,15 @@ struct ch_ingest {
 	/* Per-batch scratch, sized for the batch and reused; grows when adapters
 	 * turn one message into several events. */
 	struct slot *slots;
-	struct ch_ingest_event *evs;
 	struct ch_dead_letter *dls; /* 2 * cap: a refusal and a store error per slot at worst */
 	size_t cap;
+	struct cache cache;
+	/* Timers wait until the broker's backlog has drained: the sync marker the
+	 * hub publishes to itself after (re)connecting comes back behind it. */
+	atomic_bool timers_open;
+	atomic_uint_fast64_t sync_nonce;
+	int64_t next_timer_poll; /* monotonic */
+	uint64_t boot_generation; /* registry generation whose subjects all have a state */
 };
 
 /*
@@ -49,23 +98,24 @@ struct slot {
 	char detail[256];
 	struct ch_event ev;
 	const struct ch_subject *subj;
+	const struct ch_device *dev;
+	size_t group;
+	bool dup; /* seen before: skipped */
+	bool silence; /* a silence (CH_TOPIC_SILENCES), not an event */
+	enum ch_silence_kind sil_kind;
+	char sil_target[CH_DEVICE_MAX];
+	int64_t sil_until;
+	char *sil_doc; /* what the store keeps about it */
 	char dedup[CH_ID_MAX + 32];
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
-	struct ch_ingest_match matches[8];
-	char *docs[8];
-	char *jobs[8];
-	size_t nmatches;
 };
 
 static void slot_clear(struct slot *s)
 {
 	ch_event_clear(&s->ev);
 	free(s->owned_json);
-	for (size_t i = 0; i < s->nmatches; i++) {
-		free(s->docs[i]);
-		free(s->jobs[i]);
-	}
+	free(s->sil_doc);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -79,14 +129,10 @@ static struct slot *next_slot(struct ch_ingest *ig, size_t *ns)
 			return NULL;
 		ig->slots = sl;
 		memset(sl + ig->cap, 0, (cap - ig->cap) * sizeof(*sl));
-		struct ch_ingest_event *ev = realloc(ig->evs, cap * sizeof(*ev));
-		if (ev)
-			ig->evs = ev;
 		struct ch_dead_letter *dl = realloc(ig->dls, 2 * cap * sizeof(*dl));
-		if (dl)
-			ig->dls = dl;
-		if (!ev || !dl)
+		if (!dl)
 			return NULL;
+		ig->dls = dl;
 		ig->cap = cap;
 	}
 	struct slot *s = &ig->slots[(*ns)++];
@@ -104,6 +150,86 @@ static void reject(struct slot *s, enum ch_reject why)
 		  ch_reject_name(why), s->detail[0] ? s->detail : "-");
 }
 
+/* A silence request: validated against the registry and rules, refused to dead letters. */
+static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
+{
+	json_error_t je;
+	json_t *o = json_loadb(s->m->payload, s->m->len, JSON_REJECT_DUPLICATES, &je);
+	const char *sid, *rule, *device, *reason, *by;
+	json_t *until, *dur;
+	const struct ch_device *dev = NULL;
+	int64_t ms = 0;
+
+	if (!o || !json_is_object(o)) {
+		ch_fmt(s->detail, sizeof(s->detail), "silence is not a JSON object");
+		reject(s, o ? CH_REJ_NOT_OBJECT : CH_REJ_NOT_JSON);
+		goto out;
+	}
+	sid = json_string_value(json_object_get(o, "subject"));
+	rule = json_string_value(json_object_get(o, "rule"));
+	device = json_string_value(json_object_get(o, "device"));
+	reason = json_string_value(json_object_get(o, "reason"));
+	by = json_string_value(json_object_get(o, "by"));
+	until = json_object_get(o, "until");
+	dur = json_object_get(o, "for");
+	if (!sid || !(s->subj = ch_registry_subject(rt->reg, sid))) {
+		ch_fmt(s->detail, sizeof(s->detail), "silence names no subject of the registry");
+		reject(s, CH_REJ_UNKNOWN_DEVICE);
+		goto out;
+	}
+	if ((rule && device) || (rule && !ch_rules_find(rt->rules, rule)) ||
+	    (device && (ch_registry_find_device(rt->reg, device, &dev) != s->subj || !dev))) {
+		ch_fmt(s->detail, sizeof(s->detail), "silence: give one of \"rule\" (a rule id) or \"device\" "
+						     "(a device of the subject), or neither for the whole subject");
+		reject(s, CH_REJ_BAD_FIELD);
+		goto out;
+	}
+	if (!reason || !*reason || strlen(reason) > 500 || !ch_utf8_valid(reason, strlen(reason))) {
+		ch_fmt(s->detail, sizeof(s->detail), "silence needs a \"reason\" (1-500 bytes of text)");
+		reject(s, CH_REJ_BAD_FIELD);
+		goto out;
+	}
+	if (json_is_integer(until)) {
+		ms = json_integer_value(until);
+	} else if (json_is_string(until) && ch_event_parse_rfc3339(json_string_value(until), &ms) == 0) {
+		/* parsed */
+	} else if (!until && json_is_string(dur) && ch_parse_duration(json_string_value(dur), &ms) == 0) {
+		ms += now;
+	} else if (!until && json_is_integer(dur) && json_integer_value(dur) >= 0 &&
+		   json_integer_value(dur) < 400LL * 86400) {
+		ms = now + json_integer_value(dur) * 1000;
+	} else {
+		ch_fmt(s->detail, sizeof(s->detail), "silence needs \"until\" (RFC 3339 or epoch ms) or \"for\" "
+						     "(a duration such as \"2h\")");
+		reject(s, CH_REJ_BAD_FIELD);
+		goto out;
+	}
+	s->sil_kind = rule ? CH_SIL_RULE : device ? CH_SIL_DEVICE : CH_SIL_SUBJECT;
+	ch_strlcpy(s->sil_target, rule ? rule : device ? dev->id : "", sizeof(s->sil_target));
+	s->sil_until = ms;
+	{
+		char at[40];
+		json_t *doc;
+		ch_clock_format(ms, at, sizeof(at));
+		doc = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "scope",
+				rule ? "rule" : device ? "device" : "subject", "target", s->sil_target, "until", at,
+				"until_ms", (json_int_t)ms, "reason", reason, "by", by ? by : "");
+		s->sil_doc = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+	}
+	if (!s->sil_doc) {
+		ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+		reject(s, CH_REJ_OVERFLOW);
+		goto out;
+	}
+	ch_log(CH_LOG_INFO, "silence for %s%s%s until %lld: %s", sid, s->sil_target[0] ? " " : "", s->sil_target,
+	       (long long)ms, reason);
+	s->silence = true;
+	s->ok = true;
+out:
+	json_decref(o);
+}
+
 /* Validates one canonical event and works out what the store must do with it. */
 static void prepare_event(struct ch_runtime *rt, struct slot *s, const char *payload, size_t len, int sub)
 {
@@ -111,9 +237,7 @@ static void prepare_event(struct ch_runtime *rt, struct slot *s, const char *pay
 	const struct ch_msg *m = s->m;
 	struct ch_event_limits lim = {cfg->limits.max_payload, cfg->limits.max_depth, cfg->limits.future_skew_ms};
 	const struct ch_device *dev = NULL;
-	const struct ch_rule *hits[8];
 	enum ch_reject why = CH_REJ_NONE;
-	size_t nhits = 0;
 	const char *tdev;
 
 	if (ch_event_parse(payload, len, &lim, m->arrival_ms, &s->ev, &why, s->detail, sizeof(s->detail))) {
@@ -141,28 +265,7 @@ static void prepare_event(struct ch_runtime *rt, struct slot *s, const char *pay
 	else
 		ch_fmt(s->dedup, sizeof(s->dedup), "~j%llu.%d", (unsigned long long)m->seq, sub);
 	s->event_json = payload;
-	ch_rules_match_event(rt->rules, &s->ev, hits, CH_ARRAY_LEN(hits), &nhits);
-	for (size_t i = 0; i < nhits; i++) {
-		const struct ch_rule *r = hits[i];
-		json_t *tmpl = ch_alert_template(r, s->subj, dev, &s->ev);
-		const struct ch_policy *pol = ch_config_policy(cfg, r->policy, ch_severity_name(r->severity));
-		json_t *jobs = ch_alert_step_jobs(pol, 0, s->subj);
-
-		s->docs[s->nmatches] = tmpl ? json_dumps(tmpl, JSON_COMPACT) : NULL;
-		s->jobs[s->nmatches] = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
-		json_decref(tmpl);
-		json_decref(jobs);
-		if (!s->docs[s->nmatches] || !s->jobs[s->nmatches]) {
-			free(s->docs[s->nmatches]);
-			free(s->jobs[s->nmatches]);
-			ch_log(CH_LOG_ERROR, "out of memory building alert for rule %s", r->id);
-			continue;
-		}
-		s->matches[s->nmatches] = (struct ch_ingest_match){
-			.rule = r->id, .alert_doc = s->docs[s->nmatches], .jobs = s->jobs[s->nmatches],
-			.timeline = r->id};
-		s->nmatches++;
-	}
+	s->dev = dev;
 	s->ok = true;
 }
 
@@ -232,14 +335,442 @@ static void sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* The engine state cache                                              */
+/* ------------------------------------------------------------------ */
+
+static size_t cache_hash(const char *s)
+{
+	return ch_engine_hash(s);
+}
+
+static void cache_clear(struct cache *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		if (c->t[i].sid) {
+			free(c->t[i].sid);
+			ch_sstate_clear(&c->t[i].st);
+		}
+	}
+	free(c->t);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct cache_ent *cache_get(struct cache *c, const char *sid)
+{
+	if (!c->cap)
+		return NULL;
+	for (size_t i = cache_hash(sid) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+		if (!c->t[i].sid)
+			return NULL;
+		if (strcmp(c->t[i].sid, sid) == 0)
+			return &c->t[i];
+	}
+}
+
+/* Stores (moving st in) the state of sid at version; false when out of memory. */
+static bool cache_put(struct cache *c, const char *sid, long long version, struct ch_sstate *st)
+{
+	struct cache_ent *e = cache_get(c, sid);
+
+	if (e) {
+		ch_sstate_clear(&e->st);
+		e->st = *st;
+		e->version = version;
+		memset(st, 0, sizeof(*st));
+		return true;
+	}
+	if ((c->n + 1) * 10 > c->cap * 7) {
+		struct cache old = *c;
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+
+		if (cap > CACHE_MAX) {
+			/* Full: start over; every state is still in Redis. */
+			cache_clear(c);
+			cap = 1024;
+			old = (struct cache){0};
+		}
+		c->t = calloc(cap, sizeof(*c->t));
+		if (!c->t) {
+			*c = old;
+			ch_sstate_clear(st);
+			return false;
+		}
+		c->cap = cap;
+		c->n = 0;
+		for (size_t i = 0; i < old.cap; i++) {
+			struct cache_ent *o = &old.t[i];
+			if (!o->sid)
+				continue;
+			size_t j = cache_hash(o->sid) & (c->cap - 1);
+			while (c->t[j].sid)
+				j = (j + 1) & (c->cap - 1);
+			c->t[j] = *o;
+			c->n++;
+		}
+		free(old.t);
+	}
+	size_t j = cache_hash(sid) & (c->cap - 1);
+	while (c->t[j].sid)
+		j = (j + 1) & (c->cap - 1);
+	c->t[j].sid = ch_strdup(sid);
+	if (!c->t[j].sid) {
+		ch_sstate_clear(st);
+		return false;
+	}
+	c->t[j].version = version;
+	c->t[j].st = *st;
+	memset(st, 0, sizeof(*st));
+	c->n++;
+	return true;
+}
+
+/* Decodes a stored state into the cache; a state we cannot read starts afresh (and says so). */
+static void cache_store_blob(struct cache *c, const char *sid, long long version, const uint8_t *blob, size_t len,
+			     int64_t now)
+{
+	struct ch_sstate st;
+
+	if (!blob || len == 0) {
+		ch_sstate_init(&st, now);
+	} else if (ch_sstate_decode(&st, blob, len) != 0) {
+		ch_log_rl("state-decode", 10000, CH_LOG_ERROR,
+			  "subject %s: engine state of %zu bytes is unreadable; starting afresh", sid, len);
+		ch_sstate_init(&st, now);
+	}
+	cache_put(c, sid, version, &st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Evaluation                                                          */
+/* ------------------------------------------------------------------ */
+
+static void group_reset(struct group *g)
+{
+	for (size_t i = 0; i < g->acts.n; i++) {
+		free(g->docs[i]);
+		free(g->jobs[i]);
+		g->docs[i] = g->jobs[i] = NULL;
+	}
+	g->acts.n = 0;
+	g->acts.dropped = 0;
+	g->nsacts = 0;
+	ch_sstate_clear(&g->work);
+	free(g->sevs);
+	g->sevs = NULL;
+	g->nsev = 0;
+	free(g->blob);
+	g->blob = NULL;
+	g->bloblen = 0;
+}
+
+static const char *slot_json_of(struct slot *slots, size_t ns, const struct ch_event *ev)
+{
+	for (size_t i = 0; ev && i < ns; i++) {
+		if (&slots[i].ev == ev)
+			return slots[i].event_json;
+	}
+	return "";
+}
+
+/* Runs the engine over the group's events (or its due timer) from the cached state. */
+static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group *g, size_t gi, struct slot *slots,
+		      size_t ns, int64_t now)
+{
+	struct cache_ent *ce = cache_get(&ig->cache, g->sid);
+	struct ch_engine_ctx cx = {rt->rules, g->subj, g->tz};
+	size_t k = 0;
+
+	group_reset(g);
+	if (g->orphan) {
+		g->deadline = 0;
+		return 0;
+	}
+	if (!ce || ch_sstate_copy(&g->work, &ce->st))
+		return CH_ENOMEM;
+	g->sevs = calloc(ns ? ns : 1, sizeof(*g->sevs));
+	if (!g->sevs)
+		return CH_ENOMEM;
+	if (g->tick) {
+		ch_engine_tick(&g->work, &cx, now, &g->acts);
+	} else {
+		for (size_t i = 0; i < ns; i++) {
+			struct slot *s = &slots[i];
+			if (!s->ok || s->group != gi || s->dup)
+				continue;
+			if (s->silence) {
+				ch_engine_silence(&g->work, s->sil_kind, s->sil_target, s->sil_until);
+				continue;
+			}
+			g->sevs[g->nsev++] = (struct ch_store_event){
+				.device = s->ev.device,
+				.dedup_id = s->dedup,
+				.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
+				.ts_ms = s->ev.ts_ms};
+			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, &g->acts);
+		}
+	}
+	if (g->acts.dropped)
+		ch_log_rl("actions-dropped", 10000, CH_LOG_ERROR, "subject %s: %zu alert changes did not fit one batch",
+			  g->sid, g->acts.dropped);
+	for (size_t i = 0; i < g->acts.n; i++) {
+		const struct ch_action *a = &g->acts.a[i];
+		struct ch_store_action *x = &g->sacts[k];
+
+		memset(x, 0, sizeof(*x));
+		/* A repeat carries the template too: if the open alert is gone from Redis it opens anew. */
+		if (a->kind == CH_ACT_OPEN || a->kind == CH_ACT_REPEAT) {
+			json_t *doc = ch_alert_for_action(a, g->subj, g->tz);
+			const struct ch_policy *pol =
+				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
+			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);
+
+			g->docs[i] = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+			g->jobs[i] = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
+			json_decref(doc);
+			json_decref(jobs);
+			if (!g->docs[i] || !g->jobs[i])
+				return CH_ENOMEM;
+		}
+		x->kind = ch_action_kind_name(a->kind);
+		x->key = a->key;
+		x->doc = g->docs[i];
+		x->jobs = g->jobs[i];
+		x->text = a->why[0] ? a->why : a->rule->id;
+		x->outcome = a->outcome ? a->outcome : "";
+		x->severity = ch_severity_name(a->severity);
+		x->event_json = slot_json_of(slots, ns, a->ev);
+		k++;
+	}
+	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
+		struct slot *s = &slots[i];
+		if (!s->ok || s->group != gi || !s->silence)
+			continue;
+		g->sacts[k++] = (struct ch_store_action){
+			.kind = "silenced", .key = s->sil_target[0] ? s->sil_target : "*", .doc = s->sil_doc,
+			.text = "", .outcome = "", .severity = "", .event_json = ""};
+	}
+	g->nsacts = k;
+	g->blob = malloc(ch_sstate_encoded_max(&g->work));
+	if (!g->blob)
+		return CH_ENOMEM;
+	g->bloblen = ch_sstate_encode(&g->work, rt->rules, g->blob, ch_sstate_encoded_max(&g->work));
+	if (!g->bloblen)
+		return CH_ENOMEM;
+	g->deadline = ch_engine_next_deadline(&g->work, &cx, now);
+	if (g->deadline == INT64_MAX)
+		g->deadline = 0;
+	else if (g->deadline <= now)
+		g->deadline = now + 1000; /* the engine just ran at now: due again means it could not act; back off */
+	return 0;
+}
+
+static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_result *res)
+{
+	for (size_t i = 0; i < res->ntransitions; i++) {
+		const struct ch_transition *t = &res->transitions[i];
+		if (strcmp(t->kind, "opened") == 0) {
+			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
+			ch_log(CH_LOG_INFO, "alert %s opened", t->alert_id);
+		} else if (strcmp(t->kind, "resolved") == 0) {
+			atomic_fetch_add(&ch_metrics.alerts_resolved, 1);
+			ch_log(CH_LOG_INFO, "alert %s resolved", t->alert_id);
+		} else if (strcmp(t->kind, "raised") == 0) {
+			atomic_fetch_add(&ch_metrics.alerts_raised, 1);
+			ch_log(CH_LOG_INFO, "alert %s raised", t->alert_id);
+		} else {
+			atomic_fetch_add(&ch_metrics.alerts_repeated, 1);
+		}
+		if (ig->o.publish_alert)
+			ig->o.publish_alert(ig->o.arg, t->sid, t->doc, strlen(t->doc));
+	}
+	if (res->jobs && ig->o.jobs_ready)
+		ig->o.jobs_ready(ig->o.arg);
+	atomic_fetch_add(&ch_metrics.jobs_queued, res->jobs);
+}
+
+/* Waits out a Redis outage; false when stopping past the deadline (give up, keep the journal). */
+static bool redis_backoff(struct ch_ingest *ig, int *attempt, const char *err, size_t n)
+{
+	atomic_fetch_add(&ch_metrics.redis_errors, 1);
+	if (!atomic_load(&ig->running) && ch_clock_mono_ms() > ig->stop_deadline) {
+		ch_log(CH_LOG_WARN, "ingest: stopping with Redis away; %zu messages stay in the journal", n);
+		return false;
+	}
+	int64_t d = ch_backoff_full_jitter(100, 5000, ++*attempt, ch_rand64(&ig->rnd));
+	ch_log_rl("redis-away", 10000, CH_LOG_WARN, "ingest: %s; holding %zu messages, retrying", err, n);
+	sleep_ms(d < 20 ? 20 : d);
+	return true;
+}
+
+/* Reads into the cache the states of the groups' subjects it does not hold. */
+static int load_states(struct ch_ingest *ig, struct group *gs, size_t ng, int64_t now, char *err, size_t errlen)
+{
+	const char **sids = calloc(ng ? ng : 1, sizeof(*sids));
+	struct ch_state_blob *b = calloc(ng ? ng : 1, sizeof(*b));
+	size_t k = 0;
+	int rc = 0;
+
+	if (!sids || !b) {
+		free(sids);
+		free(b);
+		return CH_ENOMEM;
+	}
+	for (size_t i = 0; i < ng; i++) {
+		if (!gs[i].orphan && !cache_get(&ig->cache, gs[i].sid))
+			sids[k++] = gs[i].sid;
+	}
+	if (k) {
+		atomic_fetch_add(&ch_metrics.redis_round_trips, 1);
+		rc = ch_store_states_read(ig->store, sids, k, b, err, errlen);
+		for (size_t i = 0; !rc && i < k; i++)
+			cache_store_blob(&ig->cache, sids[i], b[i].version, b[i].state, b[i].len, now);
+		for (size_t i = 0; i < k; i++)
+			free(b[i].state);
+	}
+	free(sids);
+	free(b);
+	return rc;
+}
+
+/*
+ * Evaluates and applies groups until every one is in: a group that lost the
+ * compare-and-set to another instance, or carried an event already seen, is
+ * evaluated again from what Redis returned.  Returns 0, or an error when the
+ * batch could not be applied (rc of the store; CH_EAGAIN only when stopping).
+ */
+static int run_groups(struct ch_ingest *ig, struct ch_runtime *rt, struct group *gs, size_t ng, struct slot *slots,
+		      size_t ns, struct ch_dead_letter *dls, size_t ndl, size_t nmsgs, char *err, size_t errlen)
+{
+	struct ch_store_group *sg = calloc(ng ? ng : 1, sizeof(*sg));
+	size_t *map = calloc(ng ? ng : 1, sizeof(*map));
+	int attempt = 0, rc = 0;
+
+	if (!sg || !map) {
+		free(sg);
+		free(map);
+		return CH_ENOMEM;
+	}
+	for (int round = 0; round < MAX_ROUNDS; round++) {
+		struct ch_ingest_result res = {0};
+		int64_t now = ch_clock_now_ms();
+		size_t k = 0;
+
+		while ((rc = load_states(ig, gs, ng, now, err, errlen)) == CH_EAGAIN) {
+			if (!redis_backoff(ig, &attempt, err, nmsgs))
+				goto out;
+		}
+		if (rc)
+			goto out;
+		for (size_t i = 0; i < ng; i++) {
+			struct group *g = &gs[i];
+			struct cache_ent *ce;
+
+			if (g->done)
+				continue;
+			if ((rc = eval_group(ig, rt, g, i, slots, ns, now))) {
+				ch_strlcpy(err, "out of memory evaluating rules", errlen);
+				goto out;
+			}
+			ce = cache_get(&ig->cache, g->sid);
+			sg[k] = (struct ch_store_group){
+				.sid = g->sid,
+				.expect = g->orphan ? -1 : ce ? ce->version : 0,
+				.state = g->orphan ? NULL : g->blob,
+				.state_len = g->bloblen,
+				.deadline = g->deadline,
+				.evs = g->sevs,
+				.nev = g->nsev,
+				.acts = g->sacts,
+				.nacts = g->nsacts};
+			map[k++] = i;
+		}
+		if (k == 0 && ndl == 0)
+			break;
+		for (;;) {
+			atomic_fetch_add(&ch_metrics.redis_round_trips, 1);
+			rc = ch_store_ingest(ig->store, sg, k, dls, ndl, now, ig->actor, rt->cfg->limits.deadletter_max,
+					     &res, err, errlen);
+			if (rc != CH_EAGAIN)
+				break;
+			if (!redis_backoff(ig, &attempt, err, nmsgs))
+				goto out;
+		}
+		if (rc)
+			goto out;
+		ndl = 0; /* dead letters are in */
+		publish_transitions(ig, &res);
+		for (size_t j = 0; j < res.ngroups; j++) {
+			struct group *g = &gs[map[j]];
+			const struct ch_group_result *gr = &res.groups[j];
+
+			switch (gr->status) {
+			case CH_GROUP_APPLIED:
+				g->done = true;
+				if (!g->orphan)
+					cache_put(&ig->cache, g->sid, gr->version, &g->work);
+				break;
+			case CH_GROUP_CONFLICT:
+				atomic_fetch_add(&ch_metrics.state_conflicts, 1);
+				cache_store_blob(&ig->cache, g->sid, gr->version, gr->state, gr->state_len, now);
+				break;
+			case CH_GROUP_DUPS: {
+				/* Indices count the group's events in slot order. */
+				size_t e = 0;
+				for (size_t i = 0; i < ns; i++) {
+					struct slot *s = &slots[i];
+					char idx[24];
+					if (!s->ok || s->group != map[j] || s->dup)
+						continue;
+					ch_fmt(idx, sizeof(idx), "%zu", e++);
+					for (const char *p = gr->dups; p && *p;) {
+						size_t n = strcspn(p, ",");
+						if (n == strlen(idx) && strncmp(p, idx, n) == 0) {
+							s->dup = true;
+							atomic_fetch_add(&ch_metrics.duplicates, 1);
+						}
+						p += n + (p[n] == ',');
+					}
+				}
+				break;
+			}
+			}
+		}
+		ch_ingest_result_clear(&res);
+	}
+	for (size_t i = 0; i < ng; i++) {
+		if (!gs[i].done) {
+			ch_fmt(err, errlen, "subject %s: state kept changing under us for %d rounds", gs[i].sid,
+			       MAX_ROUNDS);
+			rc = CH_EAGAIN;
+		}
+	}
+out:
+	free(sg);
+	free(map);
+	return rc;
+}
+
+static void groups_free(struct group *gs, size_t ng)
+{
+	for (size_t i = 0; gs && i < ng; i++)
+		group_reset(&gs[i]);
+	free(gs);
+}
+
+static bool is_sync(const struct ch_msg *m)
+{
+	return strncmp(m->topic, CH_TOPIC_SYNC, strlen(CH_TOPIC_SYNC)) == 0;
+}
+
 static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 {
 	struct ch_runtime *rt = ch_runtime_acquire();
-	struct ch_ingest_result res = {0};
-	size_t nev = 0, ndl = 0, ns = 0;
+	struct group *gs = NULL;
+	size_t ndl = 0, ns = 0, ng = 0, nev = 0;
 	uint64_t maxseq = 0;
 	char err[512];
-	int attempt = 0, rc;
+	int rc;
 
 	if (!rt) {
 		ch_log(CH_LOG_ERROR, "ingest: no configuration; batch left in the journal");
@@ -250,7 +781,13 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 
 		if (m->seq > maxseq)
 			maxseq = m->seq;
-		if (m->orig_len > rt->cfg->limits.max_payload) {
+		if (is_sync(m)) {
+			char want[32];
+			ch_fmt(want, sizeof(want), "%llu", (unsigned long long)atomic_load(&ig->sync_nonce));
+			if (m->len == strlen(want) && memcmp(m->payload, want, m->len) == 0 &&
+			    !atomic_exchange(&ig->timers_open, true))
+				ch_log(CH_LOG_INFO, "ingest: broker backlog drained; timers run");
+		} else if (m->orig_len > rt->cfg->limits.max_payload) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
@@ -264,6 +801,12 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 				break;
 			s->m = m;
 			prepare_event(rt, s, m->payload, m->len, -1);
+		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0) {
+			struct slot *s = next_slot(ig, &ns);
+			if (!s)
+				break;
+			s->m = m;
+			prepare_silence(rt, s, m->arrival_ms);
 		} else {
 			prepare_adapter(ig, rt, m, &ns);
 		}
@@ -272,9 +815,16 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 		/* Out of memory growing the scratch: keep the journal, it will be replayed. */
 		maxseq = 0;
 	}
-	/* The slots are final now (no more growing): point the batch at them. */
+	gs = calloc(ns ? ns : 1, sizeof(*gs));
+	if (!gs) {
+		maxseq = 0;
+		goto out;
+	}
+	/* The slots are final now (no more growing): group the events by subject. */
 	for (size_t i = 0; i < ns; i++) {
 		struct slot *s = &ig->slots[i];
+		size_t g;
+
 		if (s->rejected) {
 			ig->dls[ndl++] = (struct ch_dead_letter){
 				.reason = ch_reject_name(s->why), .detail = s->detail, .topic = s->m->topic,
@@ -284,36 +834,30 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 		}
 		if (!s->ok)
 			continue;
-		ig->evs[nev++] = (struct ch_ingest_event){
-			.sid = s->subj->id,
-			.device = s->ev.device,
-			.dedup_id = s->dedup,
-			.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
-			.ts_ms = s->ev.ts_ms,
-			.event_json = s->event_json,
-			.matches = s->matches,
-			.nmatches = s->nmatches,
-		};
-	}
-	for (;;) {
-		rc = ch_store_ingest(ig->store, ig->evs, nev, ig->dls, ndl, ch_clock_now_ms(), ig->actor,
-				     rt->cfg->limits.deadletter_max, &res, err, sizeof(err));
-		if (rc != CH_EAGAIN)
-			break;
-		atomic_fetch_add(&ch_metrics.redis_errors, 1);
-		if (!atomic_load(&ig->running) && ch_clock_mono_ms() > ig->stop_deadline) {
-			ch_log(CH_LOG_WARN, "ingest: stopping with Redis away; %zu messages stay in the journal", n);
-			maxseq = 0;
-			goto out;
+		nev++;
+		for (g = 0; g < ng && gs[g].subj != s->subj; g++)
+			;
+		if (g == ng) {
+			gs[ng].subj = s->subj;
+			ch_strlcpy(gs[ng].sid, s->subj->id, sizeof(gs[ng].sid));
+			if (ch_tz_get(s->subj->timezone ? s->subj->timezone : rt->cfg->timezone, &gs[ng].tz, err,
+				      sizeof(err)) &&
+			    ch_tz_get("UTC", &gs[ng].tz, err, sizeof(err)))
+				gs[ng].tz = NULL;
+			ng++;
 		}
-		int64_t d = ch_backoff_full_jitter(100, 5000, ++attempt, ch_rand64(&ig->rnd));
-		ch_log_rl("redis-away", 10000, CH_LOG_WARN, "ingest: %s; holding %zu messages, retrying", err, n);
-		sleep_ms(d < 20 ? 20 : d);
+		s->group = g;
 	}
-	if (rc) {
+	rc = run_groups(ig, rt, gs, ng, ig->slots, ns, ig->dls, ndl, n, err, sizeof(err));
+	if (rc == CH_EAGAIN) {
+		maxseq = 0; /* stopping with Redis away, or endless conflicts: the journal replays them */
+		ch_log(CH_LOG_WARN, "ingest: %s; batch stays in the journal", err);
+	} else if (rc) {
 		/* Not a passing outage: a bug or a refusal.  Keep the events as dead letters. */
-		ch_log(CH_LOG_ERROR, "ingest: batch refused by Redis: %s; events dead-lettered", err);
+		struct ch_ingest_result res = {0};
 		size_t k = 0;
+
+		ch_log(CH_LOG_ERROR, "ingest: batch refused by Redis: %s; events dead-lettered", err);
 		for (size_t i = 0; i < ns; i++) {
 			const struct slot *s = &ig->slots[i];
 			if (s->ok)
@@ -321,33 +865,123 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 					"store_error", err, s->m->topic, s->event_json, strlen(s->event_json),
 					s->m->orig_len, s->m->arrival_ms};
 		}
-		if (k && ch_store_ingest(ig->store, NULL, 0, ig->dls + ndl, k, ch_clock_now_ms(), ig->actor,
-					 rt->cfg->limits.deadletter_max, &res, err, sizeof(err)))
+		if (ndl + k && ch_store_ingest(ig->store, NULL, 0, ig->dls, ndl + k, ch_clock_now_ms(), ig->actor,
+					       rt->cfg->limits.deadletter_max, &res, err, sizeof(err)))
 			maxseq = 0; /* could not even dead-letter: keep the journal */
+		ch_ingest_result_clear(&res);
 	}
 	atomic_fetch_add(&ch_metrics.batches, 1);
-	atomic_fetch_add(&ch_metrics.events_processed, nev - res.duplicates);
-	atomic_fetch_add(&ch_metrics.duplicates, res.duplicates);
-	atomic_fetch_add(&ch_metrics.jobs_queued, res.jobs);
-	for (size_t i = 0; i < res.ntransitions; i++) {
-		const struct ch_transition *t = &res.transitions[i];
-		if (strcmp(t->kind, "opened") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
-			ch_log(CH_LOG_INFO, "alert %s opened", t->alert_id);
-		} else {
-			atomic_fetch_add(&ch_metrics.alerts_repeated, 1);
-		}
-		if (ig->o.publish_alert)
-			ig->o.publish_alert(ig->o.arg, t->sid, t->doc, strlen(t->doc));
-	}
-	if (res.jobs && ig->o.jobs_ready)
-		ig->o.jobs_ready(ig->o.arg);
-	ch_ingest_result_clear(&res);
+	atomic_fetch_add(&ch_metrics.events_processed, nev);
 out:
+	groups_free(gs, ng);
 	if (maxseq && atomic_load(&ig->journal))
 		ch_journal_commit(atomic_load(&ig->journal), maxseq);
 	for (size_t i = 0; i < ns; i++)
 		slot_clear(&ig->slots[i]);
+	ch_runtime_release(rt);
+}
+
+/* Claims the subjects whose deadline is due and evaluates them; returns how many. */
+static size_t fire_timers(struct ch_ingest *ig)
+{
+	struct ch_runtime *rt = ch_runtime_acquire();
+	struct ch_state_blob *b = NULL;
+	struct group *gs = NULL;
+	size_t n = 0;
+	int64_t now = ch_clock_now_ms();
+	char err[512];
+	int rc;
+
+	if (!rt)
+		return 0;
+	atomic_fetch_add(&ch_metrics.redis_round_trips, 1);
+	rc = ch_store_timers_claim(ig->store, now, TIMER_LEASE_MS, TIMER_CLAIM_MAX, &b, &n, err, sizeof(err));
+	if (rc) {
+		if (rc == CH_EAGAIN)
+			atomic_fetch_add(&ch_metrics.redis_errors, 1);
+		ch_log_rl("timers-claim", 10000, CH_LOG_WARN, "timers: %s", err);
+		ch_runtime_release(rt);
+		return 0;
+	}
+	gs = n ? calloc(n, sizeof(*gs)) : NULL;
+	for (size_t i = 0; gs && i < n; i++) {
+		struct group *g = &gs[i];
+
+		ch_strlcpy(g->sid, b[i].sid, sizeof(g->sid));
+		g->tick = true;
+		g->subj = ch_registry_subject(rt->reg, b[i].sid);
+		if (!g->subj) {
+			g->orphan = true; /* no longer in the registry: its timer goes */
+			continue;
+		}
+		if (ch_tz_get(g->subj->timezone ? g->subj->timezone : rt->cfg->timezone, &g->tz, err, sizeof(err)) &&
+		    ch_tz_get("UTC", &g->tz, err, sizeof(err)))
+			g->tz = NULL;
+		cache_store_blob(&ig->cache, g->sid, b[i].version, b[i].state, b[i].len, now);
+	}
+	if (gs) {
+		atomic_fetch_add(&ch_metrics.timers_fired, n);
+		rc = run_groups(ig, rt, gs, n, NULL, 0, NULL, 0, n, err, sizeof(err));
+		if (rc)
+			ch_log_rl("timers-apply", 10000, CH_LOG_WARN,
+				  "timers: %s; they come due again after the lease", err);
+	}
+	groups_free(gs, n);
+	ch_state_blobs_free(b, n);
+	ch_runtime_release(rt);
+	return n;
+}
+
+/*
+ * Subjects the engine has never seen get their state and first timers now, so
+ * a home whose sensors never report anything still raises "no sign of life".
+ * Runs once per registry generation; a subject that has a state is left alone.
+ */
+static void bootstrap_subjects(struct ch_ingest *ig)
+{
+	struct ch_runtime *rt = ch_runtime_acquire();
+	size_t total, chunk = 256;
+	char err[512];
+
+	if (!rt)
+		return;
+	total = ch_registry_count(rt->reg);
+	for (size_t off = 0; off < total; off += chunk) {
+		size_t n = total - off < chunk ? total - off : chunk, ng = 0;
+		struct group *gs = calloc(n, sizeof(*gs));
+		int rc;
+
+		if (!gs)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct group *g = &gs[i];
+			g->subj = ch_registry_at(rt->reg, off + i);
+			ch_strlcpy(g->sid, g->subj->id, sizeof(g->sid));
+		}
+		rc = load_states(ig, gs, n, ch_clock_now_ms(), err, sizeof(err));
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct cache_ent *ce = cache_get(&ig->cache, gs[i].sid);
+			if (!ce || ce->version != 0)
+				continue;
+			struct group *g = &gs[ng++];
+			if (g != &gs[i])
+				*g = gs[i];
+			g->tick = true;
+			if (ch_tz_get(g->subj->timezone ? g->subj->timezone : rt->cfg->timezone, &g->tz, err,
+				      sizeof(err)) &&
+			    ch_tz_get("UTC", &g->tz, err, sizeof(err)))
+				g->tz = NULL;
+		}
+		if (!rc && ng)
+			rc = run_groups(ig, rt, gs, ng, NULL, 0, NULL, 0, 0, err, sizeof(err));
+		groups_free(gs, ng);
+		if (rc) {
+			ch_log_rl("bootstrap", 10000, CH_LOG_WARN, "engine: starting new subjects: %s; will retry", err);
+			ch_runtime_release(rt);
+			return;
+		}
+	}
+	ig->boot_generation = rt->generation;
 	ch_runtime_release(rt);
 }
 
@@ -363,26 +997,43 @@ static void *ingest_thread(void *arg)
 	batch = calloc(cap, sizeof(*batch));
 	ig->cap = cap;
 	ig->slots = calloc(cap, sizeof(*ig->slots));
-	ig->evs = calloc(cap, sizeof(*ig->evs));
 	ig->dls = calloc(2 * cap, sizeof(*ig->dls));
-	if (!batch || !ig->slots || !ig->evs || !ig->dls) {
+	if (!batch || !ig->slots || !ig->dls) {
 		ch_log(CH_LOG_ERROR, "ingest: out of memory");
 		free(batch);
 		return NULL;
 	}
 	for (;;) {
-		size_t n = ch_queue_pop(ig->o.queue, batch, cap, 200);
-		if (n == 0) {
-			if (!atomic_load(&ig->running))
-				break;
-			continue;
+		size_t n = ch_queue_pop(ig->o.queue, batch, cap, TIMER_POLL_MS / 2);
+
+		if (n) {
+			process(ig, batch, n);
+			for (size_t i = 0; i < n; i++)
+				ch_msg_clear(&batch[i]);
+		} else if (!atomic_load(&ig->running)) {
+			break;
 		}
-		process(ig, batch, n);
-		for (size_t i = 0; i < n; i++)
-			ch_msg_clear(&batch[i]);
+		if (atomic_load(&ig->timers_open) && atomic_load(&ig->running) &&
+		    ch_clock_mono_ms() >= ig->next_timer_poll) {
+			struct ch_runtime *cur = ch_runtime_acquire();
+			bool boot = cur && cur->generation != ig->boot_generation;
+			ch_runtime_release(cur);
+			if (boot)
+				bootstrap_subjects(ig);
+			/* A full claim means more are due: come back at once. */
+			size_t fired = fire_timers(ig);
+			ig->next_timer_poll = ch_clock_mono_ms() + (fired == TIMER_CLAIM_MAX ? 0 : TIMER_POLL_MS);
+		}
 	}
 	free(batch);
 	return NULL;
+}
+
+void ch_ingest_sync_expect(struct ch_ingest *ig, uint64_t nonce)
+{
+	atomic_store(&ig->sync_nonce, nonce);
+	if (atomic_exchange(&ig->timers_open, false))
+		ch_log(CH_LOG_INFO, "ingest: timers wait for the broker's backlog");
 }
 
 int ch_ingest_start(const struct ch_ingest_opts *o, struct ch_ingest **out, char *err, size_t errlen)
@@ -430,8 +1081,8 @@ void ch_ingest_stop(struct ch_ingest *ig, int64_t deadline_ms)
 	ch_queue_wake(ig->o.queue);
 	pthread_join(ig->thread, NULL);
 	ch_store_close(ig->store);
+	cache_clear(&ig->cache);
 	free(ig->slots);
-	free(ig->evs);
 	free(ig->dls);
 	free(ig->actor);
 	free(ig);

@@ -1,7 +1,9 @@
 /*
  * ingest.h - the correlator: takes batches off the ingest queue, validates
- * events, matches rules and applies the batch to Redis in one round trip, then
- * publishes alert changes and wakes the dispatcher.
+ * events, groups them by subject, runs the engine (engine.h) on each subject's
+ * state and applies the batch to Redis in one round trip (compare-and-set per
+ * subject), then publishes alert changes and wakes the dispatcher.  Between
+ * batches it claims due timers and evaluates those subjects the same way.
  *
  * While Redis is away it retries the same batch with backoff and takes no more
  * from the queue; the queue fills, the MQTT thread stops reading, and the
@@ -40,7 +42,24 @@ void ch_ingest_set_journal(struct ch_ingest *ig, struct ch_journal *j);
 /* Drains what is queued (up to deadline_ms for Redis to answer), then joins. */
 void ch_ingest_stop(struct ch_ingest *ig, int64_t deadline_ms);
 
+/*
+ * Closes the timer gate until the message carrying nonce (decimal) on
+ * CH_TOPIC_SYNC<instance> passes through the queue.  The hub calls it on every
+ * MQTT (re)connect and publishes the marker to itself: the broker delivers it
+ * behind the backlog it held, so overdue timers wait for the backlog to be
+ * applied and a restart fires no burst of false inactivity alerts.
+ */
+void ch_ingest_sync_expect(struct ch_ingest *ig, uint64_t nonce);
+
 /* The topic prefix of canonical events. */
 #define CH_TOPIC_EVENTS "carehub/v1/events/"
+/*
+ * Silences: {"subject": ID, "rule": ID | "device": ID (neither: the whole
+ * subject), "until": RFC 3339 or epoch ms | "for": duration, "reason": TEXT,
+ * "by": NAME}.  An "until" in the past (or "for": 0) lifts the silence.
+ */
+#define CH_TOPIC_SILENCES "carehub/v1/silences"
+/* The hub's own marker topic prefix (carehub/v1/sync/<instance>). */
+#define CH_TOPIC_SYNC "carehub/v1/sync/"
 
 #endif

@@ -51,6 +51,9 @@ static struct {
 	char instance[128];
 	char redis_host[256];
 	char redis_prefix[128];
+	char sync_topic[256];
+	struct ch_ingest *_Atomic ingest;
+	atomic_uint_fast64_t sync_nonce;
 } g;
 
 static void usage(FILE *f)
@@ -123,10 +126,35 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 	uint64_t seq = 0;
 
 	(void)arg;
+	if (strcmp(topic, g.sync_topic) == 0) {
+		/* Our own marker: queued behind the backlog, never journaled. */
+		if (len < 32)
+			enqueue(topic, payload, len, len, now, 0);
+		return;
+	}
 	atomic_fetch_add(&ch_metrics.events_in, 1);
 	if (g.journal && ch_journal_append(g.journal, topic, payload, keep, len, now, &seq))
 		seq = 0;
 	enqueue(topic, payload, keep, len, now, seq);
+}
+
+/*
+ * MQTT thread, after each (re)connect: timers wait until the marker published
+ * now comes back, which the broker delivers behind whatever it held for us.
+ */
+static void on_connect(void *arg, struct ch_mqtt *m, bool session_present)
+{
+	struct ch_ingest *ig = atomic_load(&g.ingest);
+	uint64_t nonce = atomic_fetch_add(&g.sync_nonce, 1) + 1;
+	char payload[32];
+
+	(void)arg;
+	(void)session_present;
+	if (!ig)
+		return;
+	ch_ingest_sync_expect(ig, nonce);
+	ch_fmt(payload, sizeof(payload), "%llu", (unsigned long long)nonce);
+	ch_mqtt_publish(m, g.sync_topic, payload, strlen(payload), 1, false);
 }
 
 static bool has_room(void *arg)
@@ -365,10 +393,15 @@ int main(int argc, char **argv)
 	ch_fmt(g.actor, sizeof(g.actor), "carehubd/%s", g.instance);
 	ch_fmt(g.status_topic, sizeof(g.status_topic), "carehub/v1/status/%s", g.instance);
 	/* Canonical events and every adapter's topics, shared between hubs when configured. */
-	g.nsubs = 1 + ch_adapters_count(rt->adapters);
+	ch_fmt(g.sync_topic, sizeof(g.sync_topic), "%s%s", CH_TOPIC_SYNC, g.instance);
+	g.nsubs = 3 + ch_adapters_count(rt->adapters);
 	g.subs = calloc(g.nsubs, sizeof(*g.subs));
-	for (size_t i = 0; g.subs && i < g.nsubs; i++) {
-		const char *filter = i == 0 ? CH_TOPIC_EVENTS "+" : ch_adapters_filter(rt->adapters, i - 1);
+	if (g.subs)
+		g.subs[g.nsubs - 1] = ch_strdup(g.sync_topic); /* never shared: it is this hub's own */
+	for (size_t i = 0; g.subs && i + 1 < g.nsubs; i++) {
+		const char *filter = i == 0   ? CH_TOPIC_EVENTS "+"
+				     : i == 1 ? CH_TOPIC_SILENCES
+						: ch_adapters_filter(rt->adapters, i - 2);
 		char buf[512];
 		if (rt->cfg->mqtt.shared_group)
 			ch_fmt(buf, sizeof(buf), "$share/%s/%s", rt->cfg->mqtt.shared_group, filter);
@@ -416,6 +449,7 @@ int main(int argc, char **argv)
 		ch_log(CH_LOG_ERROR, "ingest: %s", err);
 		return 1;
 	}
+	atomic_store(&g.ingest, ig);
 	/* Replay what a previous run journaled but may not have applied. */
 	size_t replayed = 0;
 	if ((rc = ch_journal_open(rt->cfg->state_dir, replay, &replayed, &g.journal, err, sizeof(err)))) {
@@ -447,6 +481,7 @@ int main(int argc, char **argv)
 		.on_message = on_message,
 		.has_room = has_room,
 		.wait_room = wait_room,
+		.on_connect = on_connect,
 	};
 	if ((rc = ch_mqtt_start(&mo, &mq, err, sizeof(err)))) {
 		ch_log(CH_LOG_ERROR, "%s", err);
@@ -474,6 +509,7 @@ int main(int argc, char **argv)
 shutdown:
 	if (mq)
 		ch_mqtt_pause(mq);
+	atomic_store(&g.ingest, NULL);
 	ch_ingest_stop(ig, DRAIN_MS);
 	ch_dispatch_stop(g.dispatch, DRAIN_MS / 2);
 	g.dispatch = NULL;
@@ -488,6 +524,16 @@ shutdown:
 		free(g.subs[i]);
 	free(g.subs);
 	free(g.overrides);
-	ch_log(CH_LOG_INFO, "stopped");
+	ch_log(CH_LOG_INFO,
+	       "stopped; counters: events_in=%llu processed=%llu batches=%llu redis_round_trips=%llu "
+	       "state_conflicts=%llu timers_fired=%llu alerts_opened=%llu resolved=%llu",
+	       (unsigned long long)atomic_load(&ch_metrics.events_in),
+	       (unsigned long long)atomic_load(&ch_metrics.events_processed),
+	       (unsigned long long)atomic_load(&ch_metrics.batches),
+	       (unsigned long long)atomic_load(&ch_metrics.redis_round_trips),
+	       (unsigned long long)atomic_load(&ch_metrics.state_conflicts),
+	       (unsigned long long)atomic_load(&ch_metrics.timers_fired),
+	       (unsigned long long)atomic_load(&ch_metrics.alerts_opened),
+	       (unsigned long long)atomic_load(&ch_metrics.alerts_resolved));
 	return exit_code;
 }

@@ -51,7 +51,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags, con
 	}
 	mosquitto_publish(mosq, NULL, m->status_topic, 6, "online", 1, true);
 	if (m->o.on_connect)
-		m->o.on_connect(m->o.arg, (flags & 1) != 0);
+		m->o.on_connect(m->o.arg, m, (flags & 1) != 0);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc, const mosquitto_property *props)

@@ -21,8 +21,9 @@ struct ch_mqtt;
 typedef void (*ch_mqtt_message_fn)(void *arg, const char *topic, const void *payload, size_t len);
 /* Backpressure: false stops reading from the socket until it turns true. */
 typedef bool (*ch_mqtt_room_fn)(void *arg);
-/* Called in the MQTT thread after each (re)connect and subscribe. */
-typedef void (*ch_mqtt_connect_fn)(void *arg, bool session_present);
+/* Called in the MQTT thread after each (re)connect and subscribe; m may publish. */
+struct ch_mqtt;
+typedef void (*ch_mqtt_connect_fn)(void *arg, struct ch_mqtt *m, bool session_present);
 
 struct ch_mqtt_opts {
 	const char *host;

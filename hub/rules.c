@@ -1,12 +1,15 @@
 /*
- * rules.c - the rules file and the decision "does this event open an alert".
+ * rules.c - the rules file, and the decision "does this event match".
  *
  * Loading is strict because a rule that silently never matches is a smoke alarm
  * nobody hears: unknown keys, a misspelt field ("valeu"), an unknown summary
- * placeholder or an operator applied to the wrong kind of operand are refused
- * with "file:line:col: what, expected what" (positions from jdoc) and the
- * daemon keeps its old rules.  Matching is a pure function of (rule, event) and
- * allocates nothing, so it runs on the ingest path and in backtests alike.
+ * placeholder, a key that does not apply to the rule's kind or an operator
+ * applied to the wrong kind of operand are refused with "file:line:col: what,
+ * expected what" (positions from jdoc) and the daemon keeps its old rules.
+ * Matching is a pure function of (matcher, event, device) and allocates
+ * nothing, so it runs on the ingest path and in backtests alike.  What each
+ * kind does over time is the engine's business; this file only says what the
+ * rule asked for.
  *
  * Semantics worth knowing when writing rules:
  *  - "=="/"!=" are JSON equality, except that numbers compare by value across
@@ -18,25 +21,77 @@
  *  - "exists" means present and not null; "absent" is its negation, because
  *    gateways send null for "no reading".
  *  - "in" is "==" against any element of the operand array.
+ *  - A matcher's "location" compares with the device's registry location,
+ *    ignoring ASCII case; an event from an unknown device never matches it.
+ *
+ * Defaults that differ by kind (each one the safe reading of a rule that says
+ * nothing):
+ *  - cooldown: 0 for event rules (a second fire is a second fire), 30 min for
+ *    the rest (a condition over time that just cleared is likely to recur).
+ *  - auto_resolve: on for inactivity, device_health and "too little" aggregates
+ *    (< <=), whose condition visibly clears; off for event, sequence and "too
+ *    much" aggregates (> >=), where someone should look before it closes.
+ *  - while_away: "suspend" for inactivity and "too little" aggregates (an empty
+ *    home is quiet), "run" for the rest (a leak or a fire matters either way).
+ *  - flap: 3 opens within 1 h.
+ *  - summary: "{type} from {device}" for event rules, a line naming what was
+ *    measured for the others (see kinds[]).
+ * A sequence's "then" is one matcher or an array meaning "any of these"; its
+ * "during" applies to the first step.  "raises" must name an event rule of the
+ * same file, checked once every rule is in, so it may point further down.
  */
 #include "rules.h"
 #include "jdoc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_SUMMARY "{type} from {device}"
 #define PTR_MAX 512
+#define MAX_MATCHERS 32   /* activity / inside lists: more is a sign of a generated mess */
+#define MAX_LOCATION 64   /* bytes, as the registry's locations are short names */
+#define MAX_DURATION_S 1e12 /* the same ~31,000 years ch_parse_duration accepts */
+#define MIN_MS (60 * 1000LL)
+#define HOUR_MS (60 * MIN_MS)
 
-/* Later issues add these kinds; a file written for them must fail loudly, not half-load. */
-static const char *const future_kinds[] = {"inactivity", "aggregate", "sequence", "device_health"};
+/* Keys every rule may have besides id and kind. */
+static const char *const common_keys[] = {"severity",	 "category",	"policy",     "summary",
+					  "description", "enabled",	"cooldown",   "auto_resolve",
+					  "while_away",	 "flap"};
+static const char *const event_keys[] = {"match"};
+static const char *const inactivity_keys[] = {"activity", "for", "during"};
+static const char *const aggregate_keys[] = {"match", "fn",	   "field", "window",
+					     "op",    "threshold", "during"};
+static const char *const sequence_keys[] = {"first", "then", "within", "absent", "raises", "during"};
+static const char *const health_keys[] = {"check", "below", "heartbeat", "types"};
 
-static const char *const rule_keys[] = {"id",	    "kind",    "match",	      "severity", "category",
-					"policy", "summary", "description", "enabled"};
-static const char *const match_keys[] = {"type", "where"};
+static const struct kind_def {
+	const char *name;
+	enum ch_rule_kind kind;
+	const char *const *keys; /* the kind's own keys */
+	size_t nkeys;
+	const char *summary; /* default template */
+} kinds[] = {
+	{"event", CH_RULE_EVENT, event_keys, CH_ARRAY_LEN(event_keys), DEFAULT_SUMMARY},
+	{"inactivity", CH_RULE_INACTIVITY, inactivity_keys, CH_ARRAY_LEN(inactivity_keys),
+	 "{subject}: no sign of activity for {duration} (last {since})"},
+	{"aggregate", CH_RULE_AGGREGATE, aggregate_keys, CH_ARRAY_LEN(aggregate_keys),
+	 "{rule}: {measured} over {duration} (threshold {threshold})"},
+	{"sequence", CH_RULE_SEQUENCE, sequence_keys, CH_ARRAY_LEN(sequence_keys),
+	 "{rule}: {subject}"},
+	{"device_health", CH_RULE_DEVICE_HEALTH, health_keys, CH_ARRAY_LEN(health_keys),
+	 "{rule}: {device} ({location})"},
+};
+
+static const char *const match_keys[] = {"type", "where", "location"};
+static const char *const presence_keys[] = {"exit", "inside", "confirm"};
+static const char *const flap_keys[] = {"opens", "within"};
 
 /* What a summary may name; ch_rules_render callers supply these. */
-static const char *const placeholders[] = {"device", "location", "type", "value", "subject", "rule"};
+static const char *const placeholders[] = {"device",   "location",  "type",	"value",
+					   "subject",  "rule",	    "duration", "threshold",
+					   "measured", "since"};
 
 /* The canonical event's fields; anything else a fleet sends lives under data. */
 static const char *const event_fields[] = {"id", "device", "type", "ts", "value", "data"};
@@ -51,6 +106,20 @@ static const struct {
 	{"exists", CH_OP_EXISTS, 2}, {"absent", CH_OP_ABSENT, 2}, {"in", CH_OP_IN, 3},
 };
 
+static const struct {
+	const char *name;
+	enum ch_agg_fn fn;
+} agg_fns[] = {
+	{"sum", CH_AGG_SUM}, {"count", CH_AGG_COUNT}, {"min", CH_AGG_MIN},
+	{"max", CH_AGG_MAX}, {"avg", CH_AGG_AVG},
+};
+
+static const struct {
+	const char *name;
+	enum ch_health_check check;
+} checks[] = {
+	{"silent", CH_HEALTH_SILENT}, {"battery", CH_HEALTH_BATTERY}, {"tamper", CH_HEALTH_TAMPER}};
+
 /* ------------------------------------------------------------------ */
 /* Loading                                                             */
 /* ------------------------------------------------------------------ */
@@ -61,17 +130,39 @@ struct loader {
 	size_t errlen;
 };
 
+static void matcher_free(struct ch_matcher *m)
+{
+	free(m->type);
+	for (size_t i = 0; i < m->nconds; i++) {
+		free(m->conds[i].field);
+		json_decref(m->conds[i].operand);
+	}
+	free(m->conds);
+	free(m->location);
+	memset(m, 0, sizeof(*m));
+}
+
+static void matchers_free(struct ch_matcher *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		matcher_free(&ms[i]);
+	free(ms);
+}
+
 static void rule_free(struct ch_rule *r)
 {
 	free(r->id);
-	free(r->type);
-	for (size_t i = 0; i < r->nconds; i++) {
-		free(r->conds[i].field);
-		json_decref(r->conds[i].operand);
-	}
-	free(r->conds);
+	matcher_free(&r->match);
 	free(r->policy);
 	free(r->summary);
+	matchers_free(r->activity, r->nactivity);
+	free(r->field);
+	matcher_free(&r->first);
+	matchers_free(r->then, r->nthen);
+	free(r->raises);
+	for (size_t i = 0; i < r->ndevice_types; i++)
+		free(r->device_types[i]);
+	free(r->device_types);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -82,7 +173,15 @@ void ch_rules_free(struct ch_ruleset *rs)
 	for (size_t i = 0; i < rs->n; i++)
 		rule_free(&rs->rules[i]);
 	free(rs->rules);
+	matcher_free(&rs->presence.exit);
+	matchers_free(rs->presence.inside, rs->presence.ninside);
 	free(rs);
+}
+
+static int oom(struct loader *ld)
+{
+	ch_strlcpy(ld->err, "out of memory", ld->errlen);
+	return CH_ENOMEM;
 }
 
 static bool in_list(const char *s, const char *const *list, size_t n)
@@ -136,6 +235,24 @@ static int check_keys(struct loader *ld, json_t *obj, const char *ptr, const cha
 		}
 	}
 	return 0;
+}
+
+/* "rule has no \"for\", expected ..." at the object that lacks the key. */
+static int missing(struct loader *ld, const char *ptr, const char *what, const char *key,
+		   const char *expected)
+{
+	return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen, "%s has no \"%s\", expected %s", what,
+			   key, expected);
+}
+
+/* "\"key\" is not valid, expected ..." at obj's member key. */
+static int invalid(struct loader *ld, const char *ptr, const char *key, const char *expected)
+{
+	char p[PTR_MAX];
+
+	ptr_key(p, sizeof(p), ptr, key);
+	return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen, "\"%s\" is not valid, expected %s", key,
+			   expected);
 }
 
 static bool valid_id(const char *s)
@@ -224,22 +341,88 @@ static int opt_string(struct loader *ld, json_t *obj, const char *ptr, const cha
 		      const char *expected, char **out)
 {
 	json_t *v = json_object_get(obj, key);
-	char p[PTR_MAX];
 
 	if (!v)
 		return 0;
-	ptr_key(p, sizeof(p), ptr, key);
 	if (!json_is_string(v) || json_string_length(v) == 0)
-		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen, "\"%s\" is not valid, expected %s",
-				   key, expected);
+		return invalid(ld, ptr, key, expected);
 	if (out) {
 		*out = ch_strdup(json_string_value(v));
-		if (!*out) {
-			ch_strlcpy(ld->err, "out of memory", ld->errlen);
-			return CH_ENOMEM;
-		}
+		if (!*out)
+			return oom(ld);
 	}
 	return 0;
+}
+
+static int opt_bool(struct loader *ld, json_t *obj, const char *ptr, const char *key, bool def,
+		    bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return invalid(ld, ptr, key, "true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+/*
+ * A duration at obj's member key: seconds as a JSON number (as in the config
+ * file) or a string ch_parse_duration reads ("90s", "10m", "12h").  positive:
+ * 0 is refused, for the lengths that make a rule mean something.
+ */
+static int duration_at(struct loader *ld, json_t *v, const char *ptr, const char *key,
+		       bool positive, int64_t *out)
+{
+	char p[PTR_MAX];
+	bool ok = false;
+
+	if (json_is_number(v)) {
+		double s = json_number_value(v);
+
+		if (s >= 0 && s <= MAX_DURATION_S) {
+			*out = (int64_t)llround(s * 1000);
+			ok = true;
+		}
+	} else if (json_is_string(v)) {
+		ok = ch_parse_duration(json_string_value(v), out) == 0;
+	}
+	ptr_key(p, sizeof(p), ptr, key);
+	if (!ok)
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"%s\" is not a duration, expected seconds or a string such as "
+				   "\"90s\", \"10m\", \"12h\"",
+				   key);
+	if (positive && *out <= 0)
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"%s\" is zero, expected a duration longer than 0 such as \"10m\"",
+				   key);
+	return 0;
+}
+
+static int opt_duration(struct loader *ld, json_t *obj, const char *ptr, const char *key,
+			bool positive, int64_t def, int64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = def;
+	return v ? duration_at(ld, v, ptr, key, positive, out) : 0;
+}
+
+/* A required duration > 0; `what` names the object in the "has no" message. */
+static int need_duration(struct loader *ld, json_t *obj, const char *ptr, const char *what,
+			 const char *key, const char *example, int64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char expected[64];
+
+	if (!v) {
+		ch_fmt(expected, sizeof(expected), "a duration such as \"%s\"", example);
+		return missing(ld, ptr, what, key, expected);
+	}
+	return duration_at(ld, v, ptr, key, true, out);
 }
 
 static int parse_cond(struct loader *ld, json_t *jc, const char *ptr, struct ch_cond *c)
@@ -311,39 +494,55 @@ static int parse_cond(struct loader *ld, json_t *jc, const char *ptr, struct ch_
 		json_decref(c->operand);
 		c->field = NULL;
 		c->operand = NULL;
-		ch_strlcpy(ld->err, "out of memory", ld->errlen);
-		return CH_ENOMEM;
+		return oom(ld);
 	}
 	return 0;
 }
 
-static int parse_match(struct loader *ld, json_t *jm, const char *ptr, struct ch_rule *r)
+/*
+ * {"type": ..., "where": [...], "location": ...} at ptr; `what` names it in
+ * messages ("match", "activity[2]").  On error m holds what was parsed so far,
+ * for the caller to free with the rest of the rule.
+ */
+static int parse_matcher(struct loader *ld, json_t *jm, const char *ptr, const char *what,
+			 struct ch_matcher *m)
 {
 	char p[PTR_MAX];
-	json_t *type, *where;
+	json_t *type, *where, *loc;
 	int rc;
 
 	if (!json_is_object(jm))
 		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "\"match\" is not valid, expected an object "
-				   "{\"type\": ..., \"where\": [...]}");
-	rc = check_keys(ld, jm, ptr, "match", match_keys, CH_ARRAY_LEN(match_keys), "type, where");
+				   "\"%s\" is not valid, expected an object "
+				   "{\"type\": ..., \"where\": [...], \"location\": ...}",
+				   what);
+	rc = check_keys(ld, jm, ptr, what, match_keys, CH_ARRAY_LEN(match_keys),
+			"type, where, location");
 	if (rc)
 		return rc;
 	type = json_object_get(jm, "type");
 	if (!type)
 		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "\"match\" has no \"type\", expected an event type such as "
-				   "\"smoke\" or a prefix such as \"service.*\"");
-	ptr_key(p, sizeof(p), ptr, "type");
+				   "\"%s\" has no \"type\", expected an event type such as "
+				   "\"smoke\" or a prefix such as \"service.*\"",
+				   what);
 	if (!json_is_string(type) || !valid_type_pattern(json_string_value(type)))
-		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-				   "\"type\" is not valid, expected 1-63 of [a-z0-9_.] optionally "
-				   "ending in \".*\"");
-	r->type = ch_strdup(json_string_value(type));
-	if (!r->type) {
-		ch_strlcpy(ld->err, "out of memory", ld->errlen);
-		return CH_ENOMEM;
+		return invalid(ld, ptr, "type",
+			       "1-63 of [a-z0-9_.] optionally ending in \".*\"");
+	m->type = ch_strdup(json_string_value(type));
+	if (!m->type)
+		return oom(ld);
+
+	loc = json_object_get(jm, "location");
+	if (loc) {
+		if (!json_is_string(loc) || json_string_length(loc) == 0 ||
+		    json_string_length(loc) > MAX_LOCATION ||
+		    memchr(json_string_value(loc), '\0', json_string_length(loc)))
+			return invalid(ld, ptr, "location",
+				       "a device location of 1-64 bytes such as \"front door\"");
+		m->location = ch_strdup(json_string_value(loc));
+		if (!m->location)
+			return oom(ld);
 	}
 
 	where = json_object_get(jm, "where");
@@ -355,51 +554,436 @@ static int parse_match(struct loader *ld, json_t *jm, const char *ptr, struct ch
 				   "\"where\" is not valid, expected an array of conditions");
 	if (json_array_size(where) == 0)
 		return 0;
-	r->conds = calloc(json_array_size(where), sizeof(*r->conds));
-	if (!r->conds) {
-		ch_strlcpy(ld->err, "out of memory", ld->errlen);
-		return CH_ENOMEM;
-	}
+	m->conds = calloc(json_array_size(where), sizeof(*m->conds));
+	if (!m->conds)
+		return oom(ld);
 	for (size_t i = 0; i < json_array_size(where); i++) {
 		char cp[PTR_MAX];
 
 		ch_fmt(cp, sizeof(cp), "%s/%zu", p, i);
-		rc = parse_cond(ld, json_array_get(where, i), cp, &r->conds[i]);
+		rc = parse_cond(ld, json_array_get(where, i), cp, &m->conds[i]);
 		if (rc)
 			return rc;
-		r->nconds++;
+		m->nconds++;
 	}
 	return 0;
 }
 
-static int parse_kind(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+/* A required matcher at obj's member key. */
+static int need_matcher(struct loader *ld, json_t *obj, const char *ptr, const char *what,
+			const char *key, struct ch_matcher *m)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PTR_MAX];
+
+	if (!v)
+		return missing(ld, ptr, what, key, "{\"type\": ..., \"where\": [...]}");
+	ptr_key(p, sizeof(p), ptr, key);
+	return parse_matcher(ld, v, p, key, m);
+}
+
+/* v, at obj's member key, is an array of 1..MAX_MATCHERS matchers. */
+static int matcher_array(struct loader *ld, json_t *v, const char *ptr, const char *key,
+			 const char *expected, struct ch_matcher **out, size_t *nout)
+{
+	size_t n = json_array_size(v);
+	char p[PTR_MAX];
+
+	if (!json_is_array(v) || n == 0 || n > MAX_MATCHERS)
+		return invalid(ld, ptr, key, expected);
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return oom(ld);
+	*nout = n; /* zeroed matchers free cleanly if one fails half-way */
+	ptr_key(p, sizeof(p), ptr, key);
+	for (size_t i = 0; i < n; i++) {
+		char ip[PTR_MAX], name[64];
+		int rc;
+
+		ch_fmt(ip, sizeof(ip), "%s/%zu", p, i);
+		ch_fmt(name, sizeof(name), "%s[%zu]", key, i);
+		rc = parse_matcher(ld, json_array_get(v, i), ip, name, &(*out)[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A required array of 1..MAX_MATCHERS matchers at obj's member key. */
+static int need_matchers(struct loader *ld, json_t *obj, const char *ptr, const char *what,
+			 const char *key, struct ch_matcher **out, size_t *nout)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v)
+		return missing(ld, ptr, what, key, "an array of matchers such as [{\"type\": \"motion\"}]");
+	return matcher_array(ld, v, ptr, key,
+			     "a non-empty array of at most 32 matchers such as "
+			     "[{\"type\": \"motion\"}]",
+			     out, nout);
+}
+
+/* A required matcher, or an array of them meaning "any of these", at obj's member key. */
+static int need_matcher_or_array(struct loader *ld, json_t *obj, const char *ptr,
+				 const char *what, const char *key, struct ch_matcher **out,
+				 size_t *nout)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PTR_MAX];
+
+	if (!v)
+		return missing(ld, ptr, what, key,
+			       "a matcher {\"type\": ..., \"where\": [...]} or an array of them");
+	if (json_is_array(v))
+		return matcher_array(ld, v, ptr, key,
+				     "a matcher or a non-empty array of at most 32 matchers", out,
+				     nout);
+	if (!json_is_object(v))
+		return invalid(ld, ptr, key,
+			       "a matcher {\"type\": ..., \"where\": [...]} or an array of them");
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return oom(ld);
+	*nout = 1;
+	ptr_key(p, sizeof(p), ptr, key);
+	return parse_matcher(ld, v, p, key, *out);
+}
+
+static const struct kind_def *parse_kind(struct loader *ld, json_t *jr, const char *ptr, int *rc)
 {
 	json_t *v = json_object_get(jr, "kind");
 	char p[PTR_MAX];
-	const char *kind;
+
+	*rc = 0;
+	if (!v) {
+		*rc = missing(ld, ptr, "rule", "kind",
+			      "one of event, inactivity, aggregate, sequence, device_health");
+		return NULL;
+	}
+	for (size_t i = 0; json_is_string(v) && i < CH_ARRAY_LEN(kinds); i++) {
+		if (strcmp(json_string_value(v), kinds[i].name) == 0)
+			return &kinds[i];
+	}
+	ptr_key(p, sizeof(p), ptr, "kind");
+	if (json_is_string(v))
+		*rc = ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				  "unknown kind \"%s\", expected one of event, inactivity, aggregate, "
+				  "sequence, device_health",
+				  json_string_value(v));
+	else
+		*rc = ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				  "\"kind\" is not a string, expected one of event, inactivity, "
+				  "aggregate, sequence, device_health");
+	return NULL;
+}
+
+/*
+ * Keys that some kinds have and this one lacks get a message that says why,
+ * before the generic "unknown key": they are the likely mistakes.
+ */
+static int check_rule_keys(struct loader *ld, json_t *jr, const char *ptr, const struct kind_def *k)
+{
+	const char *keys[2 + CH_ARRAY_LEN(aggregate_keys) + CH_ARRAY_LEN(common_keys)]; /* the longest */
+	char expected[512] = "", what[32], p[PTR_MAX];
+	size_t n = 0, o = 0;
+
+	if (json_object_get(jr, "during") &&
+	    (k->kind == CH_RULE_EVENT || k->kind == CH_RULE_DEVICE_HEALTH)) {
+		ptr_key(p, sizeof(p), ptr, "during");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"during\" does not apply to %s rules, expected it only on "
+				   "inactivity, aggregate or sequence rules",
+				   k->name);
+	}
+	if (json_object_get(jr, "match") && k->kind == CH_RULE_DEVICE_HEALTH) {
+		ptr_key(p, sizeof(p), ptr, "match");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"match\" does not apply to device_health rules (they watch "
+				   "devices, not events), expected check, below, heartbeat, types");
+	}
+	keys[n++] = "id";
+	keys[n++] = "kind";
+	for (size_t i = 0; i < k->nkeys && n < CH_ARRAY_LEN(keys) - CH_ARRAY_LEN(common_keys); i++)
+		keys[n++] = k->keys[i];
+	for (size_t i = 0; i < CH_ARRAY_LEN(common_keys); i++)
+		keys[n++] = common_keys[i];
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(expected + o, sizeof(expected) - o, "%s%s", i ? ", " : "", keys[i]);
+
+		if (w < 0 || (size_t)w >= sizeof(expected) - o)
+			break; /* cannot happen with these lists; a short list beats none */
+		o += (size_t)w;
+	}
+	ch_fmt(what, sizeof(what), "%s rule", k->name);
+	return check_keys(ld, jr, ptr, what, keys, n, expected);
+}
+
+static int parse_event(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	return need_matcher(ld, jr, ptr, "event rule", "match", &r->match);
+}
+
+static int parse_inactivity(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	int rc = need_matchers(ld, jr, ptr, "inactivity rule", "activity", &r->activity,
+			       &r->nactivity);
+
+	return rc ? rc : need_duration(ld, jr, ptr, "inactivity rule", "for", "8h", &r->for_ms);
+}
+
+static int parse_aggregate(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	static const char *const what = "aggregate rule";
+	json_t *v;
+	int rc, k = -1;
+
+	rc = need_matcher(ld, jr, ptr, what, "match", &r->match);
+	if (rc)
+		return rc;
+
+	v = json_object_get(jr, "fn");
+	if (!v)
+		return missing(ld, ptr, what, "fn", "one of sum, count, min, max, avg");
+	for (size_t i = 0; json_is_string(v) && i < CH_ARRAY_LEN(agg_fns); i++) {
+		if (strcmp(json_string_value(v), agg_fns[i].name) == 0)
+			k = (int)i;
+	}
+	if (k < 0)
+		return invalid(ld, ptr, "fn", "one of sum, count, min, max, avg");
+	r->fn = agg_fns[k].fn;
+
+	v = json_object_get(jr, "field");
+	if (v && r->fn == CH_AGG_COUNT) {
+		char p[PTR_MAX];
+
+		ptr_key(p, sizeof(p), ptr, "field");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"field\" does not apply to count, which counts matching "
+				   "events, expected no \"field\" or another fn");
+	}
+	if (v && (!json_is_string(v) || !valid_field(json_string_value(v))))
+		return invalid(ld, ptr, "field",
+			       "value, type, device, id, ts or data.<key> (dotted path)");
+	if (r->fn != CH_AGG_COUNT) {
+		r->field = ch_strdup(v ? json_string_value(v) : "value");
+		if (!r->field)
+			return oom(ld);
+	}
+
+	rc = need_duration(ld, jr, ptr, what, "window", "12h", &r->window_ms);
+	if (rc)
+		return rc;
+
+	v = json_object_get(jr, "op");
+	if (!v)
+		return missing(ld, ptr, what, "op", "one of <, <=, >, >=");
+	k = -1;
+	for (size_t i = 0; json_is_string(v) && i < CH_ARRAY_LEN(ops); i++) {
+		if (strcmp(json_string_value(v), ops[i].name) == 0 &&
+		    (ops[i].op == CH_OP_LT || ops[i].op == CH_OP_LE || ops[i].op == CH_OP_GT ||
+		     ops[i].op == CH_OP_GE))
+			k = (int)i;
+	}
+	if (k < 0)
+		return invalid(ld, ptr, "op", "one of <, <=, >, >=");
+	r->cmp = ops[k].op;
+
+	v = json_object_get(jr, "threshold");
+	if (!v)
+		return missing(ld, ptr, what, "threshold", "a number such as 0.01");
+	if (!json_is_number(v))
+		return invalid(ld, ptr, "threshold", "a number such as 0.01");
+	r->threshold = json_number_value(v);
+	return 0;
+}
+
+static int parse_sequence(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	static const char *const what = "sequence rule";
+	json_t *v;
+	int rc;
+
+	if ((rc = need_matcher(ld, jr, ptr, what, "first", &r->first)) ||
+	    (rc = need_matcher_or_array(ld, jr, ptr, what, "then", &r->then, &r->nthen)) ||
+	    (rc = need_duration(ld, jr, ptr, what, "within", "10m", &r->within_ms)) ||
+	    (rc = opt_bool(ld, jr, ptr, "absent", true, &r->absent)))
+		return rc;
+	/* Whether it names an event rule is checked once the whole file is in. */
+	v = json_object_get(jr, "raises");
+	if (v) {
+		if (!json_is_string(v) || !valid_id(json_string_value(v)))
+			return invalid(ld, ptr, "raises", "the id of an event rule in this file");
+		r->raises = ch_strdup(json_string_value(v));
+		if (!r->raises)
+			return oom(ld);
+	}
+	return 0;
+}
+
+static int parse_device_types(struct loader *ld, json_t *v, const char *ptr, struct ch_rule *r)
+{
+	static const char *const expected = "a non-empty array of device types such as "
+					    "[\"smoke\", \"motion\"]";
+	size_t n = json_array_size(v);
+	char p[PTR_MAX];
+
+	if (!json_is_array(v) || n == 0)
+		return invalid(ld, ptr, "types", expected);
+	r->device_types = calloc(n, sizeof(*r->device_types));
+	if (!r->device_types)
+		return oom(ld);
+	r->ndevice_types = n;
+	for (size_t i = 0; i < n; i++) {
+		json_t *t = json_array_get(v, i);
+
+		if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 63 ||
+		    memchr(json_string_value(t), '\0', json_string_length(t))) {
+			ch_fmt(p, sizeof(p), "%s/types/%zu", ptr, i);
+			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+					   "device type is not valid, expected a string of 1-63 "
+					   "bytes such as \"smoke\"");
+		}
+		r->device_types[i] = ch_strdup(json_string_value(t));
+		if (!r->device_types[i])
+			return oom(ld);
+	}
+	return 0;
+}
+
+static int parse_device_health(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	static const char *const what = "device_health rule";
+	json_t *v = json_object_get(jr, "check");
+	char p[PTR_MAX];
+	int k = -1, rc;
 
 	if (!v)
-		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "rule has no \"kind\", expected \"kind\": \"event\"");
-	ptr_key(p, sizeof(p), ptr, "kind");
-	if (!json_is_string(v))
-		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-				   "\"kind\" is not a string, expected event");
-	kind = json_string_value(v);
-	if (strcmp(kind, "event") == 0) {
-		r->kind = CH_RULE_EVENT;
-		return 0;
+		return missing(ld, ptr, what, "check", "one of silent, battery, tamper");
+	for (size_t i = 0; json_is_string(v) && i < CH_ARRAY_LEN(checks); i++) {
+		if (strcmp(json_string_value(v), checks[i].name) == 0)
+			k = (int)i;
 	}
-	if (in_list(kind, future_kinds, CH_ARRAY_LEN(future_kinds)))
+	if (k < 0)
+		return invalid(ld, ptr, "check", "one of silent, battery, tamper");
+	r->check = checks[k].check;
+
+	v = json_object_get(jr, "below");
+	if (r->check == CH_HEALTH_BATTERY) {
+		if (!v)
+			return missing(ld, ptr, "battery check", "below",
+				       "a battery percentage from 0 to 100 such as 20");
+		if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 100)
+			return invalid(ld, ptr, "below",
+				       "a battery percentage from 0 to 100 such as 20");
+		r->battery_below = json_number_value(v);
+	} else if (v) {
+		ptr_key(p, sizeof(p), ptr, "below");
 		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-				   "kind \"%s\" is not supported yet, expected event", kind);
-	return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen, "unknown kind \"%s\", expected event",
-			   kind);
+				   "\"below\" does not apply to check %s, expected it only with "
+				   "check battery",
+				   checks[k].name);
+	}
+
+	v = json_object_get(jr, "heartbeat");
+	if (v && r->check != CH_HEALTH_SILENT) {
+		ptr_key(p, sizeof(p), ptr, "heartbeat");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"heartbeat\" does not apply to check %s, expected it only with "
+				   "check silent",
+				   checks[k].name);
+	}
+	rc = opt_duration(ld, jr, ptr, "heartbeat", false, 0, &r->default_heartbeat_ms);
+	if (rc)
+		return rc;
+
+	v = json_object_get(jr, "types");
+	return v ? parse_device_types(ld, v, ptr, r) : 0;
+}
+
+static int parse_flap(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	json_t *v = json_object_get(jr, "flap"), *opens;
+	char p[PTR_MAX];
+	int rc;
+
+	r->flap_opens = 3;
+	r->flap_window_ms = HOUR_MS;
+	if (!v)
+		return 0;
+	ptr_key(p, sizeof(p), ptr, "flap");
+	if (!json_is_object(v))
+		return invalid(ld, ptr, "flap", "{\"opens\": N, \"within\": duration}");
+	rc = check_keys(ld, v, p, "flap", flap_keys, CH_ARRAY_LEN(flap_keys), "opens, within");
+	if (rc)
+		return rc;
+	opens = json_object_get(v, "opens");
+	if (opens) {
+		if (!json_is_integer(opens) || json_integer_value(opens) < 0 ||
+		    json_integer_value(opens) > 100)
+			return invalid(ld, p, "opens", "an integer from 0 (off) to 100");
+		r->flap_opens = (int)json_integer_value(opens);
+	}
+	return opt_duration(ld, v, p, "within", true, HOUR_MS, &r->flap_window_ms);
+}
+
+static int parse_during(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	json_t *v = json_object_get(jr, "during");
+	char p[PTR_MAX];
+	int start, end;
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || ch_parse_daywindow(json_string_value(v), &start, &end) != 0)
+		return invalid(ld, ptr, "during", "\"HH:MM-HH:MM\" such as \"22:00-06:00\"");
+	if (start == end) {
+		ptr_key(p, sizeof(p), ptr, "during");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"during\" starts and ends at the same time, expected a window "
+				   "such as \"22:00-06:00\" (leave \"during\" out for all day)");
+	}
+	r->during.set = true;
+	r->during.start_min = start;
+	r->during.end_min = end;
+	return 0;
+}
+
+/* cooldown, auto_resolve, while_away, flap, during: after the kind's own keys (op matters). */
+static int parse_lifecycle(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	bool below = r->kind == CH_RULE_AGGREGATE && (r->cmp == CH_OP_LT || r->cmp == CH_OP_LE);
+	json_t *v;
+	int rc;
+
+	rc = opt_duration(ld, jr, ptr, "cooldown", false, r->kind == CH_RULE_EVENT ? 0 : 30 * MIN_MS,
+			  &r->cooldown_ms);
+	if (rc)
+		return rc;
+	rc = opt_bool(ld, jr, ptr, "auto_resolve",
+		      r->kind == CH_RULE_INACTIVITY || r->kind == CH_RULE_DEVICE_HEALTH || below,
+		      &r->auto_resolve);
+	if (rc)
+		return rc;
+	r->suspend_when_away = r->kind == CH_RULE_INACTIVITY || below;
+	v = json_object_get(jr, "while_away");
+	if (v) {
+		const char *s = json_string_value(v); /* NULL when not a string */
+
+		if (s && strcmp(s, "suspend") == 0)
+			r->suspend_when_away = true;
+		else if (s && strcmp(s, "run") == 0)
+			r->suspend_when_away = false;
+		else
+			return invalid(ld, ptr, "while_away", "suspend or run");
+	}
+	rc = parse_flap(ld, jr, ptr, r);
+	return rc ? rc : parse_during(ld, jr, ptr, r);
 }
 
 static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const struct ch_ruleset *rs,
 		      struct ch_rule *r)
 {
+	const struct kind_def *k;
 	char p[PTR_MAX];
 	json_t *v;
 	int rc;
@@ -408,70 +992,78 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
 				   "rule is not an object, expected {\"id\": ..., \"kind\": \"event\", "
 				   "\"match\": {...}, \"severity\": ...}");
-	/* Kind first: a rule of a later kind has keys of its own, and "not supported yet" is the news. */
-	rc = parse_kind(ld, jr, ptr, r);
-	if (rc)
+	/* Kind first: which keys are allowed depends on it. */
+	k = parse_kind(ld, jr, ptr, &rc);
+	if (!k)
 		return rc;
-	rc = check_keys(ld, jr, ptr, "rule", rule_keys, CH_ARRAY_LEN(rule_keys),
-			"id, kind, match, severity, category, policy, summary, description, "
-			"enabled");
+	r->kind = k->kind;
+	rc = check_rule_keys(ld, jr, ptr, k);
 	if (rc)
 		return rc;
 
 	v = json_object_get(jr, "id");
 	if (!v)
-		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "rule has no \"id\", expected 1-63 of [A-Za-z0-9_.-]");
-	ptr_key(p, sizeof(p), ptr, "id");
+		return missing(ld, ptr, "rule", "id", "1-63 of [A-Za-z0-9_.-]");
 	if (!json_is_string(v) || !valid_id(json_string_value(v)))
-		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-				   "\"id\" is not valid, expected 1-63 of [A-Za-z0-9_.-]");
+		return invalid(ld, ptr, "id", "1-63 of [A-Za-z0-9_.-]");
 	for (size_t i = 0; i < rs->n; i++) {
-		if (strcmp(rs->rules[i].id, json_string_value(v)) == 0)
+		if (strcmp(rs->rules[i].id, json_string_value(v)) == 0) {
+			ptr_key(p, sizeof(p), ptr, "id");
 			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
 					   "duplicate rule id \"%s\", expected ids to be unique",
 					   json_string_value(v));
+		}
 	}
 	r->id = ch_strdup(json_string_value(v));
-	if (!r->id) {
-		ch_strlcpy(ld->err, "out of memory", ld->errlen);
-		return CH_ENOMEM;
-	}
+	if (!r->id)
+		return oom(ld);
 
-	v = json_object_get(jr, "match");
-	if (!v)
-		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "rule has no \"match\", expected {\"type\": ..., \"where\": [...]}");
-	ptr_key(p, sizeof(p), ptr, "match");
-	rc = parse_match(ld, v, p, r);
+	switch (r->kind) {
+	case CH_RULE_EVENT:
+		rc = parse_event(ld, jr, ptr, r);
+		break;
+	case CH_RULE_INACTIVITY:
+		rc = parse_inactivity(ld, jr, ptr, r);
+		break;
+	case CH_RULE_AGGREGATE:
+		rc = parse_aggregate(ld, jr, ptr, r);
+		break;
+	case CH_RULE_SEQUENCE:
+		rc = parse_sequence(ld, jr, ptr, r);
+		break;
+	case CH_RULE_DEVICE_HEALTH:
+		rc = parse_device_health(ld, jr, ptr, r);
+		break;
+	}
 	if (rc)
 		return rc;
 
 	v = json_object_get(jr, "severity");
 	if (!v)
-		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
-				   "rule has no \"severity\", expected one of info, low, medium, "
-				   "high, critical");
-	ptr_key(p, sizeof(p), ptr, "severity");
+		return missing(ld, ptr, "rule", "severity",
+			       "one of info, low, medium, high, critical");
 	if (!json_is_string(v) || ch_severity_parse(json_string_value(v), &r->severity) != 0)
-		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-				   "\"severity\" is not valid, expected one of info, low, medium, "
-				   "high, critical");
+		return invalid(ld, ptr, "severity", "one of info, low, medium, high, critical");
 
-	r->category = CH_CAT_SAFETY;
+	/* A flat battery is a job for maintenance, and must never page family as an emergency. */
+	r->category = r->kind == CH_RULE_DEVICE_HEALTH ? CH_CAT_MAINTENANCE : CH_CAT_SAFETY;
 	v = json_object_get(jr, "category");
 	if (v) {
 		const char *cat = json_string_value(v); /* NULL when not a string */
 
-		ptr_key(p, sizeof(p), ptr, "category");
+		if (cat && strcmp(cat, "safety") == 0 && r->kind == CH_RULE_DEVICE_HEALTH) {
+			ptr_key(p, sizeof(p), ptr, "category");
+			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+					   "category safety is not allowed on a device_health rule "
+					   "(device health is maintenance, never the person's "
+					   "safety), expected maintenance");
+		}
 		if (cat && strcmp(cat, "safety") == 0)
 			r->category = CH_CAT_SAFETY;
 		else if (cat && strcmp(cat, "maintenance") == 0)
 			r->category = CH_CAT_MAINTENANCE;
 		else
-			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-					   "\"category\" is not valid, expected safety or "
-					   "maintenance");
+			return invalid(ld, ptr, "category", "safety or maintenance");
 	}
 
 	rc = opt_string(ld, jr, ptr, "policy", "a policy name", &r->policy);
@@ -488,29 +1080,72 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 			ptr_key(p, sizeof(p), ptr, "summary");
 			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
 					   "unknown placeholder {%s} in summary, expected {device}, "
-					   "{location}, {type}, {value}, {subject} or {rule}",
+					   "{location}, {type}, {value}, {subject}, {rule}, "
+					   "{duration}, {threshold}, {measured} or {since}",
 					   name);
 		}
 	} else {
-		r->summary = ch_strdup(DEFAULT_SUMMARY);
-		if (!r->summary) {
-			ch_strlcpy(ld->err, "out of memory", ld->errlen);
-			return CH_ENOMEM;
-		}
+		r->summary = ch_strdup(k->summary);
+		if (!r->summary)
+			return oom(ld);
 	}
 	/* Kept in the file for people (why this severity); the hub needs only its form. */
 	rc = opt_string(ld, jr, ptr, "description", "a non-empty string", NULL);
 	if (rc)
 		return rc;
+	rc = opt_bool(ld, jr, ptr, "enabled", true, &r->enabled);
+	return rc ? rc : parse_lifecycle(ld, jr, ptr, r);
+}
 
-	r->enabled = true;
-	v = json_object_get(jr, "enabled");
-	if (v) {
-		ptr_key(p, sizeof(p), ptr, "enabled");
-		if (!json_is_boolean(v))
+static int parse_presence(struct loader *ld, json_t *jp, struct ch_presence *pr)
+{
+	static const char *const ptr = "/presence";
+	int rc;
+
+	if (!json_is_object(jp))
+		return ch_jdoc_err(ld->doc, ptr, ld->err, ld->errlen,
+				   "\"presence\" is not valid, expected {\"exit\": {...}, "
+				   "\"inside\": [...], \"confirm\": duration}");
+	if ((rc = check_keys(ld, jp, ptr, "presence", presence_keys, CH_ARRAY_LEN(presence_keys),
+			     "exit, inside, confirm")) ||
+	    (rc = need_matcher(ld, jp, ptr, "presence", "exit", &pr->exit)) ||
+	    (rc = need_matchers(ld, jp, ptr, "presence", "inside", &pr->inside, &pr->ninside)) ||
+	    (rc = opt_duration(ld, jp, ptr, "confirm", true, 10 * MIN_MS, &pr->confirm_ms)))
+		return rc;
+	pr->enabled = true;
+	return 0;
+}
+
+static const char *kind_name(enum ch_rule_kind kind)
+{
+	for (size_t i = 0; i < CH_ARRAY_LEN(kinds); i++) {
+		if (kinds[i].kind == kind)
+			return kinds[i].name;
+	}
+	return "?";
+}
+
+/* "raises" may name a rule further down the file, so it is checked once all are in. */
+static int check_raises(struct loader *ld, const struct ch_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct ch_rule *r = &rs->rules[i], *t;
+		char p[PTR_MAX];
+
+		if (!r->raises)
+			continue;
+		t = ch_rules_find(rs, r->raises);
+		ch_fmt(p, sizeof(p), "/rules/%zu/raises", i);
+		if (!t)
 			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
-					   "\"enabled\" is not valid, expected true or false");
-		r->enabled = json_is_true(v);
+					   "\"raises\" names no rule \"%s\", expected the id of an "
+					   "event rule in this file",
+					   r->raises);
+		if (t->kind != CH_RULE_EVENT)
+			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+					   "\"raises\" names the %s rule \"%s\", expected the id of "
+					   "an event rule",
+					   kind_name(t->kind), r->raises);
 	}
 	return 0;
 }
@@ -518,14 +1153,15 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 static int load_doc(const struct ch_jdoc *doc, struct ch_ruleset **out, char *err, size_t errlen)
 {
 	struct loader ld = {.doc = doc, .err = err, .errlen = errlen};
-	json_t *root = ch_jdoc_root(doc), *list;
+	json_t *root = ch_jdoc_root(doc), *list, *presence;
 	struct ch_ruleset *rs;
 	int rc;
 
 	if (!json_is_object(root))
 		return ch_jdoc_err(doc, "", err, errlen,
 				   "rules file is not an object, expected {\"rules\": [...]}");
-	rc = check_keys(&ld, root, "", "the rules file", (const char *const[]){"rules"}, 1, "rules");
+	rc = check_keys(&ld, root, "", "the rules file", (const char *const[]){"rules", "presence"},
+			2, "rules, presence");
 	if (rc)
 		return rc;
 	list = json_object_get(root, "rules");
@@ -541,8 +1177,7 @@ static int load_doc(const struct ch_jdoc *doc, struct ch_ruleset **out, char *er
 		rs->rules = calloc(json_array_size(list), sizeof(*rs->rules));
 	if (!rs || (json_array_size(list) && !rs->rules)) {
 		free(rs);
-		ch_strlcpy(err, "out of memory", errlen);
-		return CH_ENOMEM;
+		return oom(&ld);
 	}
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		char p[PTR_MAX];
@@ -555,6 +1190,14 @@ static int load_doc(const struct ch_jdoc *doc, struct ch_ruleset **out, char *er
 			return rc;
 		}
 		rs->n++;
+	}
+	presence = json_object_get(root, "presence");
+	rc = presence ? parse_presence(&ld, presence, &rs->presence) : 0;
+	if (!rc)
+		rc = check_raises(&ld, rs);
+	if (rc) {
+		ch_rules_free(rs);
+		return rc;
 	}
 	*out = rs;
 	return 0;
@@ -676,15 +1319,55 @@ static bool cond_holds(const struct ch_cond *c, const struct ch_event *ev)
 	return false;
 }
 
-bool ch_rule_matches(const struct ch_rule *rule, const struct ch_event *ev)
+/* Type and conditions: what a matcher asks of the event alone. */
+static bool event_matches(const struct ch_matcher *m, const struct ch_event *ev)
 {
-	if (!rule || !ev || !rule->type || !type_matches(rule->type, ev->type))
+	if (!m || !ev || !m->type || !type_matches(m->type, ev->type))
 		return false;
-	for (size_t i = 0; i < rule->nconds; i++) {
-		if (!cond_holds(&rule->conds[i], ev))
+	for (size_t i = 0; i < m->nconds; i++) {
+		if (!cond_holds(&m->conds[i], ev))
 			return false;
 	}
 	return true;
+}
+
+/* Locations are names people typed twice (registry, rules): "Front Door" is "front door". */
+static bool ascii_caseeq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+bool ch_matcher_matches(const struct ch_matcher *m, const struct ch_event *ev,
+			const struct ch_device *dev)
+{
+	if (!event_matches(m, ev))
+		return false;
+	/* An unknown device has no location, so it can't be at the front door. */
+	return !m->location || (dev && dev->location && ascii_caseeq(m->location, dev->location));
+}
+
+bool ch_rule_matches(const struct ch_rule *rule, const struct ch_event *ev)
+{
+	return rule && event_matches(&rule->match, ev);
+}
+
+const struct ch_rule *ch_rules_find(const struct ch_ruleset *rs, const char *id)
+{
+	for (size_t i = 0; rs && id && i < rs->n; i++) {
+		if (strcmp(rs->rules[i].id, id) == 0)
+			return &rs->rules[i];
+	}
+	return NULL;
 }
 
 void ch_rules_match_event(const struct ch_ruleset *rs, const struct ch_event *ev,

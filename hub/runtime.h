@@ -50,6 +50,11 @@ struct ch_metrics {
 	atomic_uint_fast64_t rejected[CH_REJ_COUNT];
 	atomic_uint_fast64_t alerts_opened;
 	atomic_uint_fast64_t alerts_repeated;
+	atomic_uint_fast64_t alerts_resolved;
+	atomic_uint_fast64_t alerts_raised;
+	atomic_uint_fast64_t timers_fired;   /* subjects whose deadline was evaluated */
+	atomic_uint_fast64_t state_conflicts; /* compare-and-set lost to another instance */
+	atomic_uint_fast64_t redis_round_trips;
 	atomic_uint_fast64_t jobs_queued;
 	atomic_uint_fast64_t sends_ok;
 	atomic_uint_fast64_t sends_retry;

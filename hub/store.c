@@ -10,12 +10,14 @@
 #include "log.h"
 
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "store_ingest.lua.h"
+#include "store_timers.lua.h"
 
 struct ch_store {
 	redisContext *c;
@@ -26,6 +28,7 @@ struct ch_store {
 	char *prefix;
 	int timeout_ms;
 	char ingest_sha[48];
+	char timers_sha[48];
 };
 
 /* ---------------------------------------------------------------- connection */
@@ -95,6 +98,11 @@ int ch_store_ensure(struct ch_store *st, char *err, size_t errlen)
 	if ((rc = reply_error(st, r, "SCRIPT LOAD", err, errlen)))
 		goto fail;
 	ch_strlcpy(st->ingest_sha, r->str, sizeof(st->ingest_sha));
+	freeReplyObject(r);
+	r = redisCommand(st->c, "SCRIPT LOAD %s", store_timers_lua);
+	if ((rc = reply_error(st, r, "SCRIPT LOAD", err, errlen)))
+		goto fail;
+	ch_strlcpy(st->timers_sha, r->str, sizeof(st->timers_sha));
 	freeReplyObject(r);
 	return 0;
 fail:
@@ -273,31 +281,90 @@ static char *dup_str(const redisReply *r)
 	return p;
 }
 
-static int parse_ingest_reply(redisReply *r, struct ch_ingest_result *res, char *err, size_t errlen)
+static uint8_t *dup_bytes(const redisReply *r, size_t *len)
 {
-	size_t nt;
+	uint8_t *p;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 4 != 0) {
+	*len = 0;
+	if (!r || r->type != REDIS_REPLY_STRING || r->len == 0)
+		return NULL;
+	p = malloc(r->len);
+	if (p) {
+		memcpy(p, r->str, r->len);
+		*len = r->len;
+	}
+	return p;
+}
+
+static long long reply_ll(const redisReply *r)
+{
+	long v = 0;
+
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r && r->type == REDIS_REPLY_STRING && ch_parse_long(r->str, 0, LONG_MAX, &v) == 0)
+		return v;
+	return 0;
+}
+
+/* {njobs, records...}: see store_ingest.lua. */
+static int parse_ingest_reply(redisReply *r, size_t ngroups, struct ch_ingest_result *res, char *err,
+			      size_t errlen)
+{
+	size_t k = 1, g = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
 		ch_fmt(err, errlen, "redis ingest script: unexpected reply");
 		return CH_EPROTO;
 	}
-	res->duplicates = (size_t)r->element[0]->integer;
-	res->jobs = (size_t)r->element[1]->integer;
-	nt = (r->elements - 2) / 4;
-	if (nt == 0)
-		return 0;
-	res->transitions = calloc(nt, sizeof(*res->transitions));
+	res->jobs = (size_t)reply_ll(r->element[0]);
+	if (ngroups) {
+		res->groups = calloc(ngroups, sizeof(*res->groups));
+		if (!res->groups)
+			return CH_ENOMEM;
+	}
+	res->transitions = calloc(r->elements / 5 + 1, sizeof(*res->transitions));
 	if (!res->transitions)
 		return CH_ENOMEM;
-	for (size_t k = 0; k < nt; k++) {
-		struct ch_transition *t = &res->transitions[k];
-		t->kind = dup_str(r->element[2 + 4 * k]);
-		t->sid = dup_str(r->element[3 + 4 * k]);
-		t->alert_id = dup_str(r->element[4 + 4 * k]);
-		t->doc = dup_str(r->element[5 + 4 * k]);
-		res->ntransitions++;
-		if (!t->kind || !t->sid || !t->alert_id || !t->doc)
-			return CH_ENOMEM;
+	while (k < r->elements) {
+		const redisReply *tag = r->element[k];
+		char t = tag->type == REDIS_REPLY_STRING && tag->len == 1 ? tag->str[0] : '?';
+
+		if (t == 'T' && k + 4 < r->elements) {
+			struct ch_transition *x = &res->transitions[res->ntransitions++];
+			x->kind = dup_str(r->element[k + 1]);
+			x->sid = dup_str(r->element[k + 2]);
+			x->alert_id = dup_str(r->element[k + 3]);
+			x->doc = dup_str(r->element[k + 4]);
+			if (!x->kind || !x->sid || !x->alert_id || !x->doc)
+				return CH_ENOMEM;
+			k += 5;
+		} else if (t == 'V' && k + 2 < r->elements && g < ngroups) {
+			res->groups[g].status = CH_GROUP_APPLIED;
+			res->groups[g++].version = reply_ll(r->element[k + 2]);
+			k += 3;
+		} else if (t == 'C' && k + 3 < r->elements && g < ngroups) {
+			struct ch_group_result *x = &res->groups[g++];
+			x->status = CH_GROUP_CONFLICT;
+			x->version = reply_ll(r->element[k + 2]);
+			x->state = dup_bytes(r->element[k + 3], &x->state_len);
+			k += 4;
+		} else if (t == 'D' && k + 2 < r->elements && g < ngroups) {
+			struct ch_group_result *x = &res->groups[g++];
+			x->status = CH_GROUP_DUPS;
+			x->dups = dup_str(r->element[k + 2]);
+			if (!x->dups)
+				return CH_ENOMEM;
+			k += 3;
+		} else {
+			ch_fmt(err, errlen, "redis ingest script: unexpected record at %zu", k);
+			return CH_EPROTO;
+		}
+	}
+	res->ngroups = g;
+	if (g != ngroups) {
+		ch_fmt(err, errlen, "redis ingest script: %zu of %zu groups answered", g, ngroups);
+		return CH_EPROTO;
 	}
 	return 0;
 }
@@ -311,6 +378,11 @@ void ch_ingest_result_clear(struct ch_ingest_result *res)
 		free(res->transitions[i].doc);
 	}
 	free(res->transitions);
+	for (size_t i = 0; i < res->ngroups; i++) {
+		free(res->groups[i].state);
+		free(res->groups[i].dups);
+	}
+	free(res->groups);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -332,7 +404,7 @@ static void append_deadletter(struct ch_store *st, const char *stream, const str
 	redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, lens);
 }
 
-int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size_t nev,
+int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, size_t ngroups,
 		    const struct ch_dead_letter *dls, size_t ndl, int64_t now_ms, const char *actor,
 		    size_t deadletter_max, struct ch_ingest_result *res, char *err, size_t errlen)
 {
@@ -341,11 +413,12 @@ int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size
 	char *dlkey = NULL;
 	redisReply *r;
 	int rc, script_rc = 0;
+	size_t nev = ngroups;
 
 	memset(res, 0, sizeof(*res));
 	if ((rc = ch_store_ensure(st, err, errlen)))
 		return rc;
-	if (nev) {
+	if (ngroups) {
 		ch_clock_format(now_ms, now_iso, sizeof(now_iso));
 		argv_str(&a, "EVALSHA");
 		argv_str(&a, st->ingest_sha);
@@ -354,21 +427,39 @@ int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size
 		argv_i64(&a, now_ms);
 		argv_str(&a, now_iso);
 		argv_str(&a, actor);
-		argv_i64(&a, (int64_t)nev);
-		for (size_t i = 0; i < nev; i++) {
-			const struct ch_ingest_event *e = &evs[i];
-			argv_str(&a, e->sid);
-			argv_str(&a, e->device);
-			argv_str(&a, e->dedup_id);
-			argv_i64(&a, e->dedup_ttl_ms);
-			argv_i64(&a, e->ts_ms);
-			argv_str(&a, e->event_json);
-			argv_i64(&a, (int64_t)e->nmatches);
-			for (size_t m = 0; m < e->nmatches; m++) {
-				argv_str(&a, e->matches[m].rule);
-				argv_str(&a, e->matches[m].alert_doc);
-				argv_str(&a, e->matches[m].jobs);
-				argv_str(&a, e->matches[m].timeline);
+		argv_i64(&a, (int64_t)ngroups);
+		for (size_t i = 0; i < ngroups; i++) {
+			const struct ch_store_group *g = &groups[i];
+
+			argv_str(&a, g->sid);
+			if (g->expect < 0)
+				argv_str(&a, "*");
+			else
+				argv_i64(&a, g->expect);
+			argv_push(&a, g->state ? (const char *)g->state : "", g->state ? g->state_len : 0);
+			if (g->deadline < 0)
+				argv_str(&a, "");
+			else
+				argv_i64(&a, g->deadline);
+			argv_i64(&a, (int64_t)g->nev);
+			for (size_t e = 0; e < g->nev; e++) {
+				argv_str(&a, g->evs[e].device);
+				argv_str(&a, g->evs[e].dedup_id);
+				argv_i64(&a, g->evs[e].dedup_ttl_ms);
+				argv_i64(&a, g->evs[e].ts_ms);
+				argv_str(&a, "");
+			}
+			argv_i64(&a, (int64_t)g->nacts);
+			for (size_t k = 0; k < g->nacts; k++) {
+				const struct ch_store_action *x = &g->acts[k];
+				argv_str(&a, x->kind);
+				argv_str(&a, x->key);
+				argv_str(&a, x->doc ? x->doc : "{}");
+				argv_str(&a, x->jobs ? x->jobs : "[]");
+				argv_str(&a, x->text);
+				argv_str(&a, x->outcome);
+				argv_str(&a, x->severity);
+				argv_str(&a, x->event_json);
 			}
 		}
 		if (a.oom) {
@@ -408,7 +499,7 @@ int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size
 		}
 		script_rc = reply_error(st, r, "ingest script", err, errlen);
 		if (!script_rc) {
-			script_rc = parse_ingest_reply(r, res, err, errlen);
+			script_rc = parse_ingest_reply(r, ngroups, res, err, errlen);
 			freeReplyObject(r);
 		}
 		if (script_rc == CH_EAGAIN) {
@@ -436,6 +527,114 @@ int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size
 	if (script_rc)
 		ch_ingest_result_clear(res);
 	return script_rc;
+}
+
+/* ---------------------------------------------------------------- engine state */
+
+void ch_state_blobs_free(struct ch_state_blob *b, size_t n)
+{
+	for (size_t i = 0; b && i < n; i++) {
+		free(b[i].sid);
+		free(b[i].state);
+	}
+	free(b);
+}
+
+int ch_store_states_read(struct ch_store *st, const char *const *sids, size_t n, struct ch_state_blob *out,
+			 char *err, size_t errlen)
+{
+	int rc = 0;
+
+	memset(out, 0, n * sizeof(*out));
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char *k = key(st, "{", sids[i], "}:eng", (char *)NULL);
+		const char *argv[] = {"HMGET", k ? k : "", "v", "s"};
+
+		redisAppendCommandArgv(st->c, 4, argv, NULL);
+		free(k);
+	}
+	for (size_t i = 0; i < n; i++) {
+		redisReply *r;
+		int e;
+
+		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
+			r = NULL;
+		e = reply_error(st, r, "HMGET engine state", err, errlen);
+		if (e) {
+			if (!rc)
+				rc = e;
+			if (e == CH_EAGAIN)
+				break; /* the connection is gone */
+			continue;
+		}
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+			out[i].version = reply_ll(r->element[0]);
+			out[i].state = dup_bytes(r->element[1], &out[i].len);
+		}
+		freeReplyObject(r);
+	}
+	if (rc) {
+		for (size_t i = 0; i < n; i++) {
+			free(out[i].state);
+			out[i].state = NULL;
+		}
+	}
+	return rc;
+}
+
+int ch_store_timers_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, int max,
+			  struct ch_state_blob **out, size_t *n, char *err, size_t errlen)
+{
+	char now[32], lease[32], cnt[16];
+	const char *argv[] = {"EVALSHA", st->timers_sha, "0", st->prefix, now, lease, cnt};
+	struct ch_state_blob *b;
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	argv[1] = st->timers_sha;
+	ch_fmt(now, sizeof(now), "%lld", (long long)now_ms);
+	ch_fmt(lease, sizeof(lease), "%lld", (long long)lease_ms);
+	ch_fmt(cnt, sizeof(cnt), "%d", max);
+	r = cmd_argv(st, (int)CH_ARRAY_LEN(argv), argv, NULL);
+	if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(r);
+		drop(st);
+		ch_fmt(err, errlen, "redis: script cache was flushed; reloading");
+		return CH_EAGAIN;
+	}
+	if ((rc = reply_error(st, r, "timers claim", err, errlen)))
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 3) {
+		freeReplyObject(r);
+		ch_fmt(err, errlen, "redis timers script: unexpected reply");
+		return CH_EPROTO;
+	}
+	b = calloc(r->elements / 3 + 1, sizeof(*b));
+	if (!b) {
+		freeReplyObject(r);
+		return CH_ENOMEM;
+	}
+	for (size_t i = 0; i < r->elements / 3; i++) {
+		b[i].sid = dup_str(r->element[3 * i]);
+		b[i].version = reply_ll(r->element[3 * i + 1]);
+		b[i].state = dup_bytes(r->element[3 * i + 2], &b[i].len);
+		*n = i + 1;
+		if (!b[i].sid) {
+			ch_state_blobs_free(b, *n);
+			freeReplyObject(r);
+			*n = 0;
+			return CH_ENOMEM;
+		}
+	}
+	freeReplyObject(r);
+	*out = b;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- registry */

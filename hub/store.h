@@ -6,10 +6,14 @@
  *   P{sid}:dedup:<device>|<event id>   event ids seen (SET NX PX ttl)
  *   P{sid}:devices                     hash device -> last event time (ms)
  *   P{sid}:seq                         alert number counter
- *   P{sid}:open:<rule>                 id of the open alert for (subject, rule)
+ *   P{sid}:eng                         hash: v (version), s (engine state, engine.h)
+ *   P{sid}:silences                    hash rule/device id ("*": subject) -> silence (JSON)
+ *   P{sid}:open:<key>                  id of the open alert for (subject, key); key is
+ *                                      the rule id, or "rule|device" for device health
  *   P{sid}:alert:<n>                   the alert document (JSON)
  *   P{sid}:alert:<n>:tl                the alert's timeline (list of JSON entries)
  *   Palerts:open                       sorted set of open alert ids by opening time
+ *   Ptimers                            sorted set: subject id -> its next deadline (ms)
  *   Poutbox                            stream of notification jobs (consumer group "dispatch")
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
@@ -47,23 +51,50 @@ const char *ch_store_prefix(const struct ch_store *st);
 
 /* ---- ingest ---- */
 
-/* One rule an event matched, with what to do if it opens a new alert. */
-struct ch_ingest_match {
-	const char *rule;
-	const char *alert_doc; /* JSON object template of the alert (no id/state/count yet) */
-	const char *jobs;      /* JSON array of step-0 notification jobs (see dispatch.h) */
-	const char *timeline;  /* short text for the timeline: what happened */
-};
-
-struct ch_ingest_event {
-	const char *sid;
+/* An event of a group: dedup and device last-seen. */
+struct ch_store_event {
 	const char *device;
 	const char *dedup_id; /* "" for none */
 	int64_t dedup_ttl_ms;
 	int64_t ts_ms;
-	const char *event_json; /* the canonical event, compact */
-	const struct ch_ingest_match *matches;
-	size_t nmatches;
+};
+
+/* An alert change the engine decided (see engine.h). */
+struct ch_store_action {
+	const char *kind;       /* opened, repeat, resolved, raised, silenced */
+	const char *key;        /* dedup key within the subject */
+	const char *doc;        /* opened: the alert document template (JSON) */
+	const char *jobs;       /* opened: step-0 notification jobs (JSON array) */
+	const char *text;       /* the timeline's line */
+	const char *outcome;    /* resolved */
+	const char *severity;   /* raised */
+	const char *event_json; /* the event that caused it, or "" */
+};
+
+/*
+ * One subject's share of a batch, applied only if its engine state is still
+ * at version `expect` (compare-and-set; -1: whatever it is).
+ */
+struct ch_store_group {
+	const char *sid;
+	long long expect;
+	const uint8_t *state; /* new engine state, NULL: leave */
+	size_t state_len;
+	int64_t deadline; /* next timer: -1 leave, 0 none, else epoch ms */
+	const struct ch_store_event *evs;
+	size_t nev;
+	const struct ch_store_action *acts;
+	size_t nacts;
+};
+
+enum ch_group_status { CH_GROUP_APPLIED = 0, CH_GROUP_CONFLICT, CH_GROUP_DUPS };
+
+struct ch_group_result {
+	enum ch_group_status status;
+	long long version; /* applied: the new version; conflict: the current one */
+	uint8_t *state;    /* conflict: the current state (malloc'ed, may be NULL) */
+	size_t state_len;
+	char *dups; /* dups: indices of the events already seen, "0,3" */
 };
 
 struct ch_dead_letter {
@@ -87,19 +118,42 @@ struct ch_transition {
 struct ch_ingest_result {
 	struct ch_transition *transitions;
 	size_t ntransitions;
-	size_t duplicates; /* events skipped as already seen */
-	size_t jobs;       /* notification jobs queued */
+	struct ch_group_result *groups; /* one per group sent, in order */
+	size_t ngroups;
+	size_t jobs; /* notification jobs queued */
 };
 
 /*
- * Applies a batch in one round trip: the events (atomically, in one script call)
- * and the dead letters.  CH_EAGAIN when Redis is away: nothing, or all of the
- * script, was applied; the caller retries the same batch (dedup makes that safe).
+ * Applies a batch in one round trip: the groups (atomically, in one script
+ * call) and the dead letters.  CH_EAGAIN when Redis is away: nothing, or all
+ * of the script, was applied; the caller retries (dedup and the version check
+ * make that safe).  Groups not applied are reported in res->groups.
  */
-int ch_store_ingest(struct ch_store *st, const struct ch_ingest_event *evs, size_t nev,
+int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, size_t ngroups,
 		    const struct ch_dead_letter *dls, size_t ndl, int64_t now_ms, const char *actor,
 		    size_t deadletter_max, struct ch_ingest_result *res, char *err, size_t errlen);
 void ch_ingest_result_clear(struct ch_ingest_result *res);
+
+/* ---- engine state and timers ---- */
+
+/* One subject's engine state as stored: version 0 and no bytes when none yet. */
+struct ch_state_blob {
+	char *sid; /* timers claim: malloc'ed; states read: NULL */
+	long long version;
+	uint8_t *state; /* malloc'ed or NULL */
+	size_t len;
+};
+
+/* Reads the engine states of n subjects in one round trip; out[n] filled. */
+int ch_store_states_read(struct ch_store *st, const char *const *sids, size_t n, struct ch_state_blob *out,
+			 char *err, size_t errlen);
+/*
+ * Claims up to max subjects whose timer is due at now: each is pushed lease_ms
+ * ahead and returned with its state.  *out malloc'ed (ch_state_blobs_free).
+ */
+int ch_store_timers_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, int max,
+			  struct ch_state_blob **out, size_t *n, char *err, size_t errlen);
+void ch_state_blobs_free(struct ch_state_blob *b, size_t n);
 
 /* ---- registry ---- */
 

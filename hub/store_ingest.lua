@@ -1,77 +1,149 @@
--- ingest.lua: applies one batch of events atomically.
--- ARGV: prefix, now_ms, now_iso, actor, nevents, then per event:
---   sid, device, dedup_id, dedup_ttl_ms, ts_ms, event_json, nmatches,
---   then per match: rule, alert_doc_template, jobs_json, timeline_text
--- Returns {duplicates, njobs, kind1, sid1, id1, doc1, kind2, ...}
+-- store_ingest.lua: applies one batch of per-subject changes, atomically.
+--
+-- The hub evaluates a subject's events against the subject's engine state
+-- (read earlier, cached) and sends the new state with the alert changes it
+-- decided.  Each group applies only if the state is still the version the hub
+-- read (compare-and-set), so two hub instances can never both open the same
+-- alert: the loser gets the current state back and evaluates again.
+--
+-- ARGV: prefix, now_ms, now_iso, actor, ngroups, then per group:
+--   sid, expect ('*': any version), state ('': leave), deadline ('': leave,
+--   '0': no timer, else the absolute ms of the subject's next timer),
+--   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
+--   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json
+-- Returns {njobs, records...}: per group either
+--   'V', sid, version          applied
+--   'C', sid, version, state   not applied: the state moved on
+--   'D', sid, 'i,j'            not applied: events i, j were seen before
+-- and per alert change 'T', kind, sid, alert id, document.
 local P, now, now_iso, actor = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local nev = tonumber(ARGV[5])
+local ng = tonumber(ARGV[5])
 local i = 6
-local dups, njobs = 0, 0
-local out = {}
-for _ = 1, nev do
-  local sid, dev, did, ttl, ts, ev = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], tonumber(ARGV[i+4]), ARGV[i+5]
-  local nm = tonumber(ARGV[i+6])
-  i = i + 7
+local njobs = 0
+local res = {0}
+
+local function put(...)
+  for _, v in ipairs({...}) do res[#res + 1] = v end
+end
+
+local function record(kind, sid, aid, akey, doc, text, ev, outcome)
+  local enc = cjson.encode(doc)
+  redis.call('SET', akey, enc)
+  local tl = {ts = now_iso, ts_ms = now, what = kind, by = actor, count = doc.count, text = text}
+  if ev then tl.event = ev.id end
+  if outcome and outcome ~= '' then tl.outcome = outcome end
+  redis.call('RPUSH', akey .. ':tl', cjson.encode(tl))
+  put('T', kind, sid, aid, enc)
+end
+
+for _ = 1, ng do
+  local sid, expect, state, deadline = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local nev = tonumber(ARGV[i + 4])
+  local evb = i + 5
+  local nact = tonumber(ARGV[evb + 5 * nev])
+  local actb = evb + 5 * nev + 1
+  i = actb + 8 * nact
   local S = P .. '{' .. sid .. '}:'
-  local fresh = true
-  if did ~= '' then
-    fresh = redis.call('SET', S .. 'dedup:' .. dev .. '|' .. did, '1', 'NX', 'PX', ttl)
+  local cur = redis.call('HGET', S .. 'eng', 'v') or '0'
+  local ok = true
+  if expect ~= '*' and cur ~= expect then
+    put('C', sid, cur, redis.call('HGET', S .. 'eng', 's') or '')
+    ok = false
   end
-  if not fresh then
-    dups = dups + 1
-    i = i + 4 * nm
-  else
-    local last = tonumber(redis.call('HGET', S .. 'devices', dev) or '0')
-    if ts > last then redis.call('HSET', S .. 'devices', dev, ts) end
-    for _ = 1, nm do
-      local rule, tmpl, jobs, what = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
-      i = i + 4
-      local openkey = S .. 'open:' .. rule
+  if ok then
+    local dups = {}
+    for e = 0, nev - 1 do
+      local b = evb + 5 * e
+      if ARGV[b + 1] ~= '' and redis.call('EXISTS', S .. 'dedup:' .. ARGV[b] .. '|' .. ARGV[b + 1]) == 1 then
+        dups[#dups + 1] = tostring(e)
+      end
+    end
+    if #dups > 0 then
+      put('D', sid, table.concat(dups, ','))
+      ok = false
+    end
+  end
+  if ok then
+    for e = 0, nev - 1 do
+      local b = evb + 5 * e
+      local dev, did, ttl, ts = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
+      if did ~= '' then redis.call('SET', S .. 'dedup:' .. dev .. '|' .. did, '1', 'PX', ttl) end
+      local last = tonumber(redis.call('HGET', S .. 'devices', dev) or '0')
+      if ts > last then redis.call('HSET', S .. 'devices', dev, ts) end
+    end
+    for a = 0, nact - 1 do
+      local b = actb + 8 * a
+      local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+      local text, outcome, sev, evj = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+      local ev = nil
+      if evj ~= '' then ev = cjson.decode(evj) end
+      if kind == 'silenced' then
+        redis.call('HSET', S .. 'silences', key, tmpl)
+      end
+      local openkey = S .. 'open:' .. key
       local aid = redis.call('GET', openkey)
-      local doc, kind, akey
+      local akey, doc
       if aid then
-        local n = string.match(aid, ':(%d+)$')
-        akey = S .. 'alert:' .. n
+        akey = S .. 'alert:' .. string.match(aid, ':(%d+)$')
         doc = cjson.decode(redis.call('GET', akey))
-        doc.count = doc.count + 1
         doc.updated_at = now_iso
         doc.updated_at_ms = now
-        doc.last_event = cjson.decode(ev)
-        kind = 'repeat'
-      else
+      end
+      if kind == 'silenced' then
+        -- recorded above; the engine state holds the silence itself
+      elseif (kind == 'opened' or kind == 'repeat') and doc then
+        doc.count = doc.count + 1
+        if ev then doc.last_event = ev end
+        record('repeat', sid, aid, akey, doc, text, ev)
+      elseif kind == 'opened' or kind == 'repeat' then
         local n = redis.call('INCR', S .. 'seq')
         aid = sid .. ':' .. n
         akey = S .. 'alert:' .. n
         doc = cjson.decode(tmpl)
         doc.id = aid
+        doc.key = key
         doc.state = 'open'
         doc.count = 1
         doc.opened_at = now_iso
         doc.opened_at_ms = now
         doc.updated_at = now_iso
         doc.updated_at_ms = now
-        doc.last_event = cjson.decode(ev)
+        if ev then doc.last_event = ev end
         redis.call('SET', openkey, aid)
         redis.call('ZADD', P .. 'alerts:open', now, aid)
-        kind = 'opened'
         for _, job in ipairs(cjson.decode(jobs)) do
           job.alert = aid
           job.key = aid .. ':' .. job.step .. ':' .. job.cid .. ':' .. job.channel
           redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
           njobs = njobs + 1
         end
+        record('opened', sid, aid, akey, doc, text, ev)
+      elseif kind == 'resolved' and doc then
+        doc.state = 'resolved'
+        doc.outcome = outcome
+        doc.resolved_at = now_iso
+        doc.resolved_at_ms = now
+        doc.resolved_by = actor
+        redis.call('DEL', openkey)
+        redis.call('ZREM', P .. 'alerts:open', aid)
+        record('resolved', sid, aid, akey, doc, text, ev, outcome)
+      elseif kind == 'raised' and doc then
+        doc.severity = sev
+        record('raised', sid, aid, akey, doc, text, ev)
       end
-      local enc = cjson.encode(doc)
-      redis.call('SET', akey, enc)
-      redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = kind,
-        by = actor, count = doc.count, text = what, event = cjson.decode(ev).id}))
-      out[#out + 1] = kind
-      out[#out + 1] = sid
-      out[#out + 1] = aid
-      out[#out + 1] = enc
     end
+    local v = cur
+    if state ~= '' then
+      v = tostring(tonumber(cur) + 1)
+      redis.call('HSET', S .. 'eng', 'v', v, 's', state)
+    end
+    if deadline == '0' then
+      redis.call('ZREM', P .. 'timers', sid)
+    elseif deadline ~= '' then
+      redis.call('ZADD', P .. 'timers', deadline, sid)
+    end
+    put('V', sid, v)
   end
 end
-local res = {dups, njobs}
-for _, v in ipairs(out) do res[#res + 1] = v end
+res[1] = njobs
 return res

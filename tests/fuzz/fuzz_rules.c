@@ -4,8 +4,9 @@
  * Rules files are written by administrators, not attackers, but they arrive
  * through the HTTP API and SIGHUP reloads into a running daemon, so a malformed
  * file must produce an error and never a crash or a leak.  Whatever loads is then
- * matched against a few fixed events and its summaries rendered, so operands of
- * every kind reach the matcher.
+ * matched against a few fixed events from devices with and without a location
+ * (every matcher of every kind, and presence) and its summaries rendered, so
+ * operands of every kind reach the matcher.
  */
 #include "event.h"
 #include "rules.h"
@@ -22,6 +23,22 @@ static const char *const events[] = {
 	 "\"a\":{\"b\":[\"x\",null]}}}"),
 	"{\"device\":\"x\",\"type\":\"service.meal_missed\",\"value\":\"lunch\",\"ts\":0}",
 };
+
+static const struct ch_device devices[] = {
+	{.id = (char *)"s1", .type = (char *)"smoke", .location = (char *)"Front Door"},
+	{.id = (char *)"w1", .type = (char *)"water_meter", .location = (char *)"厨房"},
+	{.id = (char *)"x", .type = (char *)"x", .location = NULL},
+};
+
+/* Every matcher the rule holds, against one event from each device and from none. */
+static void match_all(const struct ch_matcher *m, size_t n, const struct ch_event *ev)
+{
+	for (size_t i = 0; i < n; i++) {
+		(void)ch_matcher_matches(&m[i], ev, NULL);
+		for (size_t d = 0; d < CH_ARRAY_LEN(devices); d++)
+			(void)ch_matcher_matches(&m[i], ev, &devices[d]);
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,16 +62,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ch_rules_match_event(rs, &ev, hits, CH_ARRAY_LEN(hits), &n);
 		for (size_t k = 0; k < n; k++) {
-			static const char *const keys[] = {"device", "location", "type", "value",
-							   "subject", "rule"};
-			const char *vals[] = {ev.device, "厨房", ev.type, ev.vstr, "王阿姨",
-					      hits[k]->id};
+			static const char *const keys[] = {"device",	"location",  "type",
+							   "value",	"subject",   "rule",
+							   "duration", "threshold", "measured",
+							   "since"};
+			const char *vals[] = {ev.device, "厨房",	ev.type, ev.vstr, "王阿姨",
+					      hits[k]->id, "8小时", "0.01",	"2.5",	"07:30"};
 			char out[48];
 
 			ch_rules_render(hits[k]->summary, keys, vals, CH_ARRAY_LEN(keys), out,
 					sizeof(out));
 			if (!ch_utf8_valid(out, strlen(out)))
 				abort();
+		}
+		for (size_t k = 0; k < rs->n; k++) {
+			const struct ch_rule *r = &rs->rules[k];
+
+			match_all(&r->match, r->match.type ? 1 : 0, &ev);
+			match_all(r->activity, r->nactivity, &ev);
+			match_all(&r->first, r->first.type ? 1 : 0, &ev);
+			match_all(r->then, r->nthen, &ev);
+			/* raises was checked at load: it names an event rule. */
+			if (r->raises && (!ch_rules_find(rs, r->raises) ||
+					  ch_rules_find(rs, r->raises)->kind != CH_RULE_EVENT))
+				abort();
+		}
+		if (rs->presence.enabled) {
+			match_all(&rs->presence.exit, 1, &ev);
+			match_all(rs->presence.inside, rs->presence.ninside, &ev);
 		}
 		ch_event_clear(&ev);
 	}

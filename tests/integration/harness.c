@@ -117,6 +117,14 @@ int64_t t_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t t_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void t_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -390,8 +398,15 @@ long long t_redis_int(const char *fmt, ...)
 	va_start(ap, fmt);
 	j = vredis(fmt, ap);
 	va_end(ap);
-	if (json_is_integer(j))
+	if (json_is_integer(j)) {
 		v = json_integer_value(j);
+	} else if (json_is_string(j)) {
+		/* GET of a counter: Redis answers with the number as a string. */
+		char *end;
+		long long n = strtoll(json_string_value(j), &end, 10);
+		if (end != json_string_value(j) && *end == '\0')
+			v = n;
+	}
 	json_decref(j);
 	return v;
 }

@@ -86,7 +86,8 @@ char *t_redis_str(const char *fmt, ...);
 typedef bool (*t_cond_fn)(void *arg);
 /* Polls cond every 20 ms until true or deadline_ms passes; returns the last result. */
 bool t_wait(t_cond_fn cond, void *arg, int deadline_ms);
-int64_t t_now_ms(void);
+int64_t t_now_ms(void);  /* monotonic: for waiting */
+int64_t t_wall_ms(void); /* epoch ms: to compare with times the hub stores */
 void t_sleep_ms(int ms);
 
 /* ---- HTTP provider ---- */

@@ -85,26 +85,35 @@ static void test_parse_full_rule(void **state)
 	assert_int_equal(rs->n, 2);
 	assert_string_equal(r->id, "smoke");
 	assert_int_equal(r->kind, CH_RULE_EVENT);
-	assert_string_equal(r->type, "smoke");
-	assert_int_equal(r->nconds, 3);
-	assert_string_equal(r->conds[0].field, "value");
-	assert_int_equal(r->conds[0].op, CH_OP_EQ);
-	assert_true(json_is_true(r->conds[0].operand));
-	assert_int_equal(r->conds[1].op, CH_OP_EXISTS);
-	assert_null(r->conds[1].operand);
-	assert_int_equal(r->conds[2].op, CH_OP_IN);
-	assert_int_equal(json_array_size(r->conds[2].operand), 2);
+	assert_string_equal(r->match.type, "smoke");
+	assert_null(r->match.location);
+	assert_int_equal(r->match.nconds, 3);
+	assert_string_equal(r->match.conds[0].field, "value");
+	assert_int_equal(r->match.conds[0].op, CH_OP_EQ);
+	assert_true(json_is_true(r->match.conds[0].operand));
+	assert_int_equal(r->match.conds[1].op, CH_OP_EXISTS);
+	assert_null(r->match.conds[1].operand);
+	assert_int_equal(r->match.conds[2].op, CH_OP_IN);
+	assert_int_equal(json_array_size(r->match.conds[2].operand), 2);
 	assert_int_equal(r->severity, CH_SEV_CRITICAL);
 	assert_int_equal(r->category, CH_CAT_MAINTENANCE);
 	assert_string_equal(r->policy, "fire_gas");
 	assert_string_equal(r->summary, "{location}烟感报警");
 	assert_false(r->enabled);
 
-	/* Defaults: safety, no policy (by severity), the generic summary, enabled, no conditions. */
+	/* Defaults: safety, no policy (by severity), the generic summary, enabled, no conditions,
+	 * no cooldown, no auto-resolve, runs while away, flap 3 in 1 h, all day. */
 	r = &rs->rules[1];
-	assert_string_equal(r->type, "service.*");
-	assert_int_equal(r->nconds, 0);
-	assert_null(r->conds);
+	assert_string_equal(r->match.type, "service.*");
+	assert_int_equal(r->match.nconds, 0);
+	assert_null(r->match.conds);
+	assert_int_equal(r->cooldown_ms, 0);
+	assert_false(r->auto_resolve);
+	assert_false(r->suspend_when_away);
+	assert_int_equal(r->flap_opens, 3);
+	assert_int_equal(r->flap_window_ms, 3600000);
+	assert_false(r->during.set);
+	assert_false(rs->presence.enabled);
 	assert_int_equal(r->severity, CH_SEV_INFO);
 	assert_int_equal(r->category, CH_CAT_SAFETY);
 	assert_null(r->policy);
@@ -340,7 +349,8 @@ static void test_file_errors(void **state)
 	expect_error("[]", "rules.json:1:1: rules file is not an object, expected {\"rules\": [...]}");
 	expect_error("{}", "rules.json:1:1: rules file has no \"rules\", expected {\"rules\": [...]}");
 	expect_error("{\"rules\":[],\n \"extra\":1}",
-		     "rules.json:2:10: unknown key \"extra\" in the rules file, expected one of rules");
+		     "rules.json:2:10: unknown key \"extra\" in the rules file, expected one of rules, "
+		     "presence");
 	expect_error("{\"rules\":{}}",
 		     "rules.json:1:10: \"rules\" is not an array, expected [{\"id\": ...}, ...]");
 	expect_error("{\"rules\":[\n  42\n]}",
@@ -348,8 +358,9 @@ static void test_file_errors(void **state)
 		     "\"event\", \"match\": {...}, \"severity\": ...}");
 	expect_error("{\"rules\":[\n  {\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"smoke\"},"
 		     "\"severity\":\"high\",\"colour\":\"red\"}\n]}",
-		     "rules.json:2:80: unknown key \"colour\" in rule, expected one of id, kind, "
-		     "match, severity, category, policy, summary, description, enabled");
+		     "rules.json:2:80: unknown key \"colour\" in event rule, expected one of id, kind, "
+		     "match, severity, category, policy, summary, description, enabled, cooldown, "
+		     "auto_resolve, while_away, flap");
 	expect_error("{\"rules\":[{\"kind\":\"event\"}]}",
 		     "rules.json:1:11: rule has no \"id\", expected 1-63 of [A-Za-z0-9_.-]");
 	expect_error("{\"rules\":[{\"id\":\"a b\",\"kind\":\"event\"}]}",
@@ -362,16 +373,17 @@ static void test_file_errors(void **state)
 		     "\"severity\":\"high\"}\n]}",
 		     "rules.json:3:9: duplicate rule id \"smoke\", expected ids to be unique");
 	expect_error("{\"rules\":[{\"id\":\"a\"}]}",
-		     "rules.json:1:11: rule has no \"kind\", expected \"kind\": \"event\"");
-	expect_error("{\"rules\":[{\"id\":\"a\",\n \"kind\":\"inactivity\"}]}",
-		     "rules.json:2:9: kind \"inactivity\" is not supported yet, expected event");
-	/* A rule of a later kind is refused for its kind, not for keys this version doesn't know. */
-	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"aggregate\",\"window\":\"24h\"}]}",
-		     "rules.json:1:28: kind \"aggregate\" is not supported yet, expected event");
+		     "rules.json:1:11: rule has no \"kind\", expected one of event, inactivity, "
+		     "aggregate, sequence, device_health");
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"evnt\"}]}",
-		     "rules.json:1:28: unknown kind \"evnt\", expected event");
+		     "rules.json:1:28: unknown kind \"evnt\", expected one of event, inactivity, "
+		     "aggregate, sequence, device_health");
+	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":7}]}",
+		     "rules.json:1:28: \"kind\" is not a string, expected one of event, inactivity, "
+		     "aggregate, sequence, device_health");
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"event\"}]}",
-		     "rules.json:1:11: rule has no \"match\", expected {\"type\": ..., \"where\": [...]}");
+		     "rules.json:1:11: event rule has no \"match\", expected {\"type\": ..., "
+		     "\"where\": [...]}");
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"where\":[]}}]}",
 		     "rules.json:1:44: \"match\" has no \"type\", expected an event type such as "
 		     "\"smoke\" or a prefix such as \"service.*\"");
@@ -383,7 +395,8 @@ static void test_file_errors(void **state)
 		     "ending in \".*\"");
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"t\","
 		     "\"when\":1}}]}",
-		     "rules.json:1:63: unknown key \"when\" in match, expected one of type, where");
+		     "rules.json:1:63: unknown key \"when\" in match, expected one of type, where, "
+		     "location");
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"t\"}}]}",
 		     "rules.json:1:11: rule has no \"severity\", expected one of info, low, medium, "
 		     "high, critical");
@@ -406,7 +419,8 @@ static void test_file_errors(void **state)
 	expect_error("{\"rules\":[{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"t\"},"
 		     "\"severity\":\"low\",\"summary\":\"{loction}烟感\"}]}",
 		     "rules.json:1:84: unknown placeholder {loction} in summary, expected {device}, "
-		     "{location}, {type}, {value}, {subject} or {rule}");
+		     "{location}, {type}, {value}, {subject}, {rule}, {duration}, {threshold}, "
+		     "{measured} or {since}");
 }
 
 /* Errors inside "where"; prefix is the rule up to the where array. */
@@ -469,7 +483,8 @@ static void test_load_file(void **state)
 	fclose(f);
 	assert_int_equal(ch_rules_load(path, &rs, err, sizeof(err)), CH_ECONFIG);
 	assert_null(rs);
-	ch_fmt(want, sizeof(want), "%s:3:20: kind \"sequence\" is not supported yet, expected event",
+	ch_fmt(want, sizeof(want),
+	       "%s:3:3: sequence rule has no \"first\", expected {\"type\": ..., \"where\": [...]}",
 	       path);
 	assert_string_equal(err, want);
 	unlink(path);
@@ -509,10 +524,21 @@ static void test_default_pack(void **state)
 	ch_fmt(path, sizeof(path), "%s/config/rules.json", src ? src : ".");
 	if (ch_rules_load(path, &rs, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(rs->n, 6);
+	/* Every rule is on; only device health is maintenance; the pack knows when the home is empty. */
+	assert_true(rs->n >= 6);
 	for (size_t i = 0; i < rs->n; i++) {
-		assert_true(rs->rules[i].enabled);
-		assert_int_equal(rs->rules[i].category, CH_CAT_SAFETY);
+		const struct ch_rule *r = &rs->rules[i];
+
+		assert_true(r->enabled);
+		assert_int_equal(r->category, r->kind == CH_RULE_DEVICE_HEALTH ? CH_CAT_MAINTENANCE
+									  : CH_CAT_SAFETY);
+		if (r->raises)
+			assert_int_equal(ch_rules_find(rs, r->raises)->kind, CH_RULE_EVENT);
+	}
+	assert_true(rs->presence.enabled);
+	for (size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
+		if (cases[i].rule)
+			assert_int_equal(ch_rules_find(rs, cases[i].rule)->kind, CH_RULE_EVENT);
 	}
 	for (size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
 		const struct ch_rule *out[4];
@@ -594,6 +620,464 @@ static void test_render_truncation(void **state)
 	ch_rules_render("abc", NULL, NULL, 0, NULL, 10);
 }
 
+/* One file with every kind and presence, every key spelt out. */
+static void test_parse_all_kinds(void **state)
+{
+	(void)state;
+	struct ch_ruleset *rs = rules(
+		"{\"rules\":["
+		/* A forward reference: "raises" may name a rule further down. */
+		"{\"id\":\"wander\",\"kind\":\"sequence\",\"first\":{\"type\":\"door\",\"location\":"
+		"\"front door\",\"where\":[[\"value\",\"==\",\"open\"]]},\"then\":[{\"type\":\"motion\"},"
+		"{\"type\":\"bed\"}],\"within\":\"10m\",\"absent\":false,\"raises\":\"smoke\","
+		"\"during\":\"22:00-06:00\",\"severity\":\"high\",\"cooldown\":\"1h\","
+		"\"auto_resolve\":true,\"while_away\":\"suspend\",\"flap\":{\"opens\":0}},"
+		"{\"id\":\"smoke\",\"kind\":\"event\",\"match\":{\"type\":\"smoke\",\"location\":"
+		"\"Kitchen\"},\"severity\":\"critical\",\"cooldown\":\"5m\",\"auto_resolve\":true,"
+		"\"while_away\":\"run\",\"flap\":{\"opens\":5,\"within\":\"2h\"}},"
+		"{\"id\":\"idle\",\"kind\":\"inactivity\",\"activity\":[{\"type\":\"motion\",\"where\":"
+		"[[\"value\",\"==\",true]]},{\"type\":\"service.*\"}],\"for\":\"8h\",\"during\":"
+		"\"07:00-22:00\",\"severity\":\"high\",\"cooldown\":90,\"auto_resolve\":false,"
+		"\"while_away\":\"run\",\"summary\":\"{subject}: {duration} since {since}\"},"
+		"{\"id\":\"water\",\"kind\":\"aggregate\",\"match\":{\"type\":\"water_meter\"},"
+		"\"fn\":\"avg\",\"field\":\"data.total_m3\",\"window\":43200,\"op\":\"<=\","
+		"\"threshold\":0.01,\"severity\":\"high\",\"summary\":\"{measured} of {threshold} "
+		"in {duration}\",\"category\":\"safety\",\"policy\":\"urgent\",\"enabled\":false},"
+		"{\"id\":\"doors\",\"kind\":\"aggregate\",\"match\":{\"type\":\"door\"},\"fn\":\"count\","
+		"\"window\":\"8h\",\"op\":\">=\",\"threshold\":3,\"during\":\"22:00-06:00\","
+		"\"severity\":\"medium\"},"
+		"{\"id\":\"offline\",\"kind\":\"device_health\",\"check\":\"silent\",\"heartbeat\":"
+		"\"2h\",\"types\":[\"motion\",\"smoke\"],\"severity\":\"low\"},"
+		"{\"id\":\"battery\",\"kind\":\"device_health\",\"check\":\"battery\",\"below\":20.5,"
+		"\"category\":\"maintenance\",\"auto_resolve\":false,\"severity\":\"low\"},"
+		"{\"id\":\"tamper\",\"kind\":\"device_health\",\"check\":\"tamper\",\"severity\":"
+		"\"medium\",\"while_away\":\"suspend\"}],"
+		"\"presence\":{\"exit\":{\"type\":\"door\",\"location\":\"front door\"},\"inside\":"
+		"[{\"type\":\"motion\",\"where\":[[\"value\",\"==\",true]]},{\"type\":\"bed\"}],"
+		"\"confirm\":\"5m\"}}");
+	const struct ch_rule *r;
+
+	assert_int_equal(rs->n, 8);
+	assert_null(ch_rules_find(rs, "nope"));
+	assert_null(ch_rules_find(NULL, "smoke"));
+	assert_null(ch_rules_find(rs, NULL));
+
+	r = ch_rules_find(rs, "wander");
+	assert_ptr_equal(r, &rs->rules[0]);
+	assert_int_equal(r->kind, CH_RULE_SEQUENCE);
+	assert_string_equal(r->first.type, "door");
+	assert_string_equal(r->first.location, "front door");
+	assert_int_equal(r->first.nconds, 1);
+	assert_int_equal(r->nthen, 2);
+	assert_string_equal(r->then[0].type, "motion");
+	assert_string_equal(r->then[1].type, "bed");
+	assert_null(r->match.type);
+	assert_int_equal(r->within_ms, 600000);
+	assert_false(r->absent);
+	assert_string_equal(r->raises, "smoke");
+	assert_true(r->during.set);
+	assert_int_equal(r->during.start_min, 22 * 60);
+	assert_int_equal(r->during.end_min, 6 * 60);
+	assert_int_equal(r->cooldown_ms, 3600000);
+	assert_true(r->auto_resolve);
+	assert_true(r->suspend_when_away);
+	assert_int_equal(r->flap_opens, 0);
+	assert_int_equal(r->flap_window_ms, 3600000);
+	assert_string_equal(r->summary, "{rule}: {subject}");
+
+	r = ch_rules_find(rs, "smoke");
+	assert_int_equal(r->kind, CH_RULE_EVENT);
+	assert_string_equal(r->match.type, "smoke");
+	assert_string_equal(r->match.location, "Kitchen");
+	assert_int_equal(r->cooldown_ms, 300000);
+	assert_true(r->auto_resolve);
+	assert_false(r->suspend_when_away);
+	assert_int_equal(r->flap_opens, 5);
+	assert_int_equal(r->flap_window_ms, 7200000);
+	assert_false(r->during.set);
+
+	r = ch_rules_find(rs, "idle");
+	assert_int_equal(r->kind, CH_RULE_INACTIVITY);
+	assert_int_equal(r->nactivity, 2);
+	assert_string_equal(r->activity[0].type, "motion");
+	assert_int_equal(r->activity[0].nconds, 1);
+	assert_string_equal(r->activity[1].type, "service.*");
+	assert_null(r->activity[1].location);
+	assert_int_equal(r->for_ms, 8 * 3600000LL);
+	assert_int_equal(r->during.start_min, 7 * 60);
+	assert_int_equal(r->during.end_min, 22 * 60);
+	assert_int_equal(r->cooldown_ms, 90000); /* a number is seconds */
+	assert_false(r->auto_resolve);
+	assert_false(r->suspend_when_away);
+	assert_string_equal(r->summary, "{subject}: {duration} since {since}");
+
+	r = ch_rules_find(rs, "water");
+	assert_int_equal(r->kind, CH_RULE_AGGREGATE);
+	assert_string_equal(r->match.type, "water_meter");
+	assert_int_equal(r->fn, CH_AGG_AVG);
+	assert_string_equal(r->field, "data.total_m3");
+	assert_int_equal(r->window_ms, 43200000);
+	assert_int_equal(r->cmp, CH_OP_LE);
+	assert_true(r->threshold == 0.01);
+	assert_string_equal(r->policy, "urgent");
+	assert_false(r->enabled);
+
+	r = ch_rules_find(rs, "doors");
+	assert_int_equal(r->fn, CH_AGG_COUNT);
+	assert_null(r->field);
+	assert_int_equal(r->cmp, CH_OP_GE);
+	assert_true(r->threshold == 3);
+	assert_true(r->during.set);
+
+	r = ch_rules_find(rs, "offline");
+	assert_int_equal(r->kind, CH_RULE_DEVICE_HEALTH);
+	assert_int_equal(r->check, CH_HEALTH_SILENT);
+	assert_int_equal(r->default_heartbeat_ms, 7200000);
+	assert_int_equal(r->ndevice_types, 2);
+	assert_string_equal(r->device_types[0], "motion");
+	assert_string_equal(r->device_types[1], "smoke");
+	assert_int_equal(r->category, CH_CAT_MAINTENANCE);
+	assert_null(r->match.type);
+
+	r = ch_rules_find(rs, "battery");
+	assert_int_equal(r->check, CH_HEALTH_BATTERY);
+	assert_true(r->battery_below == 20.5);
+	assert_int_equal(r->default_heartbeat_ms, 0);
+	assert_null(r->device_types);
+	assert_false(r->auto_resolve);
+
+	r = ch_rules_find(rs, "tamper");
+	assert_int_equal(r->check, CH_HEALTH_TAMPER);
+	assert_true(r->suspend_when_away);
+
+	assert_true(rs->presence.enabled);
+	assert_string_equal(rs->presence.exit.type, "door");
+	assert_string_equal(rs->presence.exit.location, "front door");
+	assert_int_equal(rs->presence.ninside, 2);
+	assert_string_equal(rs->presence.inside[0].type, "motion");
+	assert_int_equal(rs->presence.inside[0].nconds, 1);
+	assert_string_equal(rs->presence.inside[1].type, "bed");
+	assert_int_equal(rs->presence.confirm_ms, 300000);
+	ch_rules_free(rs);
+}
+
+/* What each kind does when a rule says nothing. */
+static void test_defaults_by_kind(void **state)
+{
+	(void)state;
+	struct ch_ruleset *rs = rules(
+		"{\"rules\":["
+		"{\"id\":\"ev\",\"kind\":\"event\",\"match\":{\"type\":\"sos\"},\"severity\":\"high\"},"
+		"{\"id\":\"in\",\"kind\":\"inactivity\",\"activity\":[{\"type\":\"motion\"}],"
+		"\"for\":\"3s\",\"severity\":\"high\"},"
+		"{\"id\":\"lo\",\"kind\":\"aggregate\",\"match\":{\"type\":\"water_meter\"},"
+		"\"fn\":\"sum\",\"window\":\"12h\",\"op\":\"<\",\"threshold\":0,\"severity\":\"high\"},"
+		"{\"id\":\"hi\",\"kind\":\"aggregate\",\"match\":{\"type\":\"water_meter\"},"
+		"\"fn\":\"max\",\"window\":\"24h\",\"op\":\">\",\"threshold\":-2,\"severity\":\"low\"},"
+		"{\"id\":\"sq\",\"kind\":\"sequence\",\"first\":{\"type\":\"fall\"},\"then\":"
+		"{\"type\":\"motion\"},\"within\":120,\"severity\":\"critical\"},"
+		"{\"id\":\"dh\",\"kind\":\"device_health\",\"check\":\"silent\",\"severity\":\"low\"}],"
+		"\"presence\":{\"exit\":{\"type\":\"door\"},\"inside\":[{\"type\":\"motion\"}]}}");
+	static const struct {
+		const char *id;
+		int64_t cooldown_ms;
+		bool auto_resolve, suspend;
+		enum ch_rule_category cat;
+		const char *summary;
+	} want[] = {
+		{"ev", 0, false, false, CH_CAT_SAFETY, "{type} from {device}"},
+		{"in", 1800000, true, true, CH_CAT_SAFETY,
+		 "{subject}: no sign of activity for {duration} (last {since})"},
+		{"lo", 1800000, true, true, CH_CAT_SAFETY,
+		 "{rule}: {measured} over {duration} (threshold {threshold})"},
+		{"hi", 1800000, false, false, CH_CAT_SAFETY,
+		 "{rule}: {measured} over {duration} (threshold {threshold})"},
+		{"sq", 1800000, false, false, CH_CAT_SAFETY, "{rule}: {subject}"},
+		{"dh", 1800000, true, false, CH_CAT_MAINTENANCE, "{rule}: {device} ({location})"},
+	};
+	const struct ch_rule *r;
+
+	assert_int_equal(rs->n, CH_ARRAY_LEN(want));
+	for (size_t i = 0; i < CH_ARRAY_LEN(want); i++) {
+		r = &rs->rules[i];
+		assert_string_equal(r->id, want[i].id);
+		if (r->cooldown_ms != want[i].cooldown_ms || r->auto_resolve != want[i].auto_resolve ||
+		    r->suspend_when_away != want[i].suspend || r->category != want[i].cat)
+			fail_msg("%s: cooldown %lld auto_resolve %d suspend %d category %d", r->id,
+				 (long long)r->cooldown_ms, r->auto_resolve, r->suspend_when_away,
+				 r->category);
+		assert_string_equal(r->summary, want[i].summary);
+		assert_int_equal(r->flap_opens, 3);
+		assert_int_equal(r->flap_window_ms, 3600000);
+		assert_false(r->during.set);
+		assert_true(r->enabled);
+	}
+	r = ch_rules_find(rs, "lo");
+	assert_string_equal(r->field, "value");
+	assert_true(r->threshold == 0);
+	assert_true(ch_rules_find(rs, "hi")->threshold == -2);
+	r = ch_rules_find(rs, "sq");
+	assert_true(r->absent);
+	assert_null(r->raises);
+	assert_int_equal(r->within_ms, 120000);
+	assert_int_equal(r->nthen, 1);
+	assert_string_equal(r->then[0].type, "motion");
+	r = ch_rules_find(rs, "dh");
+	assert_int_equal(r->default_heartbeat_ms, 0);
+	assert_null(r->device_types);
+	assert_int_equal(rs->presence.confirm_ms, 600000);
+	ch_rules_free(rs);
+}
+
+/*
+ * Errors of the new kinds; each rule is on line 2 so the column is the
+ * offending value's offset on that line plus one.
+ */
+static void test_kind_errors(void **state)
+{
+	(void)state;
+#define R(rule) "{\"rules\":[\n" rule "\n]}"
+#define INACT "{\"id\":\"a\",\"kind\":\"inactivity\",\"severity\":\"high\","
+#define AGG "{\"id\":\"a\",\"kind\":\"aggregate\",\"severity\":\"high\",\"match\":{\"type\":\"w\"},"
+#define SEQ "{\"id\":\"a\",\"kind\":\"sequence\",\"severity\":\"high\",\"first\":{\"type\":\"f\"},"
+#define DH "{\"id\":\"a\",\"kind\":\"device_health\",\"severity\":\"low\","
+	/* Unknown keys, each kind with its own list. */
+	expect_error(R(INACT "\"match\":{\"type\":\"motion\"}}"),
+		     "rules.json:2:57: unknown key \"match\" in inactivity rule, expected one of id, "
+		     "kind, activity, for, during, severity, category, policy, summary, description, "
+		     "enabled, cooldown, auto_resolve, while_away, flap");
+	expect_error(R(AGG "\"for\":\"1h\"}"),
+		     "rules.json:2:75: unknown key \"for\" in aggregate rule, expected one of id, kind, "
+		     "match, fn, field, window, op, threshold, during, severity, category, policy, "
+		     "summary, description, enabled, cooldown, auto_resolve, while_away, flap");
+	expect_error(R(SEQ "\"window\":\"1h\"}"),
+		     "rules.json:2:77: unknown key \"window\" in sequence rule, expected one of id, "
+		     "kind, first, then, within, absent, raises, during, severity, category, policy, "
+		     "summary, description, enabled, cooldown, auto_resolve, while_away, flap");
+	expect_error(R(DH "\"check\":\"silent\",\"for\":\"1h\"}"),
+		     "rules.json:2:74: unknown key \"for\" in device_health rule, expected one of id, "
+		     "kind, check, below, heartbeat, types, severity, category, policy, summary, "
+		     "description, enabled, cooldown, auto_resolve, while_away, flap");
+	/* Keys that belong to other kinds say why. */
+	expect_error(R("{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"smoke\"},"
+		       "\"severity\":\"high\",\"during\":\"22:00-06:00\"}"),
+		     "rules.json:2:78: \"during\" does not apply to event rules, expected it only on "
+		     "inactivity, aggregate or sequence rules");
+	expect_error(R(DH "\"check\":\"tamper\",\"during\":\"22:00-06:00\"}"),
+		     "rules.json:2:77: \"during\" does not apply to device_health rules, expected it "
+		     "only on inactivity, aggregate or sequence rules");
+	expect_error(R(DH "\"check\":\"tamper\",\"match\":{\"type\":\"x\"}}"),
+		     "rules.json:2:76: \"match\" does not apply to device_health rules (they watch "
+		     "devices, not events), expected check, below, heartbeat, types");
+
+	/* inactivity */
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"}]}"),
+		     "rules.json:2:1: inactivity rule has no \"for\", expected a duration such as "
+		     "\"8h\"");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"}],\"for\":0}"),
+		     "rules.json:2:86: \"for\" is zero, expected a duration longer than 0 such as "
+		     "\"10m\"");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"}],\"for\":\"8 hours\"}"),
+		     "rules.json:2:86: \"for\" is not a duration, expected seconds or a string such as "
+		     "\"90s\", \"10m\", \"12h\"");
+	expect_error(R(INACT "\"for\":\"8h\"}"),
+		     "rules.json:2:1: inactivity rule has no \"activity\", expected an array of "
+		     "matchers such as [{\"type\": \"motion\"}]");
+	expect_error(R(INACT "\"activity\":[],\"for\":\"8h\"}"),
+		     "rules.json:2:60: \"activity\" is not valid, expected a non-empty array of at most "
+		     "32 matchers such as [{\"type\": \"motion\"}]");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"},{\"typ\":\"door\"}],\"for\":\"8h\"}"),
+		     "rules.json:2:86: unknown key \"typ\" in activity[1], expected one of type, where, "
+		     "location");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"},{}],\"for\":\"8h\"}"),
+		     "rules.json:2:79: \"activity[1]\" has no \"type\", expected an event type such as "
+		     "\"smoke\" or a prefix such as \"service.*\"");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"}],\"for\":\"8h\","
+			     "\"during\":\"07:00-07:00\"}"),
+		     "rules.json:2:100: \"during\" starts and ends at the same time, expected a window "
+		     "such as \"22:00-06:00\" (leave \"during\" out for all day)");
+	expect_error(R(INACT "\"activity\":[{\"type\":\"motion\"}],\"for\":\"8h\","
+			     "\"during\":\"7:00-22:00\"}"),
+		     "rules.json:2:100: \"during\" is not valid, expected \"HH:MM-HH:MM\" such as "
+		     "\"22:00-06:00\"");
+
+	/* aggregate */
+	expect_error(R(AGG "\"fn\":\"median\",\"window\":\"1h\",\"op\":\"<\",\"threshold\":1}"),
+		     "rules.json:2:74: \"fn\" is not valid, expected one of sum, count, min, max, avg");
+	expect_error(R(AGG "\"fn\":\"count\",\"field\":\"value\",\"window\":\"1h\",\"op\":\">\","
+			   "\"threshold\":3}"),
+		     "rules.json:2:90: \"field\" does not apply to count, which counts matching "
+		     "events, expected no \"field\" or another fn");
+	expect_error(R(AGG "\"fn\":\"sum\",\"field\":\"valeu\",\"window\":\"1h\",\"op\":\">\","
+			   "\"threshold\":3}"),
+		     "rules.json:2:88: \"field\" is not valid, expected value, type, device, id, ts or "
+		     "data.<key> (dotted path)");
+	expect_error(R(AGG "\"fn\":\"sum\",\"window\":\"1h\",\"op\":\"==\",\"threshold\":3}"),
+		     "rules.json:2:99: \"op\" is not valid, expected one of <, <=, >, >=");
+	expect_error(R(AGG "\"fn\":\"sum\",\"window\":\"1h\",\"op\":\"<\",\"threshold\":\"3\"}"),
+		     "rules.json:2:115: \"threshold\" is not valid, expected a number such as 0.01");
+	expect_error(R(AGG "\"fn\":\"sum\",\"window\":\"1h\",\"op\":\"<\"}"),
+		     "rules.json:2:1: aggregate rule has no \"threshold\", expected a number such as "
+		     "0.01");
+	expect_error(R(AGG "\"fn\":\"sum\",\"op\":\"<\",\"threshold\":1}"),
+		     "rules.json:2:1: aggregate rule has no \"window\", expected a duration such as "
+		     "\"12h\"");
+
+	/* sequence */
+	expect_error(R(SEQ "\"within\":\"10m\"}"),
+		     "rules.json:2:1: sequence rule has no \"then\", expected a matcher {\"type\": ..., "
+		     "\"where\": [...]} or an array of them");
+	expect_error(R(SEQ "\"then\":\"motion\",\"within\":\"10m\"}"),
+		     "rules.json:2:75: \"then\" is not valid, expected a matcher {\"type\": ..., "
+		     "\"where\": [...]} or an array of them");
+	expect_error(R(SEQ "\"then\":{\"type\":\"m\"},\"within\":\"10m\",\"absent\":1}"),
+		     "rules.json:2:112: \"absent\" is not valid, expected true or false");
+	expect_error(R(SEQ "\"then\":{\"type\":\"m\"},\"within\":\"10m\",\"raises\":\"nope\"}"),
+		     "rules.json:2:112: \"raises\" names no rule \"nope\", expected the id of an event "
+		     "rule in this file");
+	expect_error("{\"rules\":[\n"
+		     "{\"id\":\"i\",\"kind\":\"inactivity\",\"severity\":\"high\",\"activity\":"
+		     "[{\"type\":\"m\"}],\"for\":\"1h\"},\n" SEQ
+		     "\"then\":{\"type\":\"m\"},\"within\":\"10m\",\"raises\":\"i\"}\n]}",
+		     "rules.json:3:112: \"raises\" names the inactivity rule \"i\", expected the id of "
+		     "an event rule");
+
+	/* device_health */
+	expect_error(R(DH "\"check\":\"silent\",\"category\":\"safety\"}"),
+		     "rules.json:2:79: category safety is not allowed on a device_health rule (device "
+		     "health is maintenance, never the person's safety), expected maintenance");
+	expect_error(R(DH "\"check\":\"offline\"}"),
+		     "rules.json:2:59: \"check\" is not valid, expected one of silent, battery, tamper");
+	expect_error(R(DH "\"check\":\"battery\"}"),
+		     "rules.json:2:1: battery check has no \"below\", expected a battery percentage "
+		     "from 0 to 100 such as 20");
+	expect_error(R(DH "\"check\":\"battery\",\"below\":120}"),
+		     "rules.json:2:77: \"below\" is not valid, expected a battery percentage from 0 to "
+		     "100 such as 20");
+	expect_error(R(DH "\"check\":\"tamper\",\"below\":20}"),
+		     "rules.json:2:76: \"below\" does not apply to check tamper, expected it only with "
+		     "check battery");
+	expect_error(R(DH "\"check\":\"battery\",\"below\":20,\"heartbeat\":\"1h\"}"),
+		     "rules.json:2:92: \"heartbeat\" does not apply to check battery, expected it only "
+		     "with check silent");
+	expect_error(R(DH "\"check\":\"silent\",\"types\":[\"motion\",\"\"]}"),
+		     "rules.json:2:86: device type is not valid, expected a string of 1-63 bytes such "
+		     "as \"smoke\"");
+
+	/* Lifecycle keys, on any kind. */
+	expect_error(R(DH "\"check\":\"tamper\",\"cooldown\":-1}"),
+		     "rules.json:2:79: \"cooldown\" is not a duration, expected seconds or a string "
+		     "such as \"90s\", \"10m\", \"12h\"");
+	expect_error(R(DH "\"check\":\"tamper\",\"while_away\":\"pause\"}"),
+		     "rules.json:2:81: \"while_away\" is not valid, expected suspend or run");
+	expect_error(R(DH "\"check\":\"tamper\",\"flap\":{\"opens\":101}}"),
+		     "rules.json:2:84: \"opens\" is not valid, expected an integer from 0 (off) to 100");
+	expect_error(R(DH "\"check\":\"tamper\",\"flap\":{\"opens\":2,\"window\":\"1h\"}}"),
+		     "rules.json:2:95: unknown key \"window\" in flap, expected one of opens, within");
+	expect_error(R(DH "\"check\":\"tamper\",\"auto_resolve\":\"yes\"}"),
+		     "rules.json:2:83: \"auto_resolve\" is not valid, expected true or false");
+	expect_error(R("{\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"x\",\"location\":\"\"},"
+		       "\"severity\":\"high\"}"),
+		     "rules.json:2:57: \"location\" is not valid, expected a device location of 1-64 "
+		     "bytes such as \"front door\"");
+#undef R
+#undef INACT
+#undef AGG
+#undef SEQ
+#undef DH
+}
+
+static void test_presence_errors(void **state)
+{
+	(void)state;
+#define P(p) "{\"rules\":[],\n\"presence\":" p "}"
+	expect_error(P("[]"), "rules.json:2:12: \"presence\" is not valid, expected {\"exit\": {...}, "
+			      "\"inside\": [...], \"confirm\": duration}");
+	expect_error(P("{\"inside\":[{\"type\":\"motion\"}]}"),
+		     "rules.json:2:12: presence has no \"exit\", expected {\"type\": ..., \"where\": "
+		     "[...]}");
+	expect_error(P("{\"exit\":{\"type\":\"door\"}}"),
+		     "rules.json:2:12: presence has no \"inside\", expected an array of matchers such "
+		     "as [{\"type\": \"motion\"}]");
+	expect_error(P("{\"exit\":{\"type\":\"door\"},\"inside\":{\"type\":\"motion\"}}"),
+		     "rules.json:2:45: \"inside\" is not valid, expected a non-empty array of at most "
+		     "32 matchers such as [{\"type\": \"motion\"}]");
+	expect_error(P("{\"exit\":{\"type\":\"door\"},\"inside\":[{\"type\":\"motion\"}],"
+		       "\"confirm\":\"0s\"}"),
+		     "rules.json:2:75: \"confirm\" is zero, expected a duration longer than 0 such as "
+		     "\"10m\"");
+	expect_error(P("{\"exit\":{\"type\":\"door\"},\"inside\":[{\"type\":\"motion\"}],\"away\":1}"),
+		     "rules.json:2:72: unknown key \"away\" in presence, expected one of exit, inside, "
+		     "confirm");
+	expect_error(P("{\"exit\":\"door\",\"inside\":[{\"type\":\"motion\"}]}"),
+		     "rules.json:2:20: \"exit\" is not valid, expected an object {\"type\": ..., "
+		     "\"where\": [...], \"location\": ...}");
+#undef P
+}
+
+static struct ch_device device_at(const char *location)
+{
+	return (struct ch_device){.id = (char *)"d", .type = (char *)"door",
+				  .location = (char *)location};
+}
+
+static void test_matcher_location(void **state)
+{
+	(void)state;
+	struct ch_ruleset *rs = rules(
+		"{\"rules\":[{\"id\":\"front\",\"kind\":\"event\",\"match\":{\"type\":\"door\","
+		"\"location\":\"Front Door\",\"where\":[[\"value\",\"==\",\"open\"]]},"
+		"\"severity\":\"low\"},"
+		"{\"id\":\"any\",\"kind\":\"event\",\"match\":{\"type\":\"door\"},\"severity\":\"low\"},"
+		"{\"id\":\"agg\",\"kind\":\"aggregate\",\"match\":{\"type\":\"door\"},\"fn\":\"count\","
+		"\"window\":\"1h\",\"op\":\">\",\"threshold\":1,\"severity\":\"low\"}]}");
+	const struct ch_matcher *front = &rs->rules[0].match, *any = &rs->rules[1].match;
+	struct ch_device fd = device_at("front door"), kitchen = device_at("kitchen"),
+			 nowhere = device_at(NULL), longer = device_at("front doors");
+	const struct ch_rule *out[4];
+	struct ch_event ev;
+	size_t n;
+
+	event("{\"device\":\"d\",\"type\":\"door\",\"value\":\"open\"}", &ev);
+	assert_true(ch_matcher_matches(front, &ev, &fd)); /* ASCII case is ignored */
+	assert_false(ch_matcher_matches(front, &ev, &kitchen));
+	assert_false(ch_matcher_matches(front, &ev, &longer));
+	assert_false(ch_matcher_matches(front, &ev, &nowhere));
+	assert_false(ch_matcher_matches(front, &ev, NULL)); /* unknown device: no location */
+	assert_true(ch_matcher_matches(any, &ev, NULL));
+	assert_true(ch_matcher_matches(any, &ev, &kitchen));
+	assert_false(ch_matcher_matches(NULL, &ev, &fd));
+	assert_false(ch_matcher_matches(front, NULL, &fd));
+	/* The rule-level helpers have no device, so they look at type and conditions only. */
+	assert_true(ch_rule_matches(&rs->rules[0], &ev));
+	ch_rules_match_event(rs, &ev, out, CH_ARRAY_LEN(out), &n);
+	assert_int_equal(n, 2); /* the aggregate rule is not an event rule */
+	assert_string_equal(out[0]->id, "front");
+	assert_string_equal(out[1]->id, "any");
+	ch_event_clear(&ev);
+
+	/* Conditions still apply with a matching location. */
+	event("{\"device\":\"d\",\"type\":\"door\",\"value\":\"closed\"}", &ev);
+	assert_false(ch_matcher_matches(front, &ev, &fd));
+	ch_event_clear(&ev);
+	/* And so does the type. */
+	event("{\"device\":\"d\",\"type\":\"motion\",\"value\":\"open\"}", &ev);
+	assert_false(ch_matcher_matches(front, &ev, &fd));
+	ch_event_clear(&ev);
+	ch_rules_free(rs);
+
+	/* Non-ASCII locations compare bytewise. */
+	rs = rules("{\"rules\":[{\"id\":\"k\",\"kind\":\"event\",\"match\":{\"type\":\"smoke\","
+		   "\"location\":\"厨房\"},\"severity\":\"low\"}]}");
+	kitchen = device_at("厨房");
+	event("{\"device\":\"d\",\"type\":\"smoke\"}", &ev);
+	assert_true(ch_matcher_matches(&rs->rules[0].match, &ev, &kitchen));
+	kitchen = device_at("厨");
+	assert_false(ch_matcher_matches(&rs->rules[0].match, &ev, &kitchen));
+	ch_event_clear(&ev);
+	ch_rules_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +1096,11 @@ int main(void)
 		cmocka_unit_test(test_default_pack),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_render_truncation),
+		cmocka_unit_test(test_parse_all_kinds),
+		cmocka_unit_test(test_defaults_by_kind),
+		cmocka_unit_test(test_kind_errors),
+		cmocka_unit_test(test_presence_errors),
+		cmocka_unit_test(test_matcher_location),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
