@@ -1,0 +1,812 @@
+/*
+ * http.c - the hub's HTTP server on libmicrohttpd, and HMAC-SHA256 for signed
+ * provider callbacks.
+ *
+ * The only file that sees <microhttpd.h>.  One internal polling thread serves
+ * every connection: the hooks run there one at a time, so a plugin's
+ * callback() is never entered twice at once, and the routes are all quick
+ * (a counter dump, a health flag, one parse).
+ *
+ * Security: bound to loopback unless configured otherwise; bodies capped at
+ * max_body; the API token is kept only as its SHA-256 digest and compared
+ * digest to digest in constant time, so neither its bytes nor its length leak
+ * through timing; bodies, tokens and headers never reach the log.
+ *
+ * SHA-256 and HMAC are done here (FIPS 180-4, RFC 2104) rather than pulling in
+ * libcrypto for 32 bytes of hash.
+ */
+#include "http.h"
+
+#include "event.h"
+#include "log.h"
+#include "runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+/* ------------------------------------------------------------------ */
+/* SHA-256 and HMAC                                                    */
+/* ------------------------------------------------------------------ */
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t total; /* bytes hashed so far */
+	uint8_t buf[64];
+	size_t nbuf;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror32(uint32_t x, unsigned n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_block(struct sha256 *s, const uint8_t *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, h;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+		       (uint32_t)p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+	e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = h + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+		uint32_t t2 = (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		h = g, g = f, f = e, e = d + t1;
+		d = c, c = b, b = a, a = t1 + t2;
+	}
+	s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
+	s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->total = 0;
+	s->nbuf = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	s->total += len;
+	if (s->nbuf) {
+		size_t take = 64 - s->nbuf < len ? 64 - s->nbuf : len;
+		memcpy(s->buf + s->nbuf, p, take);
+		s->nbuf += take, p += take, len -= take;
+		if (s->nbuf < 64)
+			return;
+		sha256_block(s, s->buf);
+		s->nbuf = 0;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha256_block(s, p);
+	if (len) {
+		memcpy(s->buf, p, len);
+		s->nbuf = len;
+	}
+}
+
+static void sha256_final(struct sha256 *s, uint8_t out[32])
+{
+	uint64_t bits = s->total * 8;
+	uint8_t pad[72] = {0x80};
+	size_t npad = (s->nbuf < 56 ? 56 : 120) - s->nbuf;
+
+	for (int i = 0; i < 8; i++)
+		pad[npad + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_update(s, pad, npad + 8);
+	for (int i = 0; i < 8; i++) {
+		out[4 * i] = (uint8_t)(s->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t)s->h[i];
+	}
+}
+
+void ch_http_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	sha256_update(&s, data, len);
+	sha256_final(&s, out);
+}
+
+/* HMAC over the concatenation of up to three parts, so "<ts>.<body>" needs no copy. */
+static void hmac_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, int nparts,
+		       uint8_t out[32])
+{
+	uint8_t k[64] = {0}, pad[64], inner[32];
+	struct sha256 s;
+
+	if (keylen > 64)
+		ch_http_sha256(key, keylen, k);
+	else if (keylen)
+		memcpy(k, key, keylen);
+
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&s);
+	sha256_update(&s, pad, 64);
+	for (int i = 0; i < nparts; i++)
+		if (lens[i])
+			sha256_update(&s, parts[i], lens[i]);
+	sha256_final(&s, inner);
+
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&s);
+	sha256_update(&s, pad, 64);
+	sha256_update(&s, inner, 32);
+	sha256_final(&s, out);
+}
+
+void ch_http_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32])
+{
+	const void *parts[1] = {data};
+	size_t lens[1] = {len};
+
+	hmac_parts(key, keylen, parts, lens, 1, out);
+}
+
+static void callback_mac(const char *key, const char *timestamp, const char *body, size_t len, uint8_t out[32])
+{
+	const void *parts[3] = {timestamp, ".", body};
+	size_t lens[3] = {strlen(timestamp), 1, body ? len : 0};
+
+	hmac_parts(key, strlen(key), parts, lens, 3, out);
+}
+
+/* Equal or not, in time that depends only on n. */
+static bool ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	volatile uint8_t diff = 0;
+
+	for (size_t i = 0; i < n; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void ch_http_sign_hmac(const char *key, const char *timestamp, const char *body, size_t len, char out_hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t mac[32];
+
+	callback_mac(key ? key : "", timestamp ? timestamp : "", body, len, mac);
+	for (int i = 0; i < 32; i++) {
+		out_hex[2 * i] = digits[mac[i] >> 4];
+		out_hex[2 * i + 1] = digits[mac[i] & 15];
+	}
+	out_hex[64] = '\0';
+}
+
+int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
+			int64_t now_s, int64_t window_s)
+{
+	uint8_t want[32], got[32];
+	int64_t ts = 0;
+	size_t n;
+
+	if (!key || !*key || !timestamp || !sig_hex || window_s < 0 || (!body && len))
+		return CH_EINVAL;
+	n = strlen(timestamp);
+	if (n == 0 || n > 18) /* 18 digits cannot overflow int64 */
+		return CH_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (timestamp[i] < '0' || timestamp[i] > '9')
+			return CH_EINVAL;
+		ts = ts * 10 + (timestamp[i] - '0');
+	}
+	if (strlen(sig_hex) != 64)
+		return CH_EINVAL;
+	for (int i = 0; i < 32; i++) {
+		int hi = hexval(sig_hex[2 * i]), lo = hexval(sig_hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return CH_EINVAL;
+		got[i] = (uint8_t)(hi << 4 | lo);
+	}
+
+	callback_mac(key, timestamp, body, len, want);
+	if (!ct_equal(want, got, 32))
+		return CH_EPROTO;
+	/* |now - ts| without overflow: ts >= 0, now_s may be anything. */
+	uint64_t skew = ts > now_s ? (uint64_t)ts - (uint64_t)now_s : (uint64_t)now_s - (uint64_t)ts;
+	if (skew > (uint64_t)window_s)
+		return CH_ETIMEOUT;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Metrics                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every counter of struct ch_metrics but rejected[], in order.  The static
+ * assertion below fails when a counter is added to runtime.h and not here.
+ */
+#define M(field, help) {#field, help, offsetof(struct ch_metrics, field)}
+static const struct {
+	const char *name;
+	const char *help;
+	size_t off;
+} counters[] = {
+	M(events_in, "Events taken from MQTT (canonical and adapter topics)."),
+	M(events_processed, "Events applied to subject state."),
+	M(duplicates, "Events dropped because their id was seen within 24 h."),
+	M(alerts_opened, "Alerts opened."),
+	M(alerts_repeated, "Repeated occurrences folded into an open alert."),
+	M(alerts_resolved, "Alerts resolved."),
+	M(alerts_raised, "Alerts raised to a higher severity."),
+	M(timers_fired, "Subjects whose timer deadline was evaluated."),
+	M(state_conflicts, "Compare-and-set updates lost to another instance."),
+	M(redis_round_trips, "Round trips to Redis."),
+	M(jobs_queued, "Dispatch jobs queued in the outbox."),
+	M(sends_ok, "Notifications accepted by a provider."),
+	M(sends_retry, "Notification attempts that will be retried."),
+	M(sends_failed, "Notifications that failed for good."),
+	M(batches, "Ingest batches processed."),
+	M(redis_errors, "Redis errors."),
+};
+#undef M
+
+_Static_assert(sizeof(struct ch_metrics) ==
+		       (CH_ARRAY_LEN(counters) + CH_REJ_COUNT) * sizeof(atomic_uint_fast64_t),
+	       "struct ch_metrics changed: name the new counter in http.c counters[]");
+
+/* Appends to buf at *pos like snprintf, tracking the full length even when cut. */
+static void CH_PRINTF(4, 5) put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*pos += (size_t)n;
+}
+
+size_t ch_http_render_metrics(char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < CH_ARRAY_LEN(counters); i++) {
+		const atomic_uint_fast64_t *c = (const atomic_uint_fast64_t *)((const char *)&ch_metrics + counters[i].off);
+		put(buf, len, &pos, "# HELP carehub_%s_total %s\n# TYPE carehub_%s_total counter\ncarehub_%s_total %llu\n",
+		    counters[i].name, counters[i].help, counters[i].name, counters[i].name,
+		    (unsigned long long)atomic_load_explicit(c, memory_order_relaxed));
+	}
+	put(buf, len, &pos,
+	    "# HELP carehub_rejected_total Events refused, by reason (kept as dead letters).\n"
+	    "# TYPE carehub_rejected_total counter\n");
+	for (int r = CH_REJ_NONE + 1; r < CH_REJ_COUNT; r++)
+		put(buf, len, &pos, "carehub_rejected_total{reason=\"%s\"} %llu\n", ch_reject_name((enum ch_reject)r),
+		    (unsigned long long)atomic_load_explicit(&ch_metrics.rejected[r], memory_order_relaxed));
+	return pos;
+}
+
+/* ------------------------------------------------------------------ */
+/* Server                                                              */
+/* ------------------------------------------------------------------ */
+
+#define REPLY_MAX 4096
+#define HEALTH_MAX 1024
+#define METRICS_EXTRA_MAX (16 * 1024)
+
+struct ch_http {
+	struct MHD_Daemon *d;
+	int port;
+	bool have_token;
+	uint8_t token_digest[32];
+	size_t max_body;
+	ch_http_callback_fn callback;
+	ch_http_health_fn health;
+	ch_http_metrics_fn metrics_extra;
+	void *arg;
+};
+
+/* Per request (MHD's con_cls): the body as it arrives. */
+struct req {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	bool answered; /* a 413 went out before the body */
+};
+
+bool ch_http_channel_valid(const char *name)
+{
+	size_t n = 0;
+
+	for (; name[n]; n++) {
+		char c = name[n];
+		if (n >= 63 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+				 c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
+			     size_t len, const char *extra_name, const char *extra_value)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (extra_name)
+		MHD_add_response_header(r, extra_name, extra_value);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, const char *json)
+{
+	return reply(c, status, "application/json", json, strlen(json), NULL, NULL);
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg); /* msg: our own literals, no escaping needed */
+	return reply_json(c, status, body);
+}
+
+static enum MHD_Result reply_405(struct MHD_Connection *c, const char *allow)
+{
+	return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", "{\"error\":\"method not allowed\"}",
+		     strlen("{\"error\":\"method not allowed\"}"), MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* 413 by number: its MHD name changed between releases. */
+static enum MHD_Result reply_413(struct MHD_Connection *c)
+{
+	static const char body[] = "{\"error\":\"body too large\"}";
+
+	return reply(c, 413, "application/json", body, sizeof(body) - 1, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+static void remote_addr(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	ch_strlcpy(buf, "?", len);
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
+}
+
+static bool is_get(const char *method)
+{
+	return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* ---- /healthz and /metrics ---- */
+
+static enum MHD_Result serve_health(struct ch_http *h, struct MHD_Connection *c)
+{
+	char detail[HEALTH_MAX] = "", body[HEALTH_MAX + 64];
+	bool ok = h->health ? h->health(h->arg, detail, sizeof(detail)) : true;
+	const char *status = ok ? "ok" : "degraded";
+	size_t n;
+
+	detail[sizeof(detail) - 1] = '\0';
+	n = strlen(detail);
+	/* Merge the members of a {...} detail after "status"; anything else is dropped. */
+	if (n >= 2 && detail[0] == '{' && detail[n - 1] == '}') {
+		const char *inner = detail + 1;
+		size_t ilen = n - 2;
+		while (ilen && (*inner == ' ' || *inner == '\n' || *inner == '\t'))
+			inner++, ilen--;
+		if (ilen)
+			snprintf(body, sizeof(body), "{\"status\":\"%s\",%.*s}", status, (int)ilen, inner);
+		else
+			snprintf(body, sizeof(body), "{\"status\":\"%s\"}", status);
+	} else {
+		snprintf(body, sizeof(body), "{\"status\":\"%s\"}", status);
+	}
+	return reply_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+static enum MHD_Result serve_metrics(struct ch_http *h, struct MHD_Connection *c)
+{
+	size_t cap = 8192, n;
+	char *buf = NULL;
+	enum MHD_Result ret;
+
+	for (;;) {
+		char *nb = realloc(buf, cap + METRICS_EXTRA_MAX);
+		if (!nb) {
+			free(buf);
+			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		}
+		buf = nb;
+		n = ch_http_render_metrics(buf, cap);
+		if (n < cap)
+			break;
+		cap = n + 1;
+	}
+	if (h->metrics_extra) {
+		buf[n] = '\0';
+		h->metrics_extra(h->arg, buf + n, METRICS_EXTRA_MAX);
+		buf[n + METRICS_EXTRA_MAX - 1] = '\0';
+		n += strlen(buf + n);
+	}
+	ret = reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, n, NULL, NULL);
+	free(buf);
+	return ret;
+}
+
+/* ---- /v1/callbacks/{channel} ---- */
+
+struct hdr_list {
+	char **v;
+	size_t n, cap;
+	bool failed;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_list *l = cls;
+	size_t klen = strlen(key), vlen = value ? strlen(value) : 0;
+	char *line;
+
+	(void)kind;
+	if (l->n + 1 >= l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		char **nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv) {
+			l->failed = true;
+			return MHD_NO;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	line = malloc(klen + vlen + 3);
+	if (!line) {
+		l->failed = true;
+		return MHD_NO;
+	}
+	memcpy(line, key, klen);
+	memcpy(line + klen, ": ", 2);
+	if (vlen)
+		memcpy(line + klen + 2, value, vlen);
+	line[klen + 2 + vlen] = '\0';
+	l->v[l->n++] = line;
+	l->v[l->n] = NULL;
+	return MHD_YES;
+}
+
+static void free_headers(struct hdr_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static const char *lookup_header(const struct ch_http_incoming *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->impl, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result serve_callback(struct ch_http *h, struct MHD_Connection *c, const char *path,
+				      const char *channel, const char *method, struct req *rs)
+{
+	static const char *const no_headers[1] = {NULL};
+	struct hdr_list hl = {0};
+	char addr[INET6_ADDRSTRLEN] = "?";
+	char *out;
+	int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	enum MHD_Result ret;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
+	if (hl.failed || !(out = malloc(REPLY_MAX))) {
+		free_headers(&hl);
+		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	out[0] = '\0';
+	remote_addr(c, addr, sizeof(addr));
+
+	struct ch_http_incoming rq = {
+		.method = method,
+		.path = path,
+		.body = rs->body ? rs->body : "",
+		.len = rs->len,
+		.remote = addr,
+		.headers = hl.v ? (const char *const *)hl.v : no_headers,
+		.header = lookup_header,
+		.impl = c,
+	};
+	h->callback(h->arg, channel, &rq, &status, out, REPLY_MAX);
+	out[REPLY_MAX - 1] = '\0';
+	free_headers(&hl);
+
+	if (status < 100 || status > 599)
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		ch_log_rl("http.callback_refused", 10000, CH_LOG_WARN, "http: callback for channel %s from %s refused",
+			  channel, addr);
+	ret = reply_json(c, (unsigned)status, out[0] ? out : "{}");
+	free(out);
+	return ret;
+}
+
+/* ---- the bearer-token gate of /v1 ---- */
+
+static bool token_ok(const struct ch_http *h, struct MHD_Connection *c)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	uint8_t digest[32];
+	size_t n;
+
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+		return false;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	n = strlen(auth);
+	while (n && (auth[n - 1] == ' ' || auth[n - 1] == '\t'))
+		n--;
+	if (!n)
+		return false;
+	ch_http_sha256(auth, n, digest);
+	return ct_equal(digest, h->token_digest, 32);
+}
+
+/* ---- routing ---- */
+
+static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const char *url, const char *method,
+			     struct req *rs)
+{
+	static const char cb_prefix[] = "/v1/callbacks/";
+
+	if (strcmp(url, "/healthz") == 0)
+		return is_get(method) ? serve_health(h, c) : reply_405(c, "GET, HEAD");
+	if (strcmp(url, "/metrics") == 0)
+		return is_get(method) ? serve_metrics(h, c) : reply_405(c, "GET, HEAD");
+	if (strncmp(url, cb_prefix, sizeof(cb_prefix) - 1) == 0) {
+		const char *channel = url + sizeof(cb_prefix) - 1;
+		if (!ch_http_channel_valid(channel) || !h->callback)
+			return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return reply_405(c, "POST");
+		return serve_callback(h, c, url, channel, method, rs);
+	}
+	if (strcmp(url, "/v1") == 0 || strncmp(url, "/v1/", 4) == 0) {
+		if (!h->have_token)
+			return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no token configured");
+		if (!token_ok(h, c))
+			return reply(c, MHD_HTTP_UNAUTHORIZED, "application/json", "{\"error\":\"unauthorized\"}",
+				     strlen("{\"error\":\"unauthorized\"}"), MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+	}
+	return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/*
+ * MHD calls this once with the headers, then once per piece of body, then once
+ * more with nothing: the answer goes out on that last call.  A declared
+ * Content-Length over max_body is refused at once; a chunked body that grows
+ * past it is read to the end and thrown away.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct ch_http *h = cls;
+	struct req *rs = *con_cls;
+
+	(void)version;
+	if (!rs) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		long long declared;
+		char *end;
+
+		rs = calloc(1, sizeof(*rs));
+		if (!rs)
+			return MHD_NO;
+		*con_cls = rs;
+		if (cl) {
+			errno = 0;
+			declared = strtoll(cl, &end, 10);
+			if (errno || end == cl || declared < 0 || (unsigned long long)declared > h->max_body) {
+				rs->too_large = rs->answered = true;
+				return reply_413(c);
+			}
+		}
+		return MHD_YES;
+	}
+	if (rs->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (rs->too_large || n > h->max_body - rs->len) {
+			rs->too_large = true;
+			free(rs->body);
+			rs->body = NULL;
+			rs->len = rs->cap = 0;
+			return MHD_YES;
+		}
+		if (rs->len + n + 1 > rs->cap) {
+			size_t ncap = rs->cap ? rs->cap : 1024;
+			while (ncap < rs->len + n + 1)
+				ncap *= 2;
+			if (ncap > h->max_body + 1)
+				ncap = h->max_body + 1;
+			char *nb = realloc(rs->body, ncap);
+			if (!nb)
+				return MHD_NO;
+			rs->body = nb;
+			rs->cap = ncap;
+		}
+		memcpy(rs->body + rs->len, upload_data, n);
+		rs->len += n;
+		rs->body[rs->len] = '\0';
+		return MHD_YES;
+	}
+	if (rs->too_large)
+		return reply_413(c);
+	return route(h, c, url, method, rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct req *rs = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rs) {
+		free(rs->body);
+		free(rs);
+		*con_cls = NULL;
+	}
+}
+
+static void CH_PRINTF(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	ch_log_rl("http.mhd", 10000, CH_LOG_WARN, "http: %s", msg);
+}
+
+int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err, size_t errlen)
+{
+	const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1";
+	struct sockaddr_in sin = {0};
+	struct sockaddr_in6 sin6 = {0};
+	struct sockaddr *sa;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	struct ch_http *h;
+	const union MHD_DaemonInfo *di;
+
+	*out = NULL;
+	if (o->port < 0 || o->port > 65535) {
+		ch_fmt(err, errlen, "http.port %d: expected 0..65535", o->port);
+		return CH_EINVAL;
+	}
+	if (strcmp(listen, "localhost") == 0)
+		listen = "127.0.0.1";
+	if (inet_pton(AF_INET, listen, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)o->port);
+		sa = (struct sockaddr *)&sin;
+	} else if (inet_pton(AF_INET6, listen, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)o->port);
+		sa = (struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		ch_fmt(err, errlen, "http.listen \"%s\": expected a numeric IPv4 or IPv6 address or localhost", listen);
+		return CH_EINVAL;
+	}
+	if (o->max_body > (size_t)1 << 30) {
+		ch_fmt(err, errlen, "http max_body %zu: expected at most 1 GiB", o->max_body);
+		return CH_EINVAL;
+	}
+
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		ch_fmt(err, errlen, "out of memory");
+		return CH_ENOMEM;
+	}
+	h->max_body = o->max_body ? o->max_body : CH_HTTP_DEFAULT_MAX_BODY;
+	h->callback = o->callback;
+	h->health = o->health;
+	h->metrics_extra = o->metrics_extra;
+	h->arg = o->arg;
+	if (o->token && *o->token) {
+		h->have_token = true;
+		ch_http_sha256(o->token, strlen(o->token), h->token_digest);
+	}
+
+	h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+				MHD_OPTION_SOCK_ADDR, sa,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				MHD_OPTION_END);
+	if (!h->d) {
+		ch_fmt(err, errlen, "http: cannot serve on %s port %d (address in use or not local?)", listen, o->port);
+		free(h);
+		return CH_EIO;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di && di->port ? (int)di->port : o->port;
+	ch_log(CH_LOG_INFO, "http: serving on %s port %d", listen, h->port);
+	*out = h;
+	return 0;
+}
+
+int ch_http_port(const struct ch_http *h)
+{
+	return h ? h->port : -1;
+}
+
+void ch_http_stop(struct ch_http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	explicit_bzero(h->token_digest, sizeof(h->token_digest));
+	free(h);
+}

@@ -1,0 +1,128 @@
+/*
+ * http.h - the hub's HTTP server (libmicrohttpd): health, metrics, provider
+ * callbacks and the bearer-token gate in front of the /v1 API; and the
+ * HMAC-SHA256 helpers that verify signed provider callbacks.
+ *
+ * Only http.c includes <microhttpd.h>.  The server owns no hub state: what a
+ * route needs (health, callback handling, extra metrics) comes in as hooks, so
+ * the routing, limits and auth are testable with no MQTT or Redis behind them.
+ *
+ * Routes:
+ *   GET  /healthz                 200 {"status":"ok",...} / 503 {"status":"degraded",...}
+ *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra)
+ *   POST /v1/callbacks/{channel}  the callback hook, no token (the plugin checks a signature);
+ *                                 channel is [A-Za-z0-9_-]{1,63}, anything else 404
+ *   any  /v1/...                  401 without "Authorization: Bearer <token>", 503 when no
+ *                                 token is configured, else 404 (no API routes yet)
+ * Unknown paths 404, a known path with the wrong method 405 (with Allow).  Bodies
+ * are bounded by max_body (413).  Every answer is JSON except /metrics.
+ *
+ * Threading: one internal polling thread serves every connection, so the hooks
+ * are called from that one thread, one call at a time (which is what plugin
+ * callback() wants); they must answer quickly and never block on the network.
+ */
+#ifndef CH_HTTP_H
+#define CH_HTTP_H
+
+#include "ch.h"
+
+struct ch_http;
+
+/*
+ * What a route handler sees of one incoming request.  Everything is borrowed
+ * and valid only during the hook call.  (Not "ch_http_request": that name is
+ * the outgoing request of the plugin ABI.)
+ */
+struct ch_http_incoming {
+	const char *method;
+	const char *path;   /* percent-decoded, without the query string */
+	const char *body;   /* NUL-terminated (the NUL is not counted in len); "" when none */
+	size_t len;
+	const char *remote; /* peer address, e.g. "127.0.0.1"; for logs */
+	/* Every request header as "Name: value", NULL-terminated (the shape of
+	 * struct ch_callback_request.headers in the plugin ABI). */
+	const char *const *headers;
+	/* Header lookup, case-insensitive on the name; NULL if absent. */
+	const char *(*header)(const struct ch_http_incoming *rq, const char *name);
+	void *impl;
+};
+
+/*
+ * A provider callback for channel `channel` (already validated).  Fills *status
+ * (e.g. 200, 400, 401; it starts at 500 so a hook that forgets fails closed) and
+ * a JSON reply (NUL-terminated in reply[0..replylen); left empty, "{}" is sent).
+ * A 401 is logged, rate-limited, with the channel and the remote address only.
+ */
+typedef void (*ch_http_callback_fn)(void *arg, const char *channel, const struct ch_http_incoming *rq,
+				    int *status, char *reply, size_t replylen);
+
+/*
+ * Health: true when healthy; detail (len bytes, starts empty) may be filled
+ * with a short JSON object like {"mqtt":true,"redis":true}; its members are
+ * merged into the /healthz answer after "status".
+ */
+typedef bool (*ch_http_health_fn)(void *arg, char *detail, size_t len);
+
+/* Appends text to /metrics (e.g. queue depths): NUL-terminated within len. */
+typedef void (*ch_http_metrics_fn)(void *arg, char *buf, size_t len);
+
+struct ch_http_opts {
+	const char *listen; /* numeric IPv4/IPv6 address or "localhost"; NULL: "127.0.0.1" */
+	int port;           /* 0: any free port (see ch_http_port) */
+	/* Bearer token for /v1 except callbacks; copied (only its digest is kept).
+	 * NULL or "": /v1 other than callbacks answers 503 "no token configured". */
+	const char *token;
+	size_t max_body;    /* 0: 64 KiB */
+	ch_http_callback_fn callback; /* NULL: callbacks answer 404 */
+	ch_http_health_fn health;     /* NULL: always healthy */
+	ch_http_metrics_fn metrics_extra; /* may be NULL */
+	void *arg;                    /* passed to every hook; borrowed */
+};
+
+#define CH_HTTP_DEFAULT_MAX_BODY (64 * 1024)
+
+/*
+ * Binds and starts serving.  On success *out is owned by the caller
+ * (ch_http_stop); on failure err says why (bad address, port in use).
+ * o and the strings in it are borrowed for the call only.
+ */
+int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err, size_t errlen);
+
+/* The bound port (the real one when opts.port was 0), or -1. */
+int ch_http_port(const struct ch_http *h);
+
+/* Stops serving, waits for the server thread and frees h.  NULL is a no-op. */
+void ch_http_stop(struct ch_http *h);
+
+/*
+ * Renders the process counters (ch_metrics) in Prometheus text format into
+ * buf, NUL-terminated.  Returns the length of the whole text like snprintf:
+ * a result >= len means buf was too small and the text is cut.
+ */
+size_t ch_http_render_metrics(char *buf, size_t len);
+
+/* true when name is a valid channel name in a callback path: [A-Za-z0-9_-]{1,63}. */
+bool ch_http_channel_valid(const char *name);
+
+/* ---- signatures of provider callbacks (pure) ---- */
+
+/* SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) of raw bytes. */
+void ch_http_sha256(const void *data, size_t len, uint8_t out[32]);
+void ch_http_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);
+
+/*
+ * Verifies sig_hex = hex(HMAC-SHA256(key, "<timestamp>.<body>")).  timestamp is
+ * unix seconds in decimal and must lie within window_s of now_s (either side).
+ * sig_hex is 64 hex digits (lowercase as signed; uppercase is accepted too).
+ * Returns 0, CH_EINVAL (malformed key, timestamp, hex or window), CH_EPROTO
+ * (bad signature) or CH_ETIMEOUT (a good signature outside the window).
+ * The signature comparison takes the same time wherever the first difference is.
+ * All pointers borrowed; body may be NULL when len is 0.
+ */
+int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
+			int64_t now_s, int64_t window_s);
+
+/* out_hex = lowercase hex(HMAC-SHA256(key, "<timestamp>.<body>")), NUL-terminated. */
+void ch_http_sign_hmac(const char *key, const char *timestamp, const char *body, size_t len, char out_hex[65]);
+
+#endif
