@@ -277,6 +277,7 @@ static void summary(struct bt *b, size_t events, size_t skipped, double secs)
 		printf("%zu events, %zu skipped, %zu alert transitions, %zu opened\n", events, skipped, b->transitions,
 		       b->opened);
 	}
+	fflush(stdout);
 	fprintf(stderr, "backtest: %zu events in %.3f s (%.0f events/s)\n", events, secs,
 		secs > 0 ? (double)events / secs : 0.0);
 }

@@ -1291,6 +1291,43 @@ size_t ch_sstate_encode(const struct ch_sstate *st, const struct ch_ruleset *rs,
 	return w.full ? 0 : w.len;
 }
 
+/*
+ * Times and bucket numbers far enough from the int64 limits that adding any
+ * duration a rule can hold (at most 10 years) cannot overflow: a state from
+ * Redis is checked, never trusted.
+ */
+#define T_LIMIT 10000000000000000LL /* about the year 318 000 */
+
+static bool t_ok(int64_t t)
+{
+	return t >= -T_LIMIT && t <= T_LIMIT;
+}
+
+static bool sane(const struct ch_sstate *st)
+{
+	if (!t_ok(st->created_ms) || !t_ok(st->watermark_ms) || !t_ok(st->away_since_ms) || !t_ok(st->exit_ms))
+		return false;
+	for (size_t i = 0; i < st->nsil; i++) {
+		if (st->sil[i].kind > CH_SIL_DEVICE || !t_ok(st->sil[i].until_ms))
+			return false;
+	}
+	for (size_t i = 0; i < st->nrules; i++) {
+		const struct ch_rstate *x = &st->rules[i];
+		if (!t_ok(x->flap_start_ms) || !t_ok(x->resolved_ms) || !t_ok(x->since_ms) || !t_ok(x->last_ms) ||
+		    !t_ok(x->head))
+			return false;
+		for (size_t k = 0; k < CH_AGG_BUCKETS; k++) {
+			if (!isfinite(x->val[k]))
+				return false;
+		}
+	}
+	for (size_t i = 0; i < st->ndevs; i++) {
+		if (!t_ok(st->devs[i].last_ms))
+			return false;
+	}
+	return true;
+}
+
 int ch_sstate_decode(struct ch_sstate *st, const uint8_t *buf, size_t len)
 {
 	struct rbuf r = {buf, len, 0, false};
@@ -1365,7 +1402,7 @@ int ch_sstate_decode(struct ch_sstate *st, const uint8_t *buf, size_t len)
 		st->devs[i].last_ms = get_i64(&r);
 		st->ndevs = i + 1;
 	}
-	if (r.bad || r.off != len) {
+	if (r.bad || r.off != len || !sane(st)) {
 		ch_sstate_clear(st);
 		return CH_EINVAL;
 	}
