@@ -150,6 +150,17 @@ static long alert_number(struct subj_run *r, const struct ch_action *a)
 	return r->open[r->nopen++].n;
 }
 
+/* One JSON object on a line of its own; takes the reference. */
+static void print_json(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
 static void report(struct bt *b, struct subj_run *r, const struct ch_actions *acts)
 {
 	for (size_t i = 0; i < acts->n; i++) {
@@ -177,11 +188,7 @@ static void report(struct bt *b, struct subj_run *r, const struct ch_actions *ac
 				json_object_set_new(o, "outcome", json_string(a->outcome));
 			if (o && a->caveat[0])
 				json_object_set_new(o, "caveat", json_string(a->caveat));
-			char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-			if (s)
-				printf("%s\n", s);
-			free(s);
-			json_decref(o);
+			print_json(o);
 		} else {
 			printf("%s  %-8s %-18s %-12s %-8s %s%s%s%s\n", local, ch_action_kind_name(a->kind),
 			       a->rule->id, r->subj->id, ch_severity_name(a->severity), a->why,
@@ -253,11 +260,7 @@ static void summary(struct bt *b, size_t events, size_t skipped, double secs)
 		json_t *o = json_pack("{s:{s:I, s:I, s:I, s:I, s:o}}", "summary", "events", (json_int_t)events,
 				      "skipped", (json_int_t)skipped, "transitions", (json_int_t)b->transitions,
 				      "opened", (json_int_t)b->opened, "per_rule_per_day", per ? per : json_object());
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (s)
-			printf("%s\n", s);
-		free(s);
-		json_decref(o);
+		print_json(o);
 	} else {
 		printf("\nopened alerts per rule per local day:\n");
 		for (size_t ri = 0; ri < b->rules->n; ri++) {
