@@ -81,6 +81,7 @@ struct ch_ingest {
 	/* Timers wait until the broker's backlog has drained: the sync marker the
 	 * hub publishes to itself after (re)connecting comes back behind it. */
 	atomic_bool timers_open;
+	atomic_bool redis_ok; /* the last Redis call succeeded */
 	atomic_uint_fast64_t sync_nonce;
 	int64_t next_timer_poll; /* monotonic */
 	uint64_t boot_generation; /* registry generation whose subjects all have a state */
@@ -593,6 +594,7 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 static bool redis_backoff(struct ch_ingest *ig, int *attempt, const char *err, size_t n)
 {
 	atomic_fetch_add(&ch_metrics.redis_errors, 1);
+	atomic_store(&ig->redis_ok, false);
 	if (!atomic_load(&ig->running) && ch_clock_mono_ms() > ig->stop_deadline) {
 		ch_log(CH_LOG_WARN, "ingest: stopping with Redis away; %zu messages stay in the journal", n);
 		return false;
@@ -698,6 +700,7 @@ static int run_groups(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		}
 		if (rc)
 			goto out;
+		atomic_store(&ig->redis_ok, true);
 		ndl = 0; /* dead letters are in */
 		publish_transitions(ig, &res);
 		for (size_t j = 0; j < res.ngroups; j++) {
@@ -896,6 +899,7 @@ static size_t fire_timers(struct ch_ingest *ig)
 		return 0;
 	atomic_fetch_add(&ch_metrics.redis_round_trips, 1);
 	rc = ch_store_timers_claim(ig->store, now, TIMER_LEASE_MS, TIMER_CLAIM_MAX, &b, &n, err, sizeof(err));
+	atomic_store(&ig->redis_ok, rc == 0);
 	if (rc) {
 		if (rc == CH_EAGAIN)
 			atomic_fetch_add(&ch_metrics.redis_errors, 1);
@@ -1029,6 +1033,16 @@ static void *ingest_thread(void *arg)
 	return NULL;
 }
 
+bool ch_ingest_redis_ok(struct ch_ingest *ig)
+{
+	return atomic_load(&ig->redis_ok);
+}
+
+bool ch_ingest_timers_running(struct ch_ingest *ig)
+{
+	return atomic_load(&ig->timers_open);
+}
+
 void ch_ingest_sync_expect(struct ch_ingest *ig, uint64_t nonce)
 {
 	atomic_store(&ig->sync_nonce, nonce);
@@ -1056,6 +1070,7 @@ int ch_ingest_start(const struct ch_ingest_opts *o, struct ch_ingest **out, char
 	}
 	if (rc == CH_EAGAIN)
 		ch_log(CH_LOG_WARN, "ingest: %s; will retry", err);
+	atomic_store(&ig->redis_ok, rc == 0);
 	atomic_store(&ig->running, true);
 	if (pthread_create(&ig->thread, NULL, ingest_thread, ig)) {
 		ch_store_close(ig->store);

@@ -51,6 +51,11 @@ void ch_ingest_stop(struct ch_ingest *ig, int64_t deadline_ms);
  */
 void ch_ingest_sync_expect(struct ch_ingest *ig, uint64_t nonce);
 
+/* Did the correlator's last Redis call succeed?  (for /healthz) */
+bool ch_ingest_redis_ok(struct ch_ingest *ig);
+/* Have timers been released after the last (re)connect? */
+bool ch_ingest_timers_running(struct ch_ingest *ig);
+
 /* The topic prefix of canonical events. */
 #define CH_TOPIC_EVENTS "carehub/v1/events/"
 /*

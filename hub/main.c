@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "ingest.h"
+#include "http.h"
 #include "journal.h"
 #include "log.h"
 #include "mqtt.h"
@@ -155,6 +156,46 @@ static void on_connect(void *arg, struct ch_mqtt *m, bool session_present)
 	ch_ingest_sync_expect(ig, nonce);
 	ch_fmt(payload, sizeof(payload), "%llu", (unsigned long long)nonce);
 	ch_mqtt_publish(m, g.sync_topic, payload, strlen(payload), 1, false);
+}
+
+/* /healthz: the broker connection and Redis, as the correlator last saw it. */
+static bool health(void *arg, char *detail, size_t len)
+{
+	struct ch_mqtt *m = atomic_load(&g.mqtt);
+	struct ch_ingest *ig = atomic_load(&g.ingest);
+	bool mqtt = m && ch_mqtt_connected(m), redis = ig && ch_ingest_redis_ok(ig);
+	bool timers = ig && ch_ingest_timers_running(ig);
+
+	(void)arg;
+	ch_fmt(detail, len, "{\"instance\":\"%s\",\"mqtt\":%s,\"redis\":%s,\"timers\":%s,\"queue\":%zu}", g.instance,
+	       mqtt ? "true" : "false", redis ? "true" : "false", timers ? "true" : "false",
+	       g.queue ? ch_queue_depth(g.queue) : 0);
+	return mqtt && redis;
+}
+
+static void metrics_extra(void *arg, char *buf, size_t len)
+{
+	(void)arg;
+	ch_fmt(buf, len,
+	       "# HELP carehub_ingest_queue_depth Messages waiting in the ingest queue.\n"
+	       "# TYPE carehub_ingest_queue_depth gauge\n"
+	       "carehub_ingest_queue_depth %zu\n",
+	       g.queue ? ch_queue_depth(g.queue) : 0);
+}
+
+/* Provider callbacks reach a channel's plugin in the escalation issue; until then say so plainly. */
+static void callback(void *arg, const char *channel, const struct ch_http_incoming *rq, int *status, char *reply,
+		     size_t len)
+{
+	struct ch_runtime *rt = ch_runtime_acquire();
+	bool known = rt && ch_config_channel(rt->cfg, channel);
+
+	(void)arg;
+	(void)rq;
+	ch_runtime_release(rt);
+	*status = known ? 501 : 404;
+	ch_fmt(reply, len, "{\"error\":\"%s\"}",
+	       known ? "this channel's callbacks are not handled yet" : "no such channel");
 }
 
 static bool has_room(void *arg)
@@ -333,6 +374,7 @@ int main(int argc, char **argv)
 	struct ch_runtime *rt = NULL;
 	struct ch_ingest *ig = NULL;
 	struct ch_mqtt *mq = NULL;
+	struct ch_http *http = NULL;
 	const char *mqtt_pw = NULL, *redis_pw = NULL;
 	char err[1024];
 	int rc, exit_code = 0;
@@ -489,6 +531,20 @@ int main(int argc, char **argv)
 		goto shutdown;
 	}
 	atomic_store(&g.mqtt, mq);
+	if (rt->cfg->http.enabled) {
+		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
+		struct ch_http_opts ho = {.listen = rt->cfg->http.listen, .port = rt->cfg->http.port, .token = token,
+					  .callback = callback, .health = health, .metrics_extra = metrics_extra};
+		if (!token)
+			ch_log(CH_LOG_WARN, "http: %s is not set: the /v1 API answers 503 until it is",
+			       rt->cfg->http.token_env ? rt->cfg->http.token_env : "http.token_env");
+		if ((rc = ch_http_start(&ho, &http, err, sizeof(err)))) {
+			ch_log(CH_LOG_ERROR, "http: %s", err);
+			exit_code = 1;
+			goto shutdown;
+		}
+		ch_log(CH_LOG_INFO, "http: listening on %s:%d", rt->cfg->http.listen, ch_http_port(http));
+	}
 	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
 	ch_runtime_release(rt);
@@ -507,6 +563,7 @@ int main(int argc, char **argv)
 	}
 
 shutdown:
+	ch_http_stop(http);
 	if (mq)
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);
