@@ -110,7 +110,7 @@ static struct ch_rstate *rstate_find(const struct ch_sstate *st, uint32_t h)
 /* A rule's state, created (watching from now) the first time; NULL only when out of memory. */
 static struct ch_rstate *rstate_get(struct ch_sstate *st, const struct ch_rule *r, int64_t now)
 {
-	uint32_t h = ch_engine_hash(r->id);
+	uint32_t h = r->id_hash ? r->id_hash : ch_engine_hash(r->id);
 	struct ch_rstate *rs = rstate_find(st, h);
 
 	if (rs)
@@ -173,6 +173,8 @@ static bool suspended(const struct ch_sstate *st, const struct ch_rule *r, int64
 {
 	if (st->away != CH_HOME && r->suspend_when_away)
 		return true;
+	if (st->nsil == 0)
+		return false;
 	if (r->severity < CH_SEV_CRITICAL && silenced(st, CH_SIL_SUBJECT, 0, now))
 		return true;
 	return silenced(st, CH_SIL_RULE, ch_engine_hash(r->id), now);
@@ -1028,7 +1030,7 @@ int64_t ch_engine_next_deadline(const struct ch_sstate *st, const struct ch_engi
 
 		if (!r->enabled || r->kind == CH_RULE_EVENT || !rule_applies(cx->subj, r))
 			continue;
-		rs = rstate_find(st, ch_engine_hash(r->id));
+		rs = rstate_find(st, r->id_hash ? r->id_hash : ch_engine_hash(r->id));
 		if (r->kind == CH_RULE_DEVICE_HEALTH) {
 			if (r->check != CH_HEALTH_SILENT)
 				continue;
@@ -1230,10 +1232,25 @@ static float get_f32(struct rbuf *r)
 static const struct ch_rule *rule_by_hash(const struct ch_ruleset *rs, uint32_t h)
 {
 	for (size_t i = 0; rs && i < rs->n; i++) {
-		if (ch_engine_hash(rs->rules[i].id) == h)
+		if ((rs->rules[i].id_hash ? rs->rules[i].id_hash : ch_engine_hash(rs->rules[i].id)) == h)
 			return &rs->rules[i];
 	}
 	return NULL;
+}
+
+/*
+ * Which rule states are worth storing: not those of rules that are gone, and
+ * not an event rule's that says nothing (never opened, nothing to cool down):
+ * rstate_get makes the same afresh.  Most rules of a pack are event rules.
+ */
+static bool keep_rstate(const struct ch_ruleset *rs, const struct ch_rstate *r)
+{
+	const struct ch_rule *rule = rule_by_hash(rs, r->rule_hash);
+
+	if (!rule)
+		return false;
+	return rule->kind != CH_RULE_EVENT || r->open || r->flapping || r->flap_count || r->resolved_ms ||
+	       !r->armed;
 }
 
 size_t ch_sstate_encode(const struct ch_sstate *st, const struct ch_ruleset *rs, uint8_t *buf, size_t cap)
@@ -1259,14 +1276,14 @@ size_t ch_sstate_encode(const struct ch_sstate *st, const struct ch_ruleset *rs,
 	for (size_t i = 0; i < st->nopen_health; i++)
 		put_u32(&w, st->open_health[i]);
 	for (size_t i = 0; i < st->nrules; i++)
-		nrules += rule_by_hash(rs, st->rules[i].rule_hash) != NULL;
+		nrules += keep_rstate(rs, &st->rules[i]);
 	put_u16(&w, (uint16_t)nrules);
 	for (size_t i = 0; i < st->nrules; i++) {
 		const struct ch_rstate *r = &st->rules[i];
 		const struct ch_rule *rule = rule_by_hash(rs, r->rule_hash);
 
-		if (!rule)
-			continue; /* a rule that is gone: its state goes too */
+		if (!keep_rstate(rs, r))
+			continue;
 		put_u32(&w, r->rule_hash);
 		put_u8(&w, (uint8_t)(r->open | r->armed << 1 | r->flapping << 2 |
 				     (rule->kind == CH_RULE_AGGREGATE) << 3));

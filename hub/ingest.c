@@ -50,7 +50,7 @@ struct group {
 	bool tick;     /* a due timer, no events */
 	bool orphan;   /* a timer of a subject no longer in the registry */
 	struct ch_sstate work;
-	struct ch_actions acts;
+	struct ch_actions *acts; /* malloc'ed on evaluation: 30 KB, most of it never touched */
 	struct ch_store_action sacts[CH_ENGINE_MAX_ACTIONS + 8];
 	size_t nsacts;
 	char *docs[CH_ENGINE_MAX_ACTIONS];
@@ -448,13 +448,13 @@ static void cache_store_blob(struct cache *c, const char *sid, long long version
 
 static void group_reset(struct group *g)
 {
-	for (size_t i = 0; i < g->acts.n; i++) {
+	for (size_t i = 0; g->acts && i < g->acts->n; i++) {
 		free(g->docs[i]);
 		free(g->jobs[i]);
 		g->docs[i] = g->jobs[i] = NULL;
 	}
-	g->acts.n = 0;
-	g->acts.dropped = 0;
+	free(g->acts);
+	g->acts = NULL;
 	g->nsacts = 0;
 	ch_sstate_clear(&g->work);
 	free(g->sevs);
@@ -490,10 +490,12 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 	if (!ce || ch_sstate_copy(&g->work, &ce->st))
 		return CH_ENOMEM;
 	g->sevs = calloc(ns ? ns : 1, sizeof(*g->sevs));
-	if (!g->sevs)
+	g->acts = malloc(sizeof(*g->acts));
+	if (!g->sevs || !g->acts)
 		return CH_ENOMEM;
+	g->acts->n = g->acts->dropped = 0;
 	if (g->tick) {
-		ch_engine_tick(&g->work, &cx, now, &g->acts);
+		ch_engine_tick(&g->work, &cx, now, g->acts);
 	} else {
 		for (size_t i = 0; i < ns; i++) {
 			struct slot *s = &slots[i];
@@ -508,14 +510,14 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				.dedup_id = s->dedup,
 				.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
 				.ts_ms = s->ev.ts_ms};
-			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, &g->acts);
+			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, g->acts);
 		}
 	}
-	if (g->acts.dropped)
+	if (g->acts->dropped)
 		ch_log_rl("actions-dropped", 10000, CH_LOG_ERROR, "subject %s: %zu alert changes did not fit one batch",
-			  g->sid, g->acts.dropped);
-	for (size_t i = 0; i < g->acts.n; i++) {
-		const struct ch_action *a = &g->acts.a[i];
+			  g->sid, g->acts->dropped);
+	for (size_t i = 0; i < g->acts->n; i++) {
+		const struct ch_action *a = &g->acts->a[i];
 		struct ch_store_action *x = &g->sacts[k];
 
 		memset(x, 0, sizeof(*x));

@@ -255,6 +255,16 @@ static int invalid(struct loader *ld, const char *ptr, const char *key, const ch
 			   expected);
 }
 
+/* The same hash as ch_engine_hash: FNV-1a 32, never 0. */
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h ? h : 1;
+}
+
 static bool valid_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -1015,6 +1025,7 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 		}
 	}
 	r->id = ch_strdup(json_string_value(v));
+	r->id_hash = fnv1a(r->id);
 	if (!r->id)
 		return oom(ld);
 

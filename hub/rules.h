@@ -58,6 +58,7 @@ enum ch_health_check { CH_HEALTH_SILENT = 0, CH_HEALTH_BATTERY, CH_HEALTH_TAMPER
 
 struct ch_rule {
 	char *id;
+	uint32_t id_hash; /* FNV-1a of id (ch_engine_hash): how engine states name the rule */
 	enum ch_rule_kind kind;
 	struct ch_matcher match; /* event, aggregate: "match" */
 	enum ch_severity severity;

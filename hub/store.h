@@ -4,7 +4,6 @@
  * Key layout (P is redis.prefix, default "ch:"; {sid} is a hash tag so one
  * subject's keys share a cluster slot):
  *   P{sid}:dedup:<device>|<event id>   event ids seen (SET NX PX ttl)
- *   P{sid}:devices                     hash device -> last event time (ms)
  *   P{sid}:seq                         alert number counter
  *   P{sid}:eng                         hash: v (version), s (engine state, engine.h)
  *   P{sid}:silences                    hash rule/device id ("*": subject) -> silence (JSON)

@@ -51,26 +51,27 @@ for _ = 1, ng do
     ok = false
   end
   if ok then
-    local dups = {}
+    -- Claim each event id (SET NX); if one was seen before, give back the
+    -- claims of this group and report: the hub evaluates again without it.
+    local dups, claimed = {}, {}
     for e = 0, nev - 1 do
       local b = evb + 5 * e
-      if ARGV[b + 1] ~= '' and redis.call('EXISTS', S .. 'dedup:' .. ARGV[b] .. '|' .. ARGV[b + 1]) == 1 then
-        dups[#dups + 1] = tostring(e)
+      if ARGV[b + 1] ~= '' then
+        local k = S .. 'dedup:' .. ARGV[b] .. '|' .. ARGV[b + 1]
+        if redis.call('SET', k, '1', 'NX', 'PX', ARGV[b + 2]) then
+          claimed[#claimed + 1] = k
+        else
+          dups[#dups + 1] = tostring(e)
+        end
       end
     end
     if #dups > 0 then
+      if #claimed > 0 then redis.call('DEL', unpack(claimed)) end
       put('D', sid, table.concat(dups, ','))
       ok = false
     end
   end
   if ok then
-    for e = 0, nev - 1 do
-      local b = evb + 5 * e
-      local dev, did, ttl, ts = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
-      if did ~= '' then redis.call('SET', S .. 'dedup:' .. dev .. '|' .. did, '1', 'PX', ttl) end
-      local last = tonumber(redis.call('HGET', S .. 'devices', dev) or '0')
-      if ts > last then redis.call('HSET', S .. 'devices', dev, ts) end
-    end
     for a = 0, nact - 1 do
       local b = actb + 8 * a
       local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]

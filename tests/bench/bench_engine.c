@@ -268,7 +268,7 @@ static void part_hub(void)
 	long long timers_mem = rint_(c, "MEMORY USAGE be:timers");
 	for (int i = 0; i < sample; i++) {
 		int sid = i * (o.subjects / (int)sample);
-		static const char *const keys[] = {"eng", "devices", "seq", "silences"};
+		static const char *const keys[] = {"eng", "seq", "silences"};
 		for (size_t k = 0; k < CH_ARRAY_LEN(keys); k++) {
 			long long v = rint_(c, "MEMORY USAGE be:{b-%05d}:%s", sid, keys[k]);
 			if (v > 0)
@@ -293,7 +293,7 @@ static void part_hub(void)
 	printf("  Redis round trips %llu for %llu events: %.3f per event (aim <= 1), %llu batches, %llu "
 	       "compare-and-set conflicts, %llu timer evaluations\n",
 	       rtt, processed, processed ? (double)rtt / (double)processed : 0, batches, conflicts, fired);
-	printf("  memory per household in Redis: %lld bytes (engine state %lld bytes encoded; eng, devices, seq "
+	printf("  memory per household in Redis: %lld bytes (engine state %lld bytes encoded; eng, seq "
 	       "keys + timer entry %lld) (aim < 2048)\n",
 	       sample ? mem / sample + timers_mem / o.subjects : 0, eng_len, timers_mem / o.subjects);
 	printf("  plus %lld bytes per event id remembered for dedup (24 h; one key per event)\n",
