@@ -6,6 +6,7 @@
 #include "alerts.h"
 #include "backoff.h"
 #include "clock.h"
+#include "control.h"
 #include "engine.h"
 #include "log.h"
 #include "runtime.h"
@@ -107,6 +108,13 @@ struct slot {
 	char sil_target[CH_DEVICE_MAX];
 	int64_t sil_until;
 	char *sil_doc; /* what the store keeps about it */
+	bool ack;      /* an acknowledgement or resolve (CH_TOPIC_ACKS) */
+	bool ack_resolve;
+	char ack_alert[CH_ID_MAX];
+	char ack_key[160]; /* the alert's key, read from Redis before evaluation */
+	char ack_by[101];
+	char ack_outcome[32];
+	char ack_text[600];
 	char dedup[CH_ID_MAX + 32];
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
@@ -151,84 +159,79 @@ static void reject(struct slot *s, enum ch_reject why)
 		  ch_reject_name(why), s->detail[0] ? s->detail : "-");
 }
 
-/* A silence request: validated against the registry and rules, refused to dead letters. */
+/* A silence request (control.c): refused to the dead letters when it does not hold. */
 static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
 {
-	json_error_t je;
-	json_t *o = json_loadb(s->m->payload, s->m->len, JSON_REJECT_DUPLICATES, &je);
-	const char *sid, *rule, *device, *reason, *by;
-	json_t *until, *dur;
-	const struct ch_device *dev = NULL;
-	int64_t ms = 0;
+	struct ch_silence_req q;
+	enum ch_reject why;
 
-	if (!o || !json_is_object(o)) {
-		ch_fmt(s->detail, sizeof(s->detail), "silence is not a JSON object");
-		reject(s, o ? CH_REJ_NOT_OBJECT : CH_REJ_NOT_JSON);
-		goto out;
+	if (ch_control_silence(s->m->payload, s->m->len, rt->reg, rt->rules, now, &q, &why, s->detail,
+			       sizeof(s->detail))) {
+		reject(s, why);
+		return;
 	}
-	sid = json_string_value(json_object_get(o, "subject"));
-	rule = json_string_value(json_object_get(o, "rule"));
-	device = json_string_value(json_object_get(o, "device"));
-	reason = json_string_value(json_object_get(o, "reason"));
-	by = json_string_value(json_object_get(o, "by"));
-	until = json_object_get(o, "until");
-	dur = json_object_get(o, "for");
-	if (!sid || !(s->subj = ch_registry_subject(rt->reg, sid))) {
-		ch_fmt(s->detail, sizeof(s->detail), "silence names no subject of the registry");
-		reject(s, CH_REJ_UNKNOWN_DEVICE);
-		goto out;
-	}
-	if ((rule && device) || (rule && !ch_rules_find(rt->rules, rule)) ||
-	    (device && (ch_registry_find_device(rt->reg, device, &dev) != s->subj || !dev))) {
-		ch_fmt(s->detail, sizeof(s->detail), "silence: give one of \"rule\" (a rule id) or \"device\" "
-						     "(a device of the subject), or neither for the whole subject");
-		reject(s, CH_REJ_BAD_FIELD);
-		goto out;
-	}
-	if (!reason || !*reason || strlen(reason) > 500 || !ch_utf8_valid(reason, strlen(reason))) {
-		ch_fmt(s->detail, sizeof(s->detail), "silence needs a \"reason\" (1-500 bytes of text)");
-		reject(s, CH_REJ_BAD_FIELD);
-		goto out;
-	}
-	if (json_is_integer(until)) {
-		ms = json_integer_value(until);
-	} else if (json_is_string(until) && ch_event_parse_rfc3339(json_string_value(until), &ms) == 0) {
-		/* parsed */
-	} else if (!until && json_is_string(dur) && ch_parse_duration(json_string_value(dur), &ms) == 0) {
-		ms += now;
-	} else if (!until && json_is_integer(dur) && json_integer_value(dur) >= 0 &&
-		   json_integer_value(dur) < 400LL * 86400) {
-		ms = now + json_integer_value(dur) * 1000;
-	} else {
-		ch_fmt(s->detail, sizeof(s->detail), "silence needs \"until\" (RFC 3339 or epoch ms) or \"for\" "
-						     "(a duration such as \"2h\")");
-		reject(s, CH_REJ_BAD_FIELD);
-		goto out;
-	}
-	s->sil_kind = rule ? CH_SIL_RULE : device ? CH_SIL_DEVICE : CH_SIL_SUBJECT;
-	ch_strlcpy(s->sil_target, rule ? rule : device ? dev->id : "", sizeof(s->sil_target));
-	s->sil_until = ms;
-	{
-		char at[40];
-		json_t *doc;
-		ch_clock_format(ms, at, sizeof(at));
-		doc = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "scope",
-				rule ? "rule" : device ? "device" : "subject", "target", s->sil_target, "until", at,
-				"until_ms", (json_int_t)ms, "reason", reason, "by", by ? by : "");
-		s->sil_doc = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-		json_decref(doc);
-	}
-	if (!s->sil_doc) {
-		ch_fmt(s->detail, sizeof(s->detail), "out of memory");
-		reject(s, CH_REJ_OVERFLOW);
-		goto out;
-	}
-	ch_log(CH_LOG_INFO, "silence for %s%s%s until %lld: %s", sid, s->sil_target[0] ? " " : "", s->sil_target,
-	       (long long)ms, reason);
+	s->subj = q.subj;
+	s->sil_kind = q.kind;
+	ch_strlcpy(s->sil_target, q.target, sizeof(s->sil_target));
+	s->sil_until = q.until_ms;
+	s->sil_doc = q.doc;
+	ch_log(CH_LOG_INFO, "silence for %s%s%s until %lld", q.subj->id, q.target[0] ? " " : "", q.target,
+	       (long long)q.until_ms);
 	s->silence = true;
 	s->ok = true;
-out:
-	json_decref(o);
+}
+
+/* An acknowledgement or resolve from a person (control.c); its alert is read later (ack_fetch). */
+static void prepare_ack(struct ch_runtime *rt, struct slot *s)
+{
+	struct ch_ack_req q;
+	enum ch_reject why;
+
+	if (ch_control_ack(s->m->payload, s->m->len, rt->reg, &q, &why, s->detail, sizeof(s->detail))) {
+		reject(s, why);
+		return;
+	}
+	s->subj = q.subj;
+	s->ack_resolve = q.resolve;
+	ch_strlcpy(s->ack_alert, q.alert, sizeof(s->ack_alert));
+	ch_strlcpy(s->ack_by, q.by, sizeof(s->ack_by));
+	ch_strlcpy(s->ack_outcome, q.outcome, sizeof(s->ack_outcome));
+	ch_strlcpy(s->ack_text, q.text, sizeof(s->ack_text));
+	s->ack = true;
+	s->ok = true;
+}
+
+/* Reads the alerts that acks name, for their keys; CH_EAGAIN while Redis is away. */
+static int ack_fetch(struct ch_ingest *ig, struct slot *slots, size_t ns, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ns; i++) {
+		struct slot *s = &slots[i];
+		char *doc = NULL;
+		json_t *j;
+		int rc;
+
+		if (!s->ok || !s->ack || s->ack_key[0])
+			continue;
+		rc = ch_store_alert_get(ig->store, s->ack_alert, &doc, err, errlen);
+		if (rc == CH_EAGAIN)
+			return rc;
+		j = rc ? NULL : json_loads(doc, 0, NULL);
+		free(doc);
+		if (!json_is_string(json_object_get(j, "key"))) {
+			ch_fmt(s->detail, sizeof(s->detail), "ack: no alert %s", s->ack_alert);
+			reject(s, CH_REJ_UNKNOWN_DEVICE);
+			s->ok = false;
+		} else if (json_is_string(json_object_get(j, "state")) &&
+			   strcmp(json_string_value(json_object_get(j, "state")), "resolved") == 0) {
+			/* Answered twice (two people, a retry): the first one counts. */
+			ch_log(CH_LOG_INFO, "ack for %s by %s: already resolved", s->ack_alert, s->ack_by);
+			s->ok = false;
+		} else {
+			ch_strlcpy(s->ack_key, json_string_value(json_object_get(j, "key")), sizeof(s->ack_key));
+		}
+		json_decref(j);
+	}
+	return 0;
 }
 
 /* Validates one canonical event and works out what the store must do with it. */
@@ -505,6 +508,11 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				ch_engine_silence(&g->work, s->sil_kind, s->sil_target, s->sil_until);
 				continue;
 			}
+			if (s->ack) {
+				if (s->ack_resolve)
+					ch_engine_resolved(&g->work, &cx, s->ack_key, now);
+				continue;
+			}
 			g->sevs[g->nsev++] = (struct ch_store_event){
 				.device = s->ev.device,
 				.dedup_id = s->dedup,
@@ -544,6 +552,15 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		x->severity = ch_severity_name(a->severity);
 		x->event_json = slot_json_of(slots, ns, a->ev);
 		k++;
+	}
+	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
+		struct slot *s = &slots[i];
+		if (!s->ok || s->group != gi || !s->ack)
+			continue;
+		g->sacts[k++] = (struct ch_store_action){
+			.kind = s->ack_resolve ? "resolved" : "acknowledged", .key = s->ack_key, .text = s->ack_text,
+			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
+			.by = s->ack_by};
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
 		struct slot *s = &slots[i];
@@ -806,6 +823,12 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 				break;
 			s->m = m;
 			prepare_event(rt, s, m->payload, m->len, -1);
+		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0) {
+			struct slot *s = next_slot(ig, &ns);
+			if (!s)
+				break;
+			s->m = m;
+			prepare_ack(rt, s);
 		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
@@ -819,6 +842,15 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 	if (ns == ig->cap && n > 0 && !ig->slots[ns - 1].m) {
 		/* Out of memory growing the scratch: keep the journal, it will be replayed. */
 		maxseq = 0;
+	}
+	{
+		int attempt = 0;
+		while (ack_fetch(ig, ig->slots, ns, err, sizeof(err)) == CH_EAGAIN) {
+			if (!redis_backoff(ig, &attempt, err, n)) {
+				maxseq = 0;
+				goto out;
+			}
+		}
 	}
 	gs = calloc(ns ? ns : 1, sizeof(*gs));
 	if (!gs) {

@@ -64,6 +64,12 @@ bool ch_ingest_timers_running(struct ch_ingest *ig);
  * "by": NAME}.  An "until" in the past (or "for": 0) lifts the silence.
  */
 #define CH_TOPIC_SILENCES "carehub/v1/silences"
+/*
+ * Acknowledgements: {"alert": "s-001:3", "action": "ack" | "resolve", "by": NAME,
+ * "outcome": genuine | false_alarm | accidental | no_response | activity_resumed
+ * (resolve only, required), "note": TEXT}.
+ */
+#define CH_TOPIC_ACKS "carehub/v1/acks"
 /* The hub's own marker topic prefix (carehub/v1/sync/<instance>). */
 #define CH_TOPIC_SYNC "carehub/v1/sync/"
 

@@ -436,14 +436,15 @@ int main(int argc, char **argv)
 	ch_fmt(g.status_topic, sizeof(g.status_topic), "carehub/v1/status/%s", g.instance);
 	/* Canonical events and every adapter's topics, shared between hubs when configured. */
 	ch_fmt(g.sync_topic, sizeof(g.sync_topic), "%s%s", CH_TOPIC_SYNC, g.instance);
-	g.nsubs = 3 + ch_adapters_count(rt->adapters);
+	g.nsubs = 4 + ch_adapters_count(rt->adapters);
 	g.subs = calloc(g.nsubs, sizeof(*g.subs));
 	if (g.subs)
 		g.subs[g.nsubs - 1] = ch_strdup(g.sync_topic); /* never shared: it is this hub's own */
 	for (size_t i = 0; g.subs && i + 1 < g.nsubs; i++) {
 		const char *filter = i == 0   ? CH_TOPIC_EVENTS "+"
 				     : i == 1 ? CH_TOPIC_SILENCES
-						: ch_adapters_filter(rt->adapters, i - 2);
+				     : i == 2 ? CH_TOPIC_ACKS
+						: ch_adapters_filter(rt->adapters, i - 3);
 		char buf[512];
 		if (rt->cfg->mqtt.shared_group)
 			ch_fmt(buf, sizeof(buf), "$share/%s/%s", rt->cfg->mqtt.shared_group, filter);

@@ -460,6 +460,8 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 				argv_str(&a, x->outcome);
 				argv_str(&a, x->severity);
 				argv_str(&a, x->event_json);
+				argv_str(&a, x->alert_id ? x->alert_id : "");
+				argv_str(&a, x->by ? x->by : "");
 			}
 		}
 		if (a.oom) {

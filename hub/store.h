@@ -60,7 +60,7 @@ struct ch_store_event {
 
 /* An alert change the engine decided (see engine.h). */
 struct ch_store_action {
-	const char *kind;       /* opened, repeat, resolved, raised, silenced */
+	const char *kind;       /* opened, repeat, resolved, raised, acknowledged, silenced */
 	const char *key;        /* dedup key within the subject */
 	const char *doc;        /* opened: the alert document template (JSON) */
 	const char *jobs;       /* opened: step-0 notification jobs (JSON array) */
@@ -68,6 +68,8 @@ struct ch_store_action {
 	const char *outcome;    /* resolved */
 	const char *severity;   /* raised */
 	const char *event_json; /* the event that caused it, or "" */
+	const char *alert_id;   /* acknowledged/resolved by a person: only this alert, if still open; else NULL */
+	const char *by;         /* who, for the timeline; NULL: the hub */
 };
 
 /*

@@ -10,7 +10,8 @@
 --   sid, expect ('*': any version), state ('': leave), deadline ('': leave,
 --   '0': no timer, else the absolute ms of the subject's next timer),
 --   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
---   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json
+--   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
+--     alert_id (a person's ack/resolve: only that alert, if it is still the open one), by
 -- Returns {njobs, records...}: per group either
 --   'V', sid, version          applied
 --   'C', sid, version, state   not applied: the state moved on
@@ -26,10 +27,10 @@ local function put(...)
   for _, v in ipairs({...}) do res[#res + 1] = v end
 end
 
-local function record(kind, sid, aid, akey, doc, text, ev, outcome)
+local function record(kind, sid, aid, akey, doc, text, ev, outcome, by)
   local enc = cjson.encode(doc)
   redis.call('SET', akey, enc)
-  local tl = {ts = now_iso, ts_ms = now, what = kind, by = actor, count = doc.count, text = text}
+  local tl = {ts = now_iso, ts_ms = now, what = kind, by = by or actor, count = doc.count, text = text}
   if ev then tl.event = ev.id end
   if outcome and outcome ~= '' then tl.outcome = outcome end
   redis.call('RPUSH', akey .. ':tl', cjson.encode(tl))
@@ -42,7 +43,7 @@ for _ = 1, ng do
   local evb = i + 5
   local nact = tonumber(ARGV[evb + 5 * nev])
   local actb = evb + 5 * nev + 1
-  i = actb + 8 * nact
+  i = actb + 10 * nact
   local S = P .. '{' .. sid .. '}:'
   local cur = redis.call('HGET', S .. 'eng', 'v') or '0'
   local ok = true
@@ -73,9 +74,11 @@ for _ = 1, ng do
   end
   if ok then
     for a = 0, nact - 1 do
-      local b = actb + 8 * a
+      local b = actb + 10 * a
       local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
       local text, outcome, sev, evj = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+      local want, by = ARGV[b + 8], ARGV[b + 9]
+      if by == '' then by = actor end
       local ev = nil
       if evj ~= '' then ev = cjson.decode(evj) end
       if kind == 'silenced' then
@@ -84,6 +87,10 @@ for _ = 1, ng do
       local openkey = S .. 'open:' .. key
       local aid = redis.call('GET', openkey)
       local akey, doc
+      if aid and want ~= '' and aid ~= want then
+        aid = nil -- a person answered an alert that is no longer the open one: nothing to do
+        kind = 'stale'
+      end
       if aid then
         akey = S .. 'alert:' .. string.match(aid, ':(%d+)$')
         doc = cjson.decode(redis.call('GET', akey))
@@ -124,10 +131,16 @@ for _ = 1, ng do
         doc.outcome = outcome
         doc.resolved_at = now_iso
         doc.resolved_at_ms = now
-        doc.resolved_by = actor
+        doc.resolved_by = by
         redis.call('DEL', openkey)
         redis.call('ZREM', P .. 'alerts:open', aid)
-        record('resolved', sid, aid, akey, doc, text, ev, outcome)
+        record('resolved', sid, aid, akey, doc, text, ev, outcome, by)
+      elseif kind == 'acknowledged' and doc and doc.state == 'open' then
+        doc.state = 'acknowledged'
+        doc.acknowledged_at = now_iso
+        doc.acknowledged_at_ms = now
+        doc.acknowledged_by = by
+        record('acknowledged', sid, aid, akey, doc, text, ev, nil, by)
       elseif kind == 'raised' and doc then
         doc.severity = sev
         record('raised', sid, aid, akey, doc, text, ev)

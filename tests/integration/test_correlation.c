@@ -256,6 +256,80 @@ static void silences_hold_what_they_name_and_nothing_more(void **state)
 	assert_true(t_wait(opened_n, &w, T_DEADLINE_MS));
 }
 
+static json_t *alert_n(const char *sid, int n)
+{
+	char *doc = t_redis_str("GET %s{%s}:alert:%d", hub.prefix, sid, n);
+	json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
+
+	free(doc);
+	return j;
+}
+
+struct state_wait {
+	const char *sid;
+	int n;
+	const char *state;
+};
+
+static bool alert_state_is(void *arg)
+{
+	struct state_wait *w = arg;
+	json_t *j = alert_n(w->sid, w->n);
+	bool ok = j && strcmp(json_string_value(json_object_get(j, "state")), w->state) == 0;
+
+	json_decref(j);
+	return ok;
+}
+
+static void people_acknowledge_and_resolve(void **state)
+{
+	struct want sos = {"c-quiet", "sos", 1, true};
+	struct state_wait acked = {"c-quiet", 1, "acknowledged"}, resolved = {"c-quiet", 1, "resolved"};
+	const char *ack = "{\"alert\":\"c-quiet:1\",\"action\":\"ack\",\"by\":\"centre operator 7\"}";
+	const char *res = "{\"alert\":\"c-quiet:1\",\"action\":\"resolve\",\"by\":\"neighbour zhang\","
+			  "\"outcome\":\"false_alarm\",\"note\":\"pressed by mistake\"}";
+	const char *no_outcome = "{\"alert\":\"c-quiet:1\",\"action\":\"resolve\",\"by\":\"x\"}";
+	const char *unknown = "{\"alert\":\"c-quiet:99\",\"action\":\"ack\",\"by\":\"x\"}";
+	json_t *d;
+
+	(void)state;
+	publish("cq-sos", "sos", "true");
+	assert_true(t_wait(opened_n, &sos, T_DEADLINE_MS));
+	t_mqtt_publish("carehub/v1/acks", ack, strlen(ack), 1);
+	assert_true(t_wait(alert_state_is, &acked, T_DEADLINE_MS));
+	d = alert_n("c-quiet", 1);
+	assert_string_equal(json_string_value(json_object_get(d, "acknowledged_by")), "centre operator 7");
+	json_decref(d);
+
+	t_mqtt_publish("carehub/v1/acks", no_outcome, strlen(no_outcome), 1);
+	t_mqtt_publish("carehub/v1/acks", unknown, strlen(unknown), 1);
+	t_mqtt_publish("carehub/v1/acks", res, strlen(res), 1);
+	assert_true(t_wait(alert_state_is, &resolved, T_DEADLINE_MS));
+	d = alert_n("c-quiet", 1);
+	assert_string_equal(json_string_value(json_object_get(d, "outcome")), "false_alarm");
+	assert_string_equal(json_string_value(json_object_get(d, "resolved_by")), "neighbour zhang");
+	json_decref(d);
+	json_t *tl = t_redis("LRANGE %s{c-quiet}:alert:1:tl 0 -1", hub.prefix);
+	char *s = json_dumps(tl, 0);
+	assert_non_null(strstr(s, "centre operator 7"));
+	assert_non_null(strstr(s, "pressed by mistake"));
+	free(s);
+	json_decref(tl);
+	/* Both bad acks went to the dead letters. */
+	assert_true(t_redis_int("XLEN %sdeadletter", hub.prefix) >= 2);
+
+	/* The engine knows it is over: the next press is a new alert, not a repeat. */
+	publish("cq-sos", "sos", "true");
+	sos.n = 2;
+	assert_true(t_wait(opened_n, &sos, T_DEADLINE_MS));
+	/* A late resolve of the first alert changes nothing about the second. */
+	t_mqtt_publish("carehub/v1/acks", res, strlen(res), 1);
+	t_sleep_ms(500);
+	d = alert_n("c-quiet", 2);
+	assert_string_equal(json_string_value(json_object_get(d, "state")), "open");
+	json_decref(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(away_suspends_inactivity, setup, teardown),
 		cmocka_unit_test_setup_teardown(hospital_admission_suspends_and_discharge_rearms, setup, teardown),
 		cmocka_unit_test_setup_teardown(silences_hold_what_they_name_and_nothing_more, setup, teardown),
+		cmocka_unit_test_setup_teardown(people_acknowledge_and_resolve, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
