@@ -72,7 +72,7 @@ $(BUILD)/gen/%.lua.h: hub/%.lua
 	{ echo 'static const char $(subst .,_,$*)_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 
-$(BUILD)/obj/hub/store.o: $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h
+$(BUILD)/obj/hub/store.o: $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
 
 $(LIBHUB): $(HUB_OBJS)
 	@rm -f $@
@@ -122,7 +122,7 @@ clang-check:
 
 # libFuzzer targets: each links the hub sources built with clang and the fuzzer.
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h
+build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
 	@mkdir -p build-fuzz
 	clang $(CH_CFLAGS) $(FUZZ_FLAGS) -Ihub -o $@ $< $(HUB_SRCS) $(CH_LIBS)
 

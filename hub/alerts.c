@@ -112,6 +112,18 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	return doc;
 }
 
+size_t ch_policy_total_steps(const struct ch_policy *pol)
+{
+	return pol && pol->nsteps ? pol->nsteps * (size_t)(1 + (pol->repeat > 0 ? pol->repeat : 0)) : 0;
+}
+
+int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g)
+{
+	size_t n = pol->nsteps, round = g / n;
+
+	return (int64_t)round * (pol->steps[n - 1].after_ms + pol->repeat_after_ms) + pol->steps[g % n].after_ms;
+}
+
 void ch_alert_contact_id(const char *role, const char *phone, char out[9])
 {
 	uint32_t h = 2166136261u;

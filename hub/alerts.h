@@ -42,6 +42,15 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
  */
 json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struct ch_subject *subj);
 
+/*
+ * A policy's schedule: steps run in order, then the whole list again `repeat`
+ * times; global step g is step g % nsteps of round g / nsteps, due at
+ * round * (last step's after + repeat_after) + that step's after, counted from
+ * the alert's opening.
+ */
+size_t ch_policy_total_steps(const struct ch_policy *pol);
+int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g);
+
 /* Stable contact id: 8 hex digits of FNV-1a over role and phone. */
 void ch_alert_contact_id(const char *role, const char *phone, char out[9]);
 

@@ -23,7 +23,7 @@
 /* Dead letters keep this much of a payload: enough to see what was sent. */
 #define DEADLETTER_KEEP 4096
 /* A claimed timer comes due again after this if its hub dies meanwhile. */
-#define TIMER_LEASE_MS 10000
+#define TIMER_LEASE_MS 2000
 #define TIMER_POLL_MS 250
 #define TIMER_CLAIM_MAX 128
 /* Compare-and-set rounds before a batch is left to the journal's replay. */
@@ -536,6 +536,10 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
 			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);
 
+			if (a->kind == CH_ACT_OPEN && ch_policy_total_steps(pol) > 1) {
+				g->sacts[k].esc_policy = pol->name;
+				g->sacts[k].esc_at = now + ch_policy_step_due_ms(pol, 1);
+			}
 			g->docs[i] = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 			g->jobs[i] = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
 			json_decref(doc);
@@ -970,6 +974,85 @@ static size_t fire_timers(struct ch_ingest *ig)
 	return n;
 }
 
+/* One due escalation step: the jobs of that step, unless the alert was answered meanwhile. */
+static void escalate_one(struct ch_ingest *ig, struct ch_runtime *rt, const struct ch_esc_due *d, int64_t now)
+{
+	json_t *doc = json_loads(d->doc, 0, NULL), *jobs = NULL, *job;
+	const char *state = json_string_value(json_object_get(doc, "state"));
+	const char *sev = json_string_value(json_object_get(doc, "severity"));
+	const struct ch_subject *subj;
+	const struct ch_policy *pol;
+	char sid[CH_DEVICE_MAX], err[512], text[256];
+	char *jtext = NULL;
+	long long njobs = -1;
+	long num;
+	size_t total, idx;
+	int64_t next = 0;
+	int rc;
+
+	if (!doc || !state || strcmp(state, "open") != 0 || ch_store_alert_id_split(d->alert_id, sid, sizeof(sid), &num) ||
+	    !(subj = ch_registry_subject(rt->reg, sid)) ||
+	    !(pol = ch_config_policy(rt->cfg, d->policy[0] ? d->policy : NULL, sev ? sev : "high")) ||
+	    d->step < 1 || (size_t)d->step >= (total = ch_policy_total_steps(pol))) {
+		/* Answered, gone, or the policy no longer has this step: the escalation ends. */
+		if ((rc = ch_store_esc_stop(ig->store, d->alert_id, err, sizeof(err))))
+			ch_log_rl("esc-stop", 10000, CH_LOG_WARN, "escalation %s: %s", d->alert_id, err);
+		json_decref(doc);
+		return;
+	}
+	idx = (size_t)d->step % pol->nsteps;
+	jobs = ch_alert_step_jobs(pol, idx, subj);
+	json_array_foreach(jobs, idx, job)
+		json_object_set_new(job, "step", json_integer(d->step));
+	jtext = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
+	if ((size_t)d->step + 1 < total)
+		next = json_integer_value(json_object_get(doc, "opened_at_ms")) +
+		       ch_policy_step_due_ms(pol, (size_t)d->step + 1);
+	{
+		const struct ch_policy_step *ps = &pol->steps[(size_t)d->step % pol->nsteps];
+		size_t o = 0;
+		o += (size_t)snprintf(text, sizeof(text), "step %lld of %s:", d->step, pol->name);
+		for (size_t r = 0; r < ps->nroles && o < sizeof(text); r++)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", r ? ", " : " ", ps->roles[r]);
+	}
+	if (!jtext) {
+		ch_log(CH_LOG_ERROR, "escalation %s: out of memory; retried after the lease", d->alert_id);
+	} else if ((rc = ch_store_esc_step(ig->store, now, ig->actor, d->alert_id, d->step, next, jtext, text, &njobs,
+					   err, sizeof(err)))) {
+		ch_log_rl("esc-step", 10000, CH_LOG_WARN, "escalation %s: %s; retried after the lease", d->alert_id, err);
+	} else if (njobs >= 0) {
+		ch_log(CH_LOG_INFO, "alert %s escalated: %s (%lld notifications)", d->alert_id, text, njobs);
+		atomic_fetch_add(&ch_metrics.jobs_queued, (uint64_t)njobs);
+		if (njobs && ig->o.jobs_ready)
+			ig->o.jobs_ready(ig->o.arg);
+	}
+	free(jtext);
+	json_decref(jobs);
+	json_decref(doc);
+}
+
+/* Claims due escalation steps and takes them; returns how many were due. */
+static size_t fire_escalations(struct ch_ingest *ig)
+{
+	struct ch_runtime *rt = ch_runtime_acquire();
+	struct ch_esc_due *d = NULL;
+	size_t n = 0;
+	int64_t now = ch_clock_now_ms();
+	char err[512];
+
+	if (!rt)
+		return 0;
+	if (ch_store_esc_claim(ig->store, now, TIMER_LEASE_MS, TIMER_CLAIM_MAX, &d, &n, err, sizeof(err))) {
+		ch_log_rl("esc-claim", 10000, CH_LOG_WARN, "escalation: %s", err);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		escalate_one(ig, rt, &d[i], now);
+	ch_esc_due_free(d, n);
+	ch_runtime_release(rt);
+	return n;
+}
+
 /*
  * Subjects the engine has never seen get their state and first timers now, so
  * a home whose sensors never report anything still raises "no sign of life".
@@ -1060,6 +1143,8 @@ static void *ingest_thread(void *arg)
 				bootstrap_subjects(ig);
 			/* A full claim means more are due: come back at once. */
 			size_t fired = fire_timers(ig);
+			if (fire_escalations(ig) == TIMER_CLAIM_MAX)
+				fired = TIMER_CLAIM_MAX;
 			ig->next_timer_poll = ch_clock_mono_ms() + (fired == TIMER_CLAIM_MAX ? 0 : TIMER_POLL_MS);
 		}
 	}

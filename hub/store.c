@@ -18,6 +18,7 @@
 
 #include "store_ingest.lua.h"
 #include "store_timers.lua.h"
+#include "store_escalate.lua.h"
 
 struct ch_store {
 	redisContext *c;
@@ -29,6 +30,7 @@ struct ch_store {
 	int timeout_ms;
 	char ingest_sha[48];
 	char timers_sha[48];
+	char esc_sha[48];
 };
 
 /* ---------------------------------------------------------------- connection */
@@ -103,6 +105,11 @@ int ch_store_ensure(struct ch_store *st, char *err, size_t errlen)
 	if ((rc = reply_error(st, r, "SCRIPT LOAD", err, errlen)))
 		goto fail;
 	ch_strlcpy(st->timers_sha, r->str, sizeof(st->timers_sha));
+	freeReplyObject(r);
+	r = redisCommand(st->c, "SCRIPT LOAD %s", store_escalate_lua);
+	if ((rc = reply_error(st, r, "SCRIPT LOAD", err, errlen)))
+		goto fail;
+	ch_strlcpy(st->esc_sha, r->str, sizeof(st->esc_sha));
 	freeReplyObject(r);
 	return 0;
 fail:
@@ -462,6 +469,11 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 				argv_str(&a, x->event_json);
 				argv_str(&a, x->alert_id ? x->alert_id : "");
 				argv_str(&a, x->by ? x->by : "");
+				argv_str(&a, x->esc_at ? x->esc_policy : "");
+				if (x->esc_at)
+					argv_i64(&a, x->esc_at);
+				else
+					argv_str(&a, "");
 			}
 		}
 		if (a.oom) {
@@ -529,6 +541,152 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 	if (script_rc)
 		ch_ingest_result_clear(res);
 	return script_rc;
+}
+
+/* ---------------------------------------------------------------- escalation */
+
+/* EVALSHA of the escalation script; NOSCRIPT drops the connection (reloaded on the next call). */
+static redisReply *esc_call(struct ch_store *st, struct argv *a, char *err, size_t errlen, int *rc)
+{
+	redisReply *r;
+
+	if (a->oom) {
+		*rc = CH_ENOMEM;
+		return NULL;
+	}
+	r = cmd_argv(st, (int)a->n, a->v, a->len);
+	if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(r);
+		drop(st);
+		ch_fmt(err, errlen, "redis: script cache was flushed; reloading");
+		*rc = CH_EAGAIN;
+		return NULL;
+	}
+	if ((*rc = reply_error(st, r, "escalation script", err, errlen)))
+		return NULL;
+	return r;
+}
+
+void ch_esc_due_free(struct ch_esc_due *d, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++) {
+		free(d[i].alert_id);
+		free(d[i].policy);
+		free(d[i].doc);
+	}
+	free(d);
+}
+
+int ch_store_esc_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, int max, struct ch_esc_due **out,
+		       size_t *n, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	struct ch_esc_due *d;
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	argv_str(&a, "EVALSHA");
+	argv_str(&a, st->esc_sha);
+	argv_str(&a, "0");
+	argv_str(&a, "claim");
+	argv_str(&a, st->prefix);
+	argv_i64(&a, now_ms);
+	argv_i64(&a, lease_ms);
+	argv_i64(&a, max);
+	r = esc_call(st, &a, err, errlen, &rc);
+	argv_free(&a);
+	if (!r)
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 4) {
+		freeReplyObject(r);
+		ch_fmt(err, errlen, "redis escalation script: unexpected reply");
+		return CH_EPROTO;
+	}
+	d = calloc(r->elements / 4 + 1, sizeof(*d));
+	if (!d) {
+		freeReplyObject(r);
+		return CH_ENOMEM;
+	}
+	for (size_t i = 0; i < r->elements / 4; i++) {
+		d[i].alert_id = dup_str(r->element[4 * i]);
+		d[i].policy = dup_str(r->element[4 * i + 1]);
+		d[i].step = reply_ll(r->element[4 * i + 2]);
+		d[i].doc = dup_str(r->element[4 * i + 3]);
+		*n = i + 1;
+		if (!d[i].alert_id || !d[i].policy || !d[i].doc) {
+			ch_esc_due_free(d, *n);
+			freeReplyObject(r);
+			*n = 0;
+			return CH_ENOMEM;
+		}
+	}
+	freeReplyObject(r);
+	*out = d;
+	return 0;
+}
+
+int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, const char *alert_id, long long step,
+		      int64_t next_at, const char *jobs, const char *text, long long *njobs, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	char now_iso[40];
+	redisReply *r;
+	int rc;
+
+	*njobs = -1;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	ch_clock_format(now_ms, now_iso, sizeof(now_iso));
+	argv_str(&a, "EVALSHA");
+	argv_str(&a, st->esc_sha);
+	argv_str(&a, "0");
+	argv_str(&a, "step");
+	argv_str(&a, st->prefix);
+	argv_i64(&a, now_ms);
+	argv_str(&a, now_iso);
+	argv_str(&a, actor);
+	argv_str(&a, alert_id);
+	argv_i64(&a, step);
+	argv_i64(&a, step + 1);
+	if (next_at)
+		argv_i64(&a, next_at);
+	else
+		argv_str(&a, "");
+	argv_str(&a, jobs);
+	argv_str(&a, text);
+	r = esc_call(st, &a, err, errlen, &rc);
+	argv_free(&a);
+	if (!r)
+		return rc;
+	*njobs = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	argv_str(&a, "EVALSHA");
+	argv_str(&a, st->esc_sha);
+	argv_str(&a, "0");
+	argv_str(&a, "stop");
+	argv_str(&a, st->prefix);
+	argv_str(&a, alert_id);
+	r = esc_call(st, &a, err, errlen, &rc);
+	argv_free(&a);
+	if (!r)
+		return rc;
+	freeReplyObject(r);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- engine state */

@@ -13,6 +13,8 @@
  *   P{sid}:alert:<n>:tl                the alert's timeline (list of JSON entries)
  *   Palerts:open                       sorted set of open alert ids by opening time
  *   Ptimers                            sorted set: subject id -> its next deadline (ms)
+ *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step
+ *   Pescalations                       sorted set: alert id -> when its next step is due
  *   Poutbox                            stream of notification jobs (consumer group "dispatch")
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
@@ -70,6 +72,8 @@ struct ch_store_action {
 	const char *event_json; /* the event that caused it, or "" */
 	const char *alert_id;   /* acknowledged/resolved by a person: only this alert, if still open; else NULL */
 	const char *by;         /* who, for the timeline; NULL: the hub */
+	const char *esc_policy; /* opened: the policy whose later steps follow */
+	int64_t esc_at;         /* opened: when step 1 is due (0: no later steps) */
 };
 
 /*
@@ -155,6 +159,29 @@ int ch_store_states_read(struct ch_store *st, const char *const *sids, size_t n,
 int ch_store_timers_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, int max,
 			  struct ch_state_blob **out, size_t *n, char *err, size_t errlen);
 void ch_state_blobs_free(struct ch_state_blob *b, size_t n);
+
+/* ---- escalation (store_escalate.lua) ---- */
+
+struct ch_esc_due {
+	char *alert_id;
+	char *policy;
+	long long step; /* global index of the step due, counting repeats */
+	char *doc;      /* the alert document ("" if gone) */
+};
+
+/* Claims up to max due escalation steps, each pushed lease_ms ahead. */
+int ch_store_esc_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, int max, struct ch_esc_due **out,
+		       size_t *n, char *err, size_t errlen);
+void ch_esc_due_free(struct ch_esc_due *d, size_t n);
+/*
+ * Applies step `step` if the escalation is still there: queues jobs (JSON
+ * array), notes it on the timeline, and schedules next_step at next_at (0: it
+ * was the last).  *njobs = -1 when the step was already taken.
+ */
+int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, const char *alert_id, long long step,
+		      int64_t next_at, const char *jobs, const char *text, long long *njobs, char *err, size_t errlen);
+/* Ends an escalation whose alert is no longer open. */
+int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen);
 
 /* ---- registry ---- */
 

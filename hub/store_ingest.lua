@@ -11,7 +11,8 @@
 --   '0': no timer, else the absolute ms of the subject's next timer),
 --   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
 --   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
---     alert_id (a person's ack/resolve: only that alert, if it is still the open one), by
+--     alert_id (a person's ack/resolve: only that alert, if it is still the open one), by,
+--     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none)
 -- Returns {njobs, records...}: per group either
 --   'V', sid, version          applied
 --   'C', sid, version, state   not applied: the state moved on
@@ -43,7 +44,7 @@ for _ = 1, ng do
   local evb = i + 5
   local nact = tonumber(ARGV[evb + 5 * nev])
   local actb = evb + 5 * nev + 1
-  i = actb + 10 * nact
+  i = actb + 12 * nact
   local S = P .. '{' .. sid .. '}:'
   local cur = redis.call('HGET', S .. 'eng', 'v') or '0'
   local ok = true
@@ -74,10 +75,11 @@ for _ = 1, ng do
   end
   if ok then
     for a = 0, nact - 1 do
-      local b = actb + 10 * a
+      local b = actb + 12 * a
       local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
       local text, outcome, sev, evj = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
       local want, by = ARGV[b + 8], ARGV[b + 9]
+      local escpol, escat = ARGV[b + 10], ARGV[b + 11]
       if by == '' then by = actor end
       local ev = nil
       if evj ~= '' then ev = cjson.decode(evj) end
@@ -119,6 +121,10 @@ for _ = 1, ng do
         if ev then doc.last_event = ev end
         redis.call('SET', openkey, aid)
         redis.call('ZADD', P .. 'alerts:open', now, aid)
+        if escat ~= '' then
+          redis.call('HSET', S .. 'esc:' .. n, 'pol', escpol, 'g', 1, 'at', escat)
+          redis.call('ZADD', P .. 'escalations', escat, aid)
+        end
         for _, job in ipairs(cjson.decode(jobs)) do
           job.alert = aid
           job.key = aid .. ':' .. job.step .. ':' .. job.cid .. ':' .. job.channel
@@ -134,12 +140,16 @@ for _ = 1, ng do
         doc.resolved_by = by
         redis.call('DEL', openkey)
         redis.call('ZREM', P .. 'alerts:open', aid)
+        redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
+        redis.call('ZREM', P .. 'escalations', aid)
         record('resolved', sid, aid, akey, doc, text, ev, outcome, by)
       elseif kind == 'acknowledged' and doc and doc.state == 'open' then
         doc.state = 'acknowledged'
         doc.acknowledged_at = now_iso
         doc.acknowledged_at_ms = now
         doc.acknowledged_by = by
+        redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
+        redis.call('ZREM', P .. 'escalations', aid)
         record('acknowledged', sid, aid, akey, doc, text, ev, nil, by)
       elseif kind == 'raised' and doc then
         doc.severity = sev

@@ -1,0 +1,69 @@
+-- store_escalate.lua: the escalation steps that come after an alert opened.
+--
+-- An open alert with steps still to come has P{sid}:esc:<n> = {pol, g, at}
+-- (policy, the global index of the next step counting repeats, when it is
+-- due) and an entry alert id -> at in the sorted set Pescalations.  The
+-- ingest script writes both when it opens the alert and deletes both when the
+-- alert is acknowledged or resolved: that is what stops an escalation.
+--
+-- ARGV[1] = 'claim': prefix, now_ms, lease_ms, max
+--   returns {aid, pol, g, doc, ...} for due steps, each pushed lease_ms ahead
+--   (if this hub dies the step comes due again; the step's idempotency keys
+--   keep a provider from calling twice).
+-- ARGV[1] = 'step': prefix, now_ms, now_iso, actor, aid, expect_g, next_g,
+--   next_at ('' when this was the last step), jobs_json, text
+--   applies one step if the escalation is still at expect_g (so two hubs, or a
+--   restart, never send a step twice): queues its jobs, notes it on the
+--   timeline and moves on; returns the number of jobs queued, or -1 when the
+--   step was already taken or the escalation has stopped.
+-- ARGV[1] = 'stop': prefix, aid   (the alert is no longer open)
+local mode, P = ARGV[1], ARGV[2]
+
+local function keys(aid)
+  local sid, n = string.match(aid, '^(.*):(%d+)$')
+  local S = P .. '{' .. sid .. '}:'
+  return S .. 'esc:' .. n, S .. 'alert:' .. n
+end
+
+if mode == 'claim' then
+  local now, lease, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local out = {}
+  for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'escalations', '-inf', now, 'LIMIT', 0, max)) do
+    redis.call('ZADD', P .. 'escalations', now + lease, aid)
+    local ekey, akey = keys(aid)
+    local e = redis.call('HMGET', ekey, 'pol', 'g')
+    out[#out + 1] = aid
+    out[#out + 1] = e[1] or ''
+    out[#out + 1] = e[2] or ''
+    out[#out + 1] = redis.call('GET', akey) or ''
+  end
+  return out
+elseif mode == 'step' then
+  local now, now_iso, actor, aid = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+  local expect, nextg, nextat, jobs, text = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+  local ekey, akey = keys(aid)
+  if redis.call('HGET', ekey, 'g') ~= expect then return -1 end
+  local njobs = 0
+  for _, job in ipairs(cjson.decode(jobs)) do
+    job.alert = aid
+    job.key = aid .. ':' .. job.step .. ':' .. job.cid .. ':' .. job.channel
+    redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+    njobs = njobs + 1
+  end
+  redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'escalated', by = actor,
+    step = tonumber(expect), text = text, jobs = njobs}))
+  if nextat == '' then
+    redis.call('DEL', ekey)
+    redis.call('ZREM', P .. 'escalations', aid)
+  else
+    redis.call('HSET', ekey, 'g', nextg, 'at', nextat)
+    redis.call('ZADD', P .. 'escalations', nextat, aid)
+  end
+  return njobs
+else
+  local aid = ARGV[3]
+  local ekey = keys(aid)
+  redis.call('DEL', ekey)
+  redis.call('ZREM', P .. 'escalations', aid)
+  return 0
+end
