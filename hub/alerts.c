@@ -112,6 +112,38 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	return doc;
 }
 
+size_t ch_alert_hold_quiet(json_t *jobs, const struct ch_subject *subj, const struct ch_tz *tz,
+			   enum ch_severity sev, int64_t now_ms)
+{
+	size_t i, held = 0;
+	json_t *job;
+
+	if (sev >= CH_SEV_HIGH || !subj)
+		return 0;
+	json_array_foreach(jobs, i, job) {
+		const char *cid = json_string_value(json_object_get(job, "cid"));
+
+		for (size_t c = 0; cid && c < subj->ncontacts; c++) {
+			const struct ch_contact *ct = &subj->contacts[c];
+			char id[9];
+			int s, e;
+
+			if (!ct->quiet_hours || ch_parse_daywindow(ct->quiet_hours, &s, &e) || s == e)
+				continue;
+			ch_alert_contact_id(ct->role, ct->phone, id);
+			if (strcmp(id, cid) != 0 || !ch_tz_in_window(tz, s, e, now_ms))
+				continue;
+			int64_t until = ch_tz_next_window_edge(tz, s, e, now_ms);
+			if (until != INT64_MAX) {
+				json_object_set_new(job, "hold_until", json_integer(until));
+				held++;
+			}
+			break;
+		}
+	}
+	return held;
+}
+
 size_t ch_policy_total_steps(const struct ch_policy *pol)
 {
 	return pol && pol->nsteps ? pol->nsteps * (size_t)(1 + (pol->repeat > 0 ? pol->repeat : 0)) : 0;

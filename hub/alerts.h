@@ -51,6 +51,15 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
 size_t ch_policy_total_steps(const struct ch_policy *pol);
 int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g);
 
+/*
+ * Quiet hours: for an alert below high, each job whose contact is inside its
+ * quiet_hours (in tz, the subject's zone) at now gets "hold_until": the end of
+ * those quiet hours (epoch ms).  The store keeps held jobs aside and releases
+ * them then, if the alert is still open.  Returns how many were held.
+ */
+size_t ch_alert_hold_quiet(json_t *jobs, const struct ch_subject *subj, const struct ch_tz *tz,
+			   enum ch_severity sev, int64_t now_ms);
+
 /* Stable contact id: 8 hex digits of FNV-1a over role and phone. */
 void ch_alert_contact_id(const char *role, const char *phone, char out[9]);
 

@@ -536,6 +536,8 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
 			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);
 
+			ch_alert_hold_quiet(jobs, g->subj, g->tz, a->severity, now);
+
 			if (a->kind == CH_ACT_OPEN && ch_policy_total_steps(pol) > 1) {
 				g->sacts[k].esc_policy = pol->name;
 				g->sacts[k].esc_at = now + ch_policy_step_due_ms(pol, 1);
@@ -1002,6 +1004,14 @@ static void escalate_one(struct ch_ingest *ig, struct ch_runtime *rt, const stru
 	}
 	idx = (size_t)d->step % pol->nsteps;
 	jobs = ch_alert_step_jobs(pol, idx, subj);
+	{
+		const struct ch_tz *tz = NULL;
+		enum ch_severity sv = CH_SEV_HIGH;
+		if (ch_tz_get(subj->timezone ? subj->timezone : rt->cfg->timezone, &tz, err, sizeof(err)))
+			tz = NULL;
+		if (tz && sev && ch_severity_parse(sev, &sv) == 0)
+			ch_alert_hold_quiet(jobs, subj, tz, sv, now);
+	}
 	json_array_foreach(jobs, idx, job)
 		json_object_set_new(job, "step", json_integer(d->step));
 	jtext = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
@@ -1049,6 +1059,16 @@ static size_t fire_escalations(struct ch_ingest *ig)
 	for (size_t i = 0; i < n; i++)
 		escalate_one(ig, rt, &d[i], now);
 	ch_esc_due_free(d, n);
+	/* Jobs held for quiet hours that are over. */
+	long long queued = 0;
+	if (ch_store_held_release(ig->store, now, ig->actor, TIMER_CLAIM_MAX, &queued, err, sizeof(err)))
+		ch_log_rl("held-release", 10000, CH_LOG_WARN, "quiet hours: %s", err);
+	else if (queued > 0) {
+		ch_log(CH_LOG_INFO, "quiet hours over: %lld notifications released", queued);
+		atomic_fetch_add(&ch_metrics.jobs_queued, (uint64_t)queued);
+		if (ig->o.jobs_ready)
+			ig->o.jobs_ready(ig->o.arg);
+	}
 	ch_runtime_release(rt);
 	return n;
 }

@@ -667,6 +667,36 @@ int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, co
 	return 0;
 }
 
+int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor, int max, long long *queued,
+			  char *err, size_t errlen)
+{
+	struct argv a = {0};
+	char now_iso[40];
+	redisReply *r;
+	int rc;
+
+	*queued = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	ch_clock_format(now_ms, now_iso, sizeof(now_iso));
+	argv_str(&a, "EVALSHA");
+	argv_str(&a, st->esc_sha);
+	argv_str(&a, "0");
+	argv_str(&a, "held");
+	argv_str(&a, st->prefix);
+	argv_i64(&a, now_ms);
+	argv_str(&a, now_iso);
+	argv_str(&a, actor);
+	argv_i64(&a, max);
+	r = esc_call(st, &a, err, errlen, &rc);
+	argv_free(&a);
+	if (!r)
+		return rc;
+	*queued = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	return 0;
+}
+
 int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen)
 {
 	struct argv a = {0};

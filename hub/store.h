@@ -15,6 +15,7 @@
  *   Ptimers                            sorted set: subject id -> its next deadline (ms)
  *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step
  *   Pescalations                       sorted set: alert id -> when its next step is due
+ *   Pheld                              sorted set: job (JSON) held for quiet hours -> when they end
  *   Poutbox                            stream of notification jobs (consumer group "dispatch")
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
@@ -180,6 +181,9 @@ void ch_esc_due_free(struct ch_esc_due *d, size_t n);
  */
 int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, const char *alert_id, long long step,
 		      int64_t next_at, const char *jobs, const char *text, long long *njobs, char *err, size_t errlen);
+/* Releases jobs held for quiet hours that have ended (dropped if their alert was answered). */
+int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor, int max, long long *queued,
+			  char *err, size_t errlen);
 /* Ends an escalation whose alert is no longer open. */
 int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen);
 

@@ -17,6 +17,10 @@
 --   timeline and moves on; returns the number of jobs queued, or -1 when the
 --   step was already taken or the escalation has stopped.
 -- ARGV[1] = 'stop': prefix, aid   (the alert is no longer open)
+-- ARGV[1] = 'held': prefix, now_ms, now_iso, actor, max
+--   releases jobs held for quiet hours that have ended: queued if their alert
+--   is still open (acknowledged counts as answered), dropped otherwise, each
+--   noted on the alert's timeline; returns the number queued.
 local mode, P = ARGV[1], ARGV[2]
 
 local function keys(aid)
@@ -47,8 +51,12 @@ elseif mode == 'step' then
   for _, job in ipairs(cjson.decode(jobs)) do
     job.alert = aid
     job.key = aid .. ':' .. job.step .. ':' .. job.cid .. ':' .. job.channel
-    redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
-    njobs = njobs + 1
+    if job.hold_until then
+      redis.call('ZADD', P .. 'held', job.hold_until, cjson.encode(job))
+    else
+      redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+      njobs = njobs + 1
+    end
   end
   redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'escalated', by = actor,
     step = tonumber(expect), text = text, jobs = njobs}))
@@ -60,6 +68,26 @@ elseif mode == 'step' then
     redis.call('ZADD', P .. 'escalations', nextat, aid)
   end
   return njobs
+elseif mode == 'held' then
+  local now, now_iso, actor, max = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local queued = 0
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. 'held', '-inf', now, 'LIMIT', 0, max)) do
+    redis.call('ZREM', P .. 'held', member)
+    local job = cjson.decode(member)
+    local _, akey = keys(job.alert)
+    local doc = redis.call('GET', akey)
+    local open = doc and cjson.decode(doc).state == 'open'
+    local who = (job.contact and job.contact.role or '?') .. ' on ' .. job.channel
+    if open then
+      job.hold_until = nil
+      redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+      queued = queued + 1
+    end
+    redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, by = actor, step = job.step,
+      what = open and 'released' or 'not_sent',
+      text = (open and 'quiet hours over: ' or 'answered during quiet hours, not sent: ') .. who}))
+  end
+  return queued
 else
   local aid = ARGV[3]
   local ekey = keys(aid)

@@ -128,8 +128,13 @@ for _ = 1, ng do
         for _, job in ipairs(cjson.decode(jobs)) do
           job.alert = aid
           job.key = aid .. ':' .. job.step .. ':' .. job.cid .. ':' .. job.channel
-          redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
-          njobs = njobs + 1
+          if job.hold_until then
+            -- quiet hours: kept aside until they end (store_escalate.lua 'held')
+            redis.call('ZADD', P .. 'held', job.hold_until, cjson.encode(job))
+          else
+            redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+            njobs = njobs + 1
+          end
         end
         record('opened', sid, aid, akey, doc, text, ev)
       elseif kind == 'resolved' and doc then
