@@ -204,6 +204,15 @@ void ch_alert_text(json_t *alert, const struct ch_subject *subj, char *out, size
 	const char *sev = json_string_value(json_object_get(alert, "severity"));
 	const char *sum = json_string_value(json_object_get(alert, "summary"));
 
+	const char *state = json_string_value(json_object_get(alert, "state"));
+	const char *outcome = json_string_value(json_object_get(alert, "outcome"));
+
+	if (state && strcmp(state, "resolved") == 0) {
+		/* The all clear: what was raised, and that it is over. */
+		ch_fmt(out, len, "[all clear / 已解除] %s - %s, %s (%s)", str_or(sum, ""), subj ? str_or(subj->name, "") : "",
+		       subj ? str_or(subj->address, "") : "", str_or(outcome, "resolved"));
+		return;
+	}
 	if (ch_fmt(out, len, "[%s] %s - %s, %s", str_or(sev, "alert"), str_or(sum, ""),
 		   subj ? str_or(subj->name, "") : "", subj ? str_or(subj->address, "") : "")) {
 		/* Truncated: still a usable message; keep what fits. */

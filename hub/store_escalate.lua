@@ -55,6 +55,7 @@ elseif mode == 'step' then
       redis.call('ZADD', P .. 'held', job.hold_until, cjson.encode(job))
     else
       redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+      redis.call('HSET', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job))
       njobs = njobs + 1
     end
   end
@@ -81,6 +82,7 @@ elseif mode == 'held' then
     if open then
       job.hold_until = nil
       redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+      redis.call('HSET', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job))
       queued = queued + 1
     end
     redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, by = actor, step = job.step,

@@ -133,6 +133,7 @@ for _ = 1, ng do
             redis.call('ZADD', P .. 'held', job.hold_until, cjson.encode(job))
           else
             redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+            redis.call('HSET', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job))
             njobs = njobs + 1
           end
         end
@@ -148,6 +149,17 @@ for _ = 1, ng do
         redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
         redis.call('ZREM', P .. 'escalations', aid)
         record('resolved', sid, aid, akey, doc, text, ev, outcome, by)
+        -- "All clear" to everyone already told, once per contact and channel.
+        for _, told in ipairs(redis.call('HVALS', akey .. ':told')) do
+          local job = cjson.decode(told)
+          job.step = -1
+          job.all_clear = true
+          job.hold_until = nil
+          job.key = aid .. ':clear:' .. job.cid .. ':' .. job.channel
+          redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+          njobs = njobs + 1
+        end
+        redis.call('DEL', akey .. ':told')
       elseif kind == 'acknowledged' and doc and doc.state == 'open' then
         doc.state = 'acknowledged'
         doc.acknowledged_at = now_iso
