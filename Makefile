@@ -86,7 +86,7 @@ $(BUILD)/carehubctl: $(BUILD)/obj/hub/ctl.o $(LIBHUB)
 
 # Plugins see only plugins/carehub_plugin.h and their own sources.
 .SECONDEXPANSION:
-$(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) plugins/carehub_plugin.h
+$(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) plugins/carehub_plugin.h plugins/plugin_http.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Iplugins -o $@ $(filter %.c,$^)
 

@@ -1,0 +1,181 @@
+/*
+ * plugin_http.h - what the HTTP channel plugins (webhook, sms) share: header
+ * hygiene, the bearer token from the environment, freeing a request, and how
+ * an HTTP answer becomes OK / RETRY / FAIL.  Header-only (static inline) so
+ * each plugin stays one self-contained shared object.
+ */
+#ifndef CH_PLUGIN_HTTP_H
+#define CH_PLUGIN_HTTP_H
+
+#include "carehub_plugin.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How much of an error response's body goes into the reason: enough to read, not a page. */
+#define CH_PH_SNIPPET_MAX 120
+
+/* A malloc'ed "<prefix><value>"; NULL when out of memory. */
+static inline char *ph_join(const char *prefix, const char *value)
+{
+	size_t a = strlen(prefix), b = strlen(value);
+	char *s = malloc(a + b + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, prefix, a);
+	memcpy(s + a, value, b + 1);
+	return s;
+}
+
+/* Header values must not carry CR/LF or other controls: that would inject headers. */
+static inline int ph_header_safe(const char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* Frees a secret without leaving it in freed heap memory (core dumps). */
+static inline void ph_wipe_free(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/*
+ * "Authorization: Bearer <token>" from the variable the auth_env option names,
+ * or NULL in *out when the option is absent.  -1 with err when the variable is
+ * unset or unsafe: without its token every request would be refused.
+ */
+static inline int ph_auth_header(const struct ch_host *host, const struct ch_plugin_config *cfg, char **out,
+				 char *err, size_t errlen)
+{
+	const char *env = host->opt_string(cfg, "auth_env"), *token;
+
+	*out = NULL;
+	if (!env)
+		return 0;
+	token = getenv(env);
+	if (!token || !*token) {
+		snprintf(err, errlen, "auth_env names %s, which is not set in the environment", env);
+		return -1;
+	}
+	if (!ph_header_safe(token)) {
+		snprintf(err, errlen, "the token in %s contains control characters", env);
+		return -1;
+	}
+	if (!(*out = ph_join("Authorization: Bearer ", token))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static inline void ph_free_request(struct ch_http_request *r)
+{
+	if (r->headers) {
+		for (char **h = r->headers; *h; h++)
+			free(*h);
+		free(r->headers);
+	}
+	free(r->url);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * A JSON POST with Content-Type, Idempotency-Key and (if any) Authorization;
+ * takes body.  CH_SEND_HTTP, or CH_SEND_RETRY when out of memory.
+ */
+static inline void ph_post_json(const char *url, const char *key, const char *auth, char *body,
+				struct ch_send_result *res)
+{
+	struct ch_http_request *r = &res->http;
+	size_t h = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->method = "POST";
+	r->free_fn = free;
+	r->headers = calloc(4, sizeof(*r->headers));
+	r->url = strdup(url);
+	r->body = body;
+	if (!r->headers || !r->url || !r->body || !(r->headers[h++] = strdup("Content-Type: application/json")) ||
+	    !(r->headers[h++] = ph_join("Idempotency-Key: ", key)) || (auth && !(r->headers[h++] = strdup(auth)))) {
+		/* Memory pressure passes; the host retries with backoff. */
+		ph_free_request(r);
+		res->status = CH_SEND_RETRY;
+		snprintf(res->reason, sizeof(res->reason), "out of memory building the request");
+		return;
+	}
+	r->body_len = strlen(r->body);
+	res->status = CH_SEND_HTTP;
+}
+
+/* The receiver's own id for the delivery, when it answers {"id":"..."}: helps tracing. */
+static inline void ph_take_provider_ref(const struct ch_http_response *resp, struct ch_send_result *res)
+{
+	json_t *doc, *id;
+
+	if (!resp->body || !resp->body_len)
+		return;
+	doc = json_loadb(resp->body, resp->body_len, 0, NULL);
+	id = json_object_get(doc, "id");
+	/* A reference cut short would point at the wrong thing; keep it whole or not at all. */
+	if (json_is_string(id) && strlen(json_string_value(id)) < sizeof(res->provider_ref))
+		snprintf(res->provider_ref, sizeof(res->provider_ref), "%s", json_string_value(id));
+	json_decref(doc);
+}
+
+/*
+ * OK on 2xx; RETRY on no answer, 408, 429 and 5xx (with Retry-After); FAIL on
+ * other answers, which would come again.  The reason is "HTTP 503: <start of
+ * body>", one line, phone numbers masked (receivers echo input).
+ */
+static inline void ph_classify(const struct ch_host *host, const struct ch_http_response *resp,
+			       struct ch_send_result *res)
+{
+	char snippet[CH_PH_SNIPPET_MAX + 1], masked[CH_PH_SNIPPET_MAX + 1];
+	long st = resp->status;
+	size_t n = 0;
+
+	res->retry_after_ms = 0;
+	res->provider_ref[0] = '\0';
+	if (resp->transport_error || st == 0) {
+		res->status = CH_SEND_RETRY;
+		snprintf(res->reason, sizeof(res->reason), "transport error: %s",
+			 resp->transport_msg ? resp->transport_msg : "no HTTP answer");
+		return;
+	}
+	if (st >= 200 && st < 300) {
+		res->status = CH_SEND_OK;
+		snprintf(res->reason, sizeof(res->reason), "HTTP %ld", st);
+		ph_take_provider_ref(resp, res);
+		return;
+	}
+	for (; resp->body && n < resp->body_len && n < CH_PH_SNIPPET_MAX && resp->body[n]; n++) {
+		unsigned char c = (unsigned char)resp->body[n];
+		snippet[n] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	snippet[n] = '\0';
+	if (n) {
+		host->mask(snippet, masked, sizeof(masked));
+		snprintf(res->reason, sizeof(res->reason), "HTTP %ld: %s", st, masked);
+	} else {
+		snprintf(res->reason, sizeof(res->reason), "HTTP %ld", st);
+	}
+	if (st == 408 || st == 429 || (st >= 500 && st < 600)) {
+		res->status = CH_SEND_RETRY;
+		res->retry_after_ms = resp->retry_after_ms > 0 ? resp->retry_after_ms : 0;
+		return;
+	}
+	res->status = CH_SEND_FAIL;
+}
+
+#endif
