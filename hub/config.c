@@ -471,6 +471,37 @@ static bool name_ok(const char *s)
 	return n >= 1 && n <= 63;
 }
 
+/* "rate_limit": [[N, window], ...] per contact and channel; up to four windows. */
+static int parse_rate(const struct cctx *c, const char *ptr, json_t *ch, struct ch_channel_conf *cc)
+{
+	json_t *v = json_object_get(ch, "rate_limit"), *e;
+	char p[300];
+	size_t i;
+	int rc;
+
+	if (!v)
+		return 0;
+	ch_fmt(p, sizeof(p), "%s/rate_limit", ptr);
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CH_ARRAY_LEN(cc->rate))
+		return cerr(c, p, "rate_limit is not valid, expected 1-4 pairs [count, window], e.g. [[1, \"1m\"], "
+				  "[5, \"1h\"], [20, \"1d\"]]");
+	json_array_foreach(v, i, e) {
+		char ep[320];
+		ch_fmt(ep, sizeof(ep), "%s/%zu", p, i);
+		if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(json_array_get(e, 0)) ||
+		    json_integer_value(json_array_get(e, 0)) < 1 || json_integer_value(json_array_get(e, 0)) > 100000)
+			return cerr(c, ep, "rate limit is not valid, expected [count 1-100000, window]");
+		cc->rate[i].max = (int)json_integer_value(json_array_get(e, 0));
+		ch_fmt(ep, sizeof(ep), "%s/%zu/1", p, i);
+		if ((rc = duration_of(c, ep, json_array_get(e, 1), &cc->rate[i].window_ms)))
+			return rc;
+		if (cc->rate[i].window_ms < 1000)
+			return cerr(c, ep, "rate limit window is too short, expected at least 1s");
+		cc->nrate = i + 1;
+	}
+	return 0;
+}
+
 static int parse_channels(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
 	json_t *chs = json_object_get(root, "channels"), *ch;
@@ -512,12 +543,14 @@ static int parse_channels(const struct cctx *c, json_t *root, struct ch_config *
 		    (rc = get_int(c, ptr, ch, "max_inflight", 1, 10000, 16, &v)))
 			return rc;
 		cc->max_inflight = (int)v;
+		if ((rc = parse_rate(c, ptr, ch, cc)))
+			return rc;
 		/* What is left belongs to the plugin; the plugin host checks it. */
 		cc->options = json_deep_copy(ch);
 		if (!cc->options)
 			return CH_ENOMEM;
-		static const char *const host_keys[] = {"plugin", "timeout", "max_attempts", "backoff_base", "backoff_cap",
-							"max_inflight"};
+		static const char *const host_keys[] = {"plugin",      "timeout",      "max_attempts", "backoff_base",
+							"backoff_cap", "max_inflight", "rate_limit"};
 		for (size_t k = 0; k < CH_ARRAY_LEN(host_keys); k++)
 			json_object_del(cc->options, host_keys[k]);
 	}

@@ -37,6 +37,13 @@ struct ch_channel_conf {
 	int64_t backoff_cap_ms;
 	int64_t timeout_ms;
 	int max_inflight;
+	/* "rate_limit": [[N, window], ...]: at most N sends per contact in each window
+	 * (fixed windows aligned to the epoch), e.g. [[1,"1m"],[5,"1h"],[20,"1d"]]. */
+	struct {
+		int max;
+		int64_t window_ms;
+	} rate[4];
+	size_t nrate;
 };
 
 struct ch_config {

@@ -32,6 +32,8 @@ struct task {
 	int attempt;
 	int64_t next_ms; /* monotonic; when to try next */
 	bool busy;       /* an HTTP transfer is in flight */
+	bool rate_ok;    /* took its place in the channel's rate limits */
+	bool rate_said;  /* logged that it waits for one */
 	struct ch_runtime *rt;
 	struct ch_channel *ch;
 	const struct ch_channel_conf *conf;
@@ -393,6 +395,43 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	return 0;
 }
 
+/*
+ * Per-number rate limits (voice platforms allow e.g. 1 call a minute, 5 an
+ * hour, 20 a day to one number): a send that has no room waits, it is not
+ * dropped and costs no attempt.  false when the task must wait (next_ms set).
+ */
+static bool rate_take(struct ch_dispatch *d, struct task *t)
+{
+	const char *phone = json_string_value(json_object_get(json_object_get(t->job, "contact"), "phone"));
+	int max[CH_ARRAY_LEN(t->conf->rate)];
+	int64_t win[CH_ARRAY_LEN(t->conf->rate)], wait = 0;
+	char who[9], err[256];
+	int rc;
+
+	ch_alert_contact_id("", phone ? phone : "", who);
+	for (size_t i = 0; i < t->conf->nrate; i++) {
+		max[i] = t->conf->rate[i].max;
+		win[i] = t->conf->rate[i].window_ms;
+	}
+	rc = ch_store_rate_take(d->store, t->channel, who, max, win, t->conf->nrate, ch_clock_now_ms(), &wait, err,
+				sizeof(err));
+	if (rc) {
+		ch_log_rl("rate-take", 10000, CH_LOG_WARN, "[%s] rate limits: %s", t->channel, err);
+		t->next_ms = ch_clock_mono_ms() + 500;
+		return false;
+	}
+	if (wait > 0) {
+		if (!t->rate_said)
+			ch_log(CH_LOG_INFO, "[%s] %s waits %lld ms for the number's rate limit", t->channel, t->key,
+			       (long long)wait);
+		t->rate_said = true;
+		t->next_ms = ch_clock_mono_ms() + wait;
+		return false;
+	}
+	t->rate_ok = true;
+	return true;
+}
+
 /* Runs one attempt of the task at index idx (which may be removed). */
 static void attempt(struct ch_dispatch *d, size_t idx)
 {
@@ -405,6 +444,8 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 		t->next_ms = ch_clock_mono_ms() + 20;
 		return;
 	}
+	if (t->conf->nrate && !t->rate_ok && !rate_take(d, t))
+		return;
 	t->attempt++;
 	rc = prepare_notification(d, t, why, sizeof(why));
 	if (rc == CH_EAGAIN) {

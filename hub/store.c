@@ -697,6 +697,38 @@ int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor
 	return 0;
 }
 
+int ch_store_rate_take(struct ch_store *st, const char *channel, const char *number_id, const int *max,
+		       const int64_t *window_ms, size_t n, int64_t now_ms, int64_t *wait_ms, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	redisReply *r;
+	int rc;
+
+	*wait_ms = 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	argv_str(&a, "EVALSHA");
+	argv_str(&a, st->esc_sha);
+	argv_str(&a, "0");
+	argv_str(&a, "rate");
+	argv_str(&a, st->prefix);
+	argv_str(&a, channel);
+	argv_str(&a, number_id);
+	argv_i64(&a, now_ms);
+	argv_i64(&a, (int64_t)n);
+	for (size_t i = 0; i < n; i++) {
+		argv_i64(&a, max[i]);
+		argv_i64(&a, window_ms[i]);
+	}
+	r = esc_call(st, &a, err, errlen, &rc);
+	argv_free(&a);
+	if (!r)
+		return rc;
+	*wait_ms = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? r->integer : 0;
+	freeReplyObject(r);
+	return 0;
+}
+
 int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen)
 {
 	struct argv a = {0};

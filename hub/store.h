@@ -184,6 +184,13 @@ int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, co
 /* Releases jobs held for quiet hours that have ended (dropped if their alert was answered). */
 int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor, int max, long long *queued,
 			  char *err, size_t errlen);
+/*
+ * Per-number rate limits of a channel: takes one send from every window
+ * (max[i] sends per window_ms[i]) if all have room, *wait_ms = 0; else takes
+ * nothing and *wait_ms is how long until one rolls over.
+ */
+int ch_store_rate_take(struct ch_store *st, const char *channel, const char *number_id, const int *max,
+		       const int64_t *window_ms, size_t n, int64_t now_ms, int64_t *wait_ms, char *err, size_t errlen);
 /* Ends an escalation whose alert is no longer open. */
 int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen);
 

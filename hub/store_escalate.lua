@@ -17,6 +17,10 @@
 --   timeline and moves on; returns the number of jobs queued, or -1 when the
 --   step was already taken or the escalation has stopped.
 -- ARGV[1] = 'stop': prefix, aid   (the alert is no longer open)
+-- ARGV[1] = 'rate': prefix, channel, number_id, now_ms, n, then n pairs max, window_ms
+--   takes one send from each fixed window (aligned to the epoch) of the
+--   contact's number on the channel if every window has room; else takes
+--   nothing and returns how long until the fullest window rolls over (ms).
 -- ARGV[1] = 'held': prefix, now_ms, now_iso, actor, max
 --   releases jobs held for quiet hours that have ended: queued if their alert
 --   is still open (acknowledged counts as answered), dropped otherwise, each
@@ -69,6 +73,25 @@ elseif mode == 'step' then
     redis.call('ZADD', P .. 'escalations', nextat, aid)
   end
   return njobs
+elseif mode == 'rate' then
+  local ch, who, now, n = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+  local wait, keys_ = 0, {}
+  for w = 0, n - 1 do
+    local max, win = tonumber(ARGV[7 + 2 * w]), tonumber(ARGV[8 + 2 * w])
+    local slot = math.floor(now / win)
+    local k = P .. 'rate:' .. ch .. ':' .. who .. ':' .. win .. ':' .. slot
+    if tonumber(redis.call('GET', k) or '0') >= max then
+      local left = (slot + 1) * win - now
+      if left > wait then wait = left end
+    end
+    keys_[#keys_ + 1] = {k, win}
+  end
+  if wait > 0 then return wait end
+  for _, kw in ipairs(keys_) do
+    redis.call('INCR', kw[1])
+    redis.call('PEXPIRE', kw[1], kw[2])
+  end
+  return 0
 elseif mode == 'held' then
   local now, now_iso, actor, max = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
   local queued = 0

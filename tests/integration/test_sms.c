@@ -74,10 +74,47 @@ static void sos_reaches_the_gateway_in_parts(void **state)
 	assert_false(t_hub_log_contains(&hub, "+8613800000011"));
 }
 
+/* The rate limit holds the fourth message to one number, and sends it when its window rolls over. */
+static void rate_limit_holds_the_fourth(void **state)
+{
+	static const int ok[] = {200};
+	struct t_http *gw2 = t_http_start(ok, 1);
+	struct t_hub h;
+	char channels[512];
+	static const char *const devs[][2] = {{"sos-1", "sos"}, {"smoke-1", "smoke"}, {"gas-1", "gas"}, {"leak-1", "water_leak"}};
+
+	(void)state;
+	snprintf(channels, sizeof(channels),
+		 "{\"sms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\", \"rate_limit\": [[3, \"4s\"]]}}",
+		 t_http_port(gw2));
+	t_hub_config(&h, "smsrate", channels, T_POLICY_FAMILY("\"sms\""), NULL);
+	t_hub_start(&h, NULL);
+	/* Start just after a 4 s window begins, so that all four fall in one window. */
+	while (t_wall_ms() % 4000 > 300)
+		t_sleep_ms(10);
+	int64_t boundary = t_wall_ms() - t_wall_ms() % 4000 + 4000;
+	for (size_t i = 0; i < 4; i++) {
+		char json[160];
+		snprintf(json, sizeof(json), "{\"device\":\"%s\",\"type\":\"%s\",\"value\":true}", devs[i][0], devs[i][1]);
+		t_publish_event(devs[i][0], json);
+	}
+	assert_true(t_http_wait(gw2, 3, T_DEADLINE_MS));
+	while (t_wall_ms() < boundary - 300) {
+		assert_int_equal(t_http_count(gw2), 3);
+		t_sleep_ms(50);
+	}
+	assert_true(t_http_wait(gw2, 4, T_DEADLINE_MS));
+	assert_true(t_wall_ms() >= boundary);
+	assert_true(t_hub_log_contains(&h, "waits"));
+	t_hub_stop(&h);
+	t_http_stop(gw2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sos_reaches_the_gateway_in_parts),
+		cmocka_unit_test(rate_limit_holds_the_fourth),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

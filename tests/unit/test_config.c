@@ -105,6 +105,13 @@ static void each_kind_of_error(void **state)
 		     "/etc/carehub/c.json:1:20: redis.port is \"six\", expected an integer 1..65535");
 	expect_error("{\"limits\": {\"max_depth\": 1000}, " CHANNELS ", " POLICIES "}", NULL, 0,
 		     "/etc/carehub/c.json:1:26: limits.max_depth is 1000, expected an integer 2..64");
+	/* rate limits: pairs of [count, window] */
+	expect_error("{\"channels\": {\"c\": {\"plugin\": \"log\", \"path\": \"/tmp/x\", \"rate_limit\": [[0, \"1m\"]]}}, " POLICIES "}",
+		     NULL, 0, "/etc/carehub/c.json:1:");
+	expect_error("{\"channels\": {\"c\": {\"plugin\": \"log\", \"path\": \"/tmp/x\", \"rate_limit\": [[1, \"100ms\"]]}}, " POLICIES "}",
+		     NULL, 0, "/etc/carehub/c.json:1:75: rate limit window is too short");
+	expect_error("{\"channels\": {\"c\": {\"plugin\": \"log\", \"path\": \"/tmp/x\", \"rate_limit\": 5}}, " POLICIES "}",
+		     NULL, 0, "/etc/carehub/c.json:1:");
 	/* bad duration */
 	expect_error("{\"limits\": {\"dedup_ttl\": \"soon\"}, " CHANNELS ", " POLICIES "}", NULL, 0,
 		     "/etc/carehub/c.json:1:26: limits.dedup_ttl is not a duration");
