@@ -567,6 +567,36 @@ static redisReply *esc_call(struct ch_store *st, struct argv *a, char *err, size
 	return r;
 }
 
+/* Connects, then starts "EVALSHA <escalate> 0 <mode> <prefix>" in a. */
+static int esc_begin(struct ch_store *st, struct argv *a, const char *mode, char *err, size_t errlen)
+{
+	int rc = ch_store_ensure(st, err, errlen);
+
+	if (rc)
+		return rc;
+	argv_str(a, "EVALSHA");
+	argv_str(a, st->esc_sha);
+	argv_str(a, "0");
+	argv_str(a, mode);
+	argv_str(a, st->prefix);
+	return 0;
+}
+
+/* Runs a started call whose answer is an integer (def when it is not). */
+static int esc_int(struct ch_store *st, struct argv *a, long long def, long long *out, char *err, size_t errlen)
+{
+	redisReply *r;
+	int rc;
+
+	r = esc_call(st, a, err, errlen, &rc);
+	argv_free(a);
+	if (!r)
+		return rc;
+	*out = r->type == REDIS_REPLY_INTEGER ? r->integer : def;
+	freeReplyObject(r);
+	return 0;
+}
+
 void ch_esc_due_free(struct ch_esc_due *d, size_t n)
 {
 	for (size_t i = 0; d && i < n; i++) {
@@ -587,13 +617,8 @@ int ch_store_esc_claim(struct ch_store *st, int64_t now_ms, int64_t lease_ms, in
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = ch_store_ensure(st, err, errlen)))
+	if ((rc = esc_begin(st, &a, "claim", err, errlen)))
 		return rc;
-	argv_str(&a, "EVALSHA");
-	argv_str(&a, st->esc_sha);
-	argv_str(&a, "0");
-	argv_str(&a, "claim");
-	argv_str(&a, st->prefix);
 	argv_i64(&a, now_ms);
 	argv_i64(&a, lease_ms);
 	argv_i64(&a, max);
@@ -634,18 +659,12 @@ int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, co
 {
 	struct argv a = {0};
 	char now_iso[40];
-	redisReply *r;
 	int rc;
 
 	*njobs = -1;
-	if ((rc = ch_store_ensure(st, err, errlen)))
+	if ((rc = esc_begin(st, &a, "step", err, errlen)))
 		return rc;
 	ch_clock_format(now_ms, now_iso, sizeof(now_iso));
-	argv_str(&a, "EVALSHA");
-	argv_str(&a, st->esc_sha);
-	argv_str(&a, "0");
-	argv_str(&a, "step");
-	argv_str(&a, st->prefix);
 	argv_i64(&a, now_ms);
 	argv_str(&a, now_iso);
 	argv_str(&a, actor);
@@ -658,13 +677,7 @@ int ch_store_esc_step(struct ch_store *st, int64_t now_ms, const char *actor, co
 		argv_str(&a, "");
 	argv_str(&a, jobs);
 	argv_str(&a, text);
-	r = esc_call(st, &a, err, errlen, &rc);
-	argv_free(&a);
-	if (!r)
-		return rc;
-	*njobs = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-	freeReplyObject(r);
-	return 0;
+	return esc_int(st, &a, -1, njobs, err, errlen);
 }
 
 int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor, int max, long long *queued,
@@ -672,46 +685,30 @@ int ch_store_held_release(struct ch_store *st, int64_t now_ms, const char *actor
 {
 	struct argv a = {0};
 	char now_iso[40];
-	redisReply *r;
 	int rc;
 
 	*queued = 0;
-	if ((rc = ch_store_ensure(st, err, errlen)))
+	if ((rc = esc_begin(st, &a, "held", err, errlen)))
 		return rc;
 	ch_clock_format(now_ms, now_iso, sizeof(now_iso));
-	argv_str(&a, "EVALSHA");
-	argv_str(&a, st->esc_sha);
-	argv_str(&a, "0");
-	argv_str(&a, "held");
-	argv_str(&a, st->prefix);
 	argv_i64(&a, now_ms);
 	argv_str(&a, now_iso);
 	argv_str(&a, actor);
 	argv_i64(&a, max);
-	r = esc_call(st, &a, err, errlen, &rc);
-	argv_free(&a);
-	if (!r)
-		return rc;
-	*queued = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-	freeReplyObject(r);
-	return 0;
+	return esc_int(st, &a, 0, queued, err, errlen);
 }
 
 int ch_store_rate_take(struct ch_store *st, const char *channel, const char *number_id, const int *max,
 		       const int64_t *window_ms, size_t n, int64_t now_ms, int64_t *wait_ms, char *err, size_t errlen)
 {
 	struct argv a = {0};
-	redisReply *r;
 	int rc;
 
+	long long wait = 0;
+
 	*wait_ms = 0;
-	if ((rc = ch_store_ensure(st, err, errlen)))
+	if ((rc = esc_begin(st, &a, "rate", err, errlen)))
 		return rc;
-	argv_str(&a, "EVALSHA");
-	argv_str(&a, st->esc_sha);
-	argv_str(&a, "0");
-	argv_str(&a, "rate");
-	argv_str(&a, st->prefix);
 	argv_str(&a, channel);
 	argv_str(&a, number_id);
 	argv_i64(&a, now_ms);
@@ -720,35 +717,22 @@ int ch_store_rate_take(struct ch_store *st, const char *channel, const char *num
 		argv_i64(&a, max[i]);
 		argv_i64(&a, window_ms[i]);
 	}
-	r = esc_call(st, &a, err, errlen, &rc);
-	argv_free(&a);
-	if (!r)
+	if ((rc = esc_int(st, &a, 0, &wait, err, errlen)))
 		return rc;
-	*wait_ms = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? r->integer : 0;
-	freeReplyObject(r);
+	*wait_ms = wait > 0 ? wait : 0;
 	return 0;
 }
 
 int ch_store_esc_stop(struct ch_store *st, const char *alert_id, char *err, size_t errlen)
 {
 	struct argv a = {0};
-	redisReply *r;
+	long long ignored;
 	int rc;
 
-	if ((rc = ch_store_ensure(st, err, errlen)))
+	if ((rc = esc_begin(st, &a, "stop", err, errlen)))
 		return rc;
-	argv_str(&a, "EVALSHA");
-	argv_str(&a, st->esc_sha);
-	argv_str(&a, "0");
-	argv_str(&a, "stop");
-	argv_str(&a, st->prefix);
 	argv_str(&a, alert_id);
-	r = esc_call(st, &a, err, errlen, &rc);
-	argv_free(&a);
-	if (!r)
-		return rc;
-	freeReplyObject(r);
-	return 0;
+	return esc_int(st, &a, 0, &ignored, err, errlen);
 }
 
 /* ---------------------------------------------------------------- engine state */
