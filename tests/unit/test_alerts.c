@@ -4,6 +4,7 @@
  * document of the SPEC.
  */
 #include "alerts.h"
+#include "tz.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,12 +106,68 @@ static void notification_document_has_the_spec_shape(void **state)
 	json_decref(contact);
 }
 
+static void policy_schedule_counts_repeats(void **state)
+{
+	char *roles[] = {(char *)"family"}, *chans[] = {(char *)"sms"};
+	struct ch_policy_step steps[] = {
+		{.after_ms = 0, .roles = roles, .nroles = 1, .channels = chans, .nchannels = 1},
+		{.after_ms = 180000, .roles = roles, .nroles = 1, .channels = chans, .nchannels = 1},
+		{.after_ms = 600000, .roles = roles, .nroles = 1, .channels = chans, .nchannels = 1},
+	};
+	struct ch_policy pol = {.name = (char *)"p", .steps = steps, .nsteps = 3, .repeat = 2, .repeat_after_ms = 300000};
+
+	(void)state;
+	assert_int_equal(ch_policy_total_steps(&pol), 9);
+	assert_int_equal(ch_policy_step_due_ms(&pol, 0), 0);
+	assert_int_equal(ch_policy_step_due_ms(&pol, 2), 600000);
+	/* Round 1 starts 10 min + 5 min after the opening. */
+	assert_int_equal(ch_policy_step_due_ms(&pol, 3), 900000);
+	assert_int_equal(ch_policy_step_due_ms(&pol, 4), 1080000);
+	assert_int_equal(ch_policy_step_due_ms(&pol, 8), 2 * 900000 + 600000);
+	pol.repeat = 0;
+	assert_int_equal(ch_policy_total_steps(&pol), 3);
+	assert_int_equal(ch_policy_total_steps(NULL), 0);
+}
+
+static void quiet_hours_hold_below_high_only(void **state)
+{
+	struct ch_contact qc[] = {
+		{.name = (char *)"Li", .phone = (char *)"+8613800000011", .role = (char *)"family", .order = 1,
+		 .quiet_hours = (char *)"22:00-07:00"},
+		{.name = (char *)"Zhang", .phone = (char *)"+8613800000021", .role = (char *)"caseworker", .order = 2},
+	};
+	struct ch_subject qs = {.id = (char *)"s-9", .name = (char *)"q", .contacts = qc, .ncontacts = 2};
+	char *roles[] = {(char *)"family", (char *)"caseworker"}, *chans[] = {(char *)"sms"};
+	struct ch_policy_step step = {.roles = roles, .nroles = 2, .channels = chans, .nchannels = 1};
+	struct ch_policy pol = {.name = (char *)"p", .steps = &step, .nsteps = 1};
+	const struct ch_tz *tz;
+	char err[256];
+	/* 2026-11-02T23:30+08:00; quiet hours end at 07:00 the next morning. */
+	int64_t night = 1793548800000LL + 23 * 3600000LL + 1800000LL, morning = 1793548800000LL + 31 * 3600000LL;
+	json_t *jobs;
+
+	(void)state;
+	assert_int_equal(ch_tz_get("Asia/Shanghai", &tz, err, sizeof(err)), 0);
+	jobs = ch_alert_step_jobs(&pol, 0, &qs);
+	assert_int_equal(ch_alert_hold_quiet(jobs, &qs, tz, CH_SEV_MEDIUM, night), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(jobs, 0), "hold_until")), morning);
+	assert_null(json_object_get(json_array_get(jobs, 1), "hold_until"));
+	json_decref(jobs);
+	/* High breaks quiet hours; daytime has none. */
+	jobs = ch_alert_step_jobs(&pol, 0, &qs);
+	assert_int_equal(ch_alert_hold_quiet(jobs, &qs, tz, CH_SEV_HIGH, night), 0);
+	assert_int_equal(ch_alert_hold_quiet(jobs, &qs, tz, CH_SEV_LOW, morning + 3 * 3600000LL), 0);
+	json_decref(jobs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(step_jobs_follow_roles_order_and_channels),
 		cmocka_unit_test(contact_id_is_stable_and_distinct),
 		cmocka_unit_test(notification_document_has_the_spec_shape),
+		cmocka_unit_test(policy_schedule_counts_repeats),
+		cmocka_unit_test(quiet_hours_hold_below_high_only),
 	};
 	return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
 }
