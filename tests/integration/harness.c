@@ -117,6 +117,25 @@ int64_t t_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+json_t *t_log_notifications(const char *path, const char *alert_id)
+{
+	json_t *out = json_array();
+	FILE *f = fopen(path, "r");
+	char line[8192];
+
+	/* One line per send: {"key", "step", ..., "notification": {the webhook body}}. */
+	while (f && fgets(line, sizeof(line), f)) {
+		json_t *j = json_loads(line, 0, NULL), *n = json_object_get(j, "notification");
+		const char *a = json_string_value(json_object_get(json_object_get(n, "alert"), "id"));
+		if (a && strcmp(a, alert_id) == 0)
+			json_array_append(out, n);
+		json_decref(j);
+	}
+	if (f)
+		fclose(f);
+	return out;
+}
+
 int64_t t_wall_ms(void)
 {
 	struct timespec ts;

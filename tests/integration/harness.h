@@ -82,6 +82,10 @@ long long t_redis_int(const char *fmt, ...);
 /* String reply or NULL, malloc'ed. */
 char *t_redis_str(const char *fmt, ...);
 
+/* ---- the log channel ---- */
+/* The notification documents the log plugin wrote to path for one alert, in order (a new array). */
+json_t *t_log_notifications(const char *path, const char *alert_id);
+
 /* ---- waiting ---- */
 typedef bool (*t_cond_fn)(void *arg);
 /* Polls cond every 20 ms until true or deadline_ms passes; returns the last result. */

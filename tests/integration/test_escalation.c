@@ -49,21 +49,7 @@ static int teardown(void **state)
 /* The notifications of one alert in the log channel's file, as a JSON array. */
 static json_t *sent(const char *alert)
 {
-	json_t *out = json_array();
-	FILE *f = fopen(notif, "r");
-	char line[8192];
-
-	while (f && fgets(line, sizeof(line), f)) {
-		/* The log channel writes {"key", "step", "notification": {the webhook body}} per send. */
-		json_t *j = json_loads(line, 0, NULL), *n = json_object_get(j, "notification");
-		const char *a = json_string_value(json_object_get(json_object_get(n, "alert"), "id"));
-		if (a && strcmp(a, alert) == 0)
-			json_array_append(out, n);
-		json_decref(j);
-	}
-	if (f)
-		fclose(f);
-	return out;
+	return t_log_notifications(notif, alert);
 }
 
 struct count_wait {

@@ -66,22 +66,18 @@ static int teardown(void **state)
 /* Roles told about an alert, in order, as "family,caseworker,". */
 static void told(const char *alert, char *out, size_t len)
 {
-	FILE *f = fopen(notif, "r");
-	char line[8192];
+	json_t *all = t_log_notifications(notif, alert), *n;
+	size_t i;
 
 	out[0] = '\0';
-	while (f && fgets(line, sizeof(line), f)) {
-		json_t *j = json_loads(line, 0, NULL), *n = json_object_get(j, "notification");
-		const char *a = json_string_value(json_object_get(json_object_get(n, "alert"), "id"));
+	json_array_foreach(all, i, n) {
 		const char *role = json_string_value(json_object_get(json_object_get(n, "contact"), "role"));
-		if (a && role && strcmp(a, alert) == 0 && strlen(out) + strlen(role) + 2 < len) {
+		if (role && strlen(out) + strlen(role) + 2 < len) {
 			strcat(out, role);
 			strcat(out, ",");
 		}
-		json_decref(j);
 	}
-	if (f)
-		fclose(f);
+	json_decref(all);
 }
 
 struct told_wait {
@@ -100,20 +96,15 @@ static bool told_is(void *arg)
 /* How many notifications of an alert were the all clear. */
 static size_t all_clears(const char *alert)
 {
-	FILE *f = fopen(notif, "r");
-	char line[8192];
-	size_t n = 0;
+	json_t *all = t_log_notifications(notif, alert), *n;
+	size_t i, k = 0;
 
-	while (f && fgets(line, sizeof(line), f)) {
-		json_t *j = json_loads(line, 0, NULL), *no = json_object_get(j, "notification");
-		const char *a = json_string_value(json_object_get(json_object_get(no, "alert"), "id"));
-		const char *text = json_string_value(json_object_get(no, "text"));
-		n += a && text && strcmp(a, alert) == 0 && strstr(text, "all clear") != NULL;
-		json_decref(j);
+	json_array_foreach(all, i, n) {
+		const char *text = json_string_value(json_object_get(n, "text"));
+		k += text && strstr(text, "all clear") != NULL;
 	}
-	if (f)
-		fclose(f);
-	return n;
+	json_decref(all);
+	return k;
 }
 
 struct clear_wait {
