@@ -748,7 +748,7 @@ static int run_groups(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				for (size_t i = 0; i < ns; i++) {
 					struct slot *s = &slots[i];
 					char idx[24];
-					if (!s->ok || s->group != map[j] || s->dup)
+					if (!s->ok || s->group != map[j] || s->dup || s->silence || s->ack)
 						continue;
 					ch_fmt(idx, sizeof(idx), "%zu", e++);
 					for (const char *p = gr->dups; p && *p;) {
