@@ -130,10 +130,16 @@ size_t ch_alert_hold_quiet(json_t *jobs, const struct ch_subject *subj, const st
 
 			if (!ct->quiet_hours || ch_parse_daywindow(ct->quiet_hours, &s, &e) || s == e)
 				continue;
+			const struct ch_tz *zone = tz;
+			char err[256];
+
 			ch_alert_contact_id(ct->role, ct->phone, id);
-			if (strcmp(id, cid) != 0 || !ch_tz_in_window(tz, s, e, now_ms))
+			/* A son abroad keeps his own nights. */
+			if (ct->timezone && ch_tz_get(ct->timezone, &zone, err, sizeof(err)))
+				zone = tz;
+			if (strcmp(id, cid) != 0 || !ch_tz_in_window(zone, s, e, now_ms))
 				continue;
-			int64_t until = ch_tz_next_window_edge(tz, s, e, now_ms);
+			int64_t until = ch_tz_next_window_edge(zone, s, e, now_ms);
 			if (until != INT64_MAX) {
 				json_object_set_new(job, "hold_until", json_integer(until));
 				held++;

@@ -53,7 +53,7 @@ int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g);
 
 /*
  * Quiet hours: for an alert below high, each job whose contact is inside its
- * quiet_hours (in tz, the subject's zone) at now gets "hold_until": the end of
+ * quiet_hours (in the contact's timezone, else tz: the subject's) at now gets "hold_until": the end of
  * those quiet hours (epoch ms).  The store keeps held jobs aside and releases
  * them then, if the alert is still open.  Returns how many were held.
  */

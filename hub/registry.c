@@ -8,6 +8,7 @@
  * alive).
  */
 #include "registry.h"
+#include "tz.h"
 #include "jdoc.h"
 
 #include <stdarg.h>
@@ -188,8 +189,10 @@ static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct 
 
 static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct ch_contact *ct)
 {
-	static const char *const keys[] = {"name", "phone", "role", "order", "quiet_hours", "notes"};
-	const char *name, *phone, *role, *qh;
+	static const char *const keys[] = {"name", "phone", "role", "order", "quiet_hours", "timezone", "notes"};
+	const char *name, *phone, *role, *qh, *tz;
+	const struct ch_tz *zone;
+	char tzerr[256];
 	json_t *order;
 	char p[512];
 	int rc, a, b;
@@ -198,8 +201,15 @@ static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct
 		return fail(c, ptr, "a contact must be an object");
 	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a contact")) ||
 	    (rc = get_str(c, ptr, o, "name", true, &name)) || (rc = get_str(c, ptr, o, "phone", true, &phone)) ||
-	    (rc = get_str(c, ptr, o, "role", true, &role)) || (rc = get_str(c, ptr, o, "quiet_hours", false, &qh)))
+	    (rc = get_str(c, ptr, o, "role", true, &role)) || (rc = get_str(c, ptr, o, "quiet_hours", false, &qh)) ||
+	    (rc = get_str(c, ptr, o, "timezone", false, &tz)))
 		return rc;
+	if (tz && ch_tz_get(tz, &zone, tzerr, sizeof(tzerr))) {
+		ch_fmt(p, sizeof(p), "%s/timezone", ptr);
+		return fail(c, p, "timezone \"%.64s\" is not a zone this machine knows, expected an IANA name such as "
+				  "\"Asia/Shanghai\"",
+			    tz);
+	}
 	if (!phone_ok(phone)) {
 		ch_fmt(p, sizeof(p), "%s/phone", ptr);
 		return fail(c, p, "phone is not a number, expected '+' and 5-20 digits");
@@ -226,7 +236,8 @@ static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct
 	ct->phone = ch_strdup(phone);
 	ct->role = ch_strdup(role);
 	ct->quiet_hours = ch_strdup(qh);
-	return ct->name && ct->phone && ct->role && (!qh || ct->quiet_hours) ? 0 : CH_ENOMEM;
+	ct->timezone = ch_strdup(tz);
+	return ct->name && ct->phone && ct->role && (!qh || ct->quiet_hours) && (!tz || ct->timezone) ? 0 : CH_ENOMEM;
 }
 
 static int cmp_contact(const void *a, const void *b)
@@ -251,6 +262,7 @@ static void free_subject(struct ch_subject *s)
 		free(s->contacts[i].phone);
 		free(s->contacts[i].role);
 		free(s->contacts[i].quiet_hours);
+		free(s->contacts[i].timezone);
 	}
 	free(s->devices);
 	free(s->contacts);

@@ -27,6 +27,7 @@ struct ch_contact {
 	char *role; /* self, family, caregiver, neighbour, caseworker, centre, maintenance */
 	int order;
 	char *quiet_hours; /* "22:00-07:00" or NULL */
+	char *timezone;    /* the contact's IANA zone for quiet hours; NULL: the subject's */
 };
 
 struct ch_subject {

@@ -153,6 +153,12 @@ static void quiet_hours_hold_below_high_only(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(jobs, 0), "hold_until")), morning);
 	assert_null(json_object_get(json_array_get(jobs, 1), "hold_until"));
 	json_decref(jobs);
+	/* In his own zone: 23:30 in Shanghai is 15:30 in London, no quiet hours there. */
+	qc[0].timezone = (char *)"Europe/London";
+	jobs = ch_alert_step_jobs(&pol, 0, &qs);
+	assert_int_equal(ch_alert_hold_quiet(jobs, &qs, tz, CH_SEV_MEDIUM, night), 0);
+	json_decref(jobs);
+	qc[0].timezone = NULL;
 	/* High breaks quiet hours; daytime has none. */
 	jobs = ch_alert_step_jobs(&pol, 0, &qs);
 	assert_int_equal(ch_alert_hold_quiet(jobs, &qs, tz, CH_SEV_HIGH, night), 0);

@@ -268,6 +268,9 @@ static void registry_errors(void **state)
 	expect_reg_error("{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"contacts\": [{\"name\": \"x\", \"phone\": "
 			 "\"+8613800000001\", \"role\": \"family\", \"quiet_hours\": \"late\"}]}]}",
 			 "quiet_hours");
+	expect_reg_error("{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"contacts\": [{\"name\": \"x\", \"phone\": "
+			 "\"+8613800000001\", \"role\": \"family\", \"timezone\": \"Mars/Olympus\"}]}]}",
+			 "timezone \"Mars/Olympus\" is not a zone");
 	expect_reg_error("{\"subjects\": [{\"id\": \"a\", \"name\": \"A\", \"pets\": 2}]}", "unknown key \"pets\"");
 	expect_reg_error("{\"subjects\": [{\"id\": \"a\"}]}", "missing \"name\"");
 }
