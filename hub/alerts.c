@@ -45,23 +45,6 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
 			 "policy", rule->policy);
 }
 
-static const char *kind_name(enum ch_rule_kind k)
-{
-	static const char *const names[] = {"event", "inactivity", "aggregate", "sequence", "device_health"};
-
-	return (size_t)k < CH_ARRAY_LEN(names) ? names[k] : "?";
-}
-
-static void fmt_ms(int64_t ms, char *buf, size_t len)
-{
-	if (ms % 3600000 == 0 && ms >= 3600000)
-		ch_fmt(buf, len, "%lldh", (long long)(ms / 3600000));
-	else if (ms % 60000 == 0 && ms >= 60000)
-		ch_fmt(buf, len, "%lldm", (long long)(ms / 60000));
-	else
-		ch_fmt(buf, len, "%llds", (long long)(ms / 1000));
-}
-
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz)
 {
 	const struct ch_rule *r = a->rule;
@@ -86,12 +69,12 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	else
 		ch_strlcpy(value, a->measured, sizeof(value));
 	if (d)
-		fmt_ms(d, duration, sizeof(duration));
+		ch_fmt_duration(d, duration, sizeof(duration));
 	if (r->kind == CH_RULE_AGGREGATE)
 		ch_fmt(threshold, sizeof(threshold), "%g", r->threshold);
 	vals[0] = ev ? ev->device : dev ? dev->id : "";
 	vals[1] = dev ? str_or(dev->location, "") : "";
-	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : kind_name(r->kind);
+	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : ch_rule_kind_name(r->kind);
 	vals[3] = value;
 	vals[4] = subj->name ? subj->name : subj->id;
 	vals[5] = r->id;
@@ -103,7 +86,7 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 			sizeof(summary));
 	ch_tz_format(tz, a->at_ms, at, sizeof(at));
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I}", "rule", r->id, "kind",
-			kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
+			ch_rule_kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
 			r->category == CH_CAT_MAINTENANCE ? "maintenance" : "safety", "subject", subj->id, "device",
 			vals[0], "location", vals[1], "type", vals[2], "summary", summary, "policy", r->policy, "reason",
 			a->why, "condition_at", at, "condition_at_ms", (json_int_t)a->at_ms);

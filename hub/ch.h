@@ -74,6 +74,12 @@ int ch_parse_daywindow(const char *s, int *start_min, int *end_min);
 /* true when minute_of_day lies in [start, end) of a window that may wrap midnight. */
 bool ch_daywindow_contains(int start_min, int end_min, int minute_of_day);
 
+/* FNV-1a 32 of s, never 0: how engine states name rules, devices and keys. */
+uint32_t ch_fnv1a32(const char *s);
+
+/* A duration for people: "8h", "90m", "3s", "1.5h"; whole units when they divide. */
+void ch_fmt_duration(int64_t ms, char *buf, size_t len);
+
 /* malloc'ed copy or NULL; NULL in gives NULL out. */
 char *ch_strdup(const char *s);
 

@@ -46,11 +46,7 @@ const char *ch_action_kind_name(enum ch_action_kind k)
 
 uint32_t ch_engine_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h ? h : 1;
+	return ch_fnv1a32(s);
 }
 
 void ch_sstate_init(struct ch_sstate *st, int64_t now_ms)
@@ -184,27 +180,6 @@ static bool suspended(const struct ch_sstate *st, const struct ch_rule *r, int64
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static void fmt_duration(int64_t ms, char *buf, size_t len)
-{
-	static const struct {
-		int64_t ms;
-		const char *unit;
-	} units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
-
-	for (size_t i = 0; i < CH_ARRAY_LEN(units); i++) {
-		if (ms >= units[i].ms && ms % units[i].ms == 0) {
-			ch_fmt(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
-			return;
-		}
-	}
-	if (ms >= 3600000)
-		ch_fmt(buf, len, "%.1fh", (double)ms / 3600000.0);
-	else if (ms >= 60000)
-		ch_fmt(buf, len, "%.1fm", (double)ms / 60000.0);
-	else
-		ch_fmt(buf, len, "%lldms", (long long)ms);
-}
-
 /* "11-28 08:15" in the subject's zone. */
 static void fmt_local(const struct ch_tz *tz, int64_t ms, char *buf, size_t len)
 {
@@ -215,15 +190,6 @@ static void fmt_local(const struct ch_tz *tz, int64_t ms, char *buf, size_t len)
 		ch_fmt(buf, len, "%.5s %.5s", iso + 5, iso + 11);
 	else
 		ch_strlcpy(buf, iso, len);
-}
-
-static bool type_matches(const char *pattern, const char *type)
-{
-	size_t n = strlen(pattern);
-
-	if (n >= 2 && pattern[n - 1] == '*' && pattern[n - 2] == '.')
-		return strncmp(pattern, type, n - 1) == 0;
-	return strcmp(pattern, type) == 0;
 }
 
 static bool below_rule_of(const struct ch_rule *r)
@@ -258,7 +224,7 @@ static bool has_device_for(const struct ch_subject *subj, const struct ch_matche
 {
 	for (size_t i = 0; i < subj->ndevices; i++) {
 		const struct ch_device *d = &subj->devices[i];
-		if (d->type && type_matches(m->type, d->type) &&
+		if (d->type && ch_type_matches(m->type, d->type) &&
 		    (!m->location || (d->location && strcasecmp(d->location, m->location) == 0)))
 			return true;
 	}
@@ -678,7 +644,7 @@ static void inactivity_caveat(const struct ch_sstate *st, const struct ch_engine
 		int64_t last;
 
 		for (size_t k = 0; k < r->nactivity && !activity; k++)
-			activity = d->type && type_matches(r->activity[k].type, d->type);
+			activity = d->type && ch_type_matches(r->activity[k].type, d->type);
 		if (!activity)
 			continue;
 		total++;
@@ -875,7 +841,7 @@ static void tick_rule(struct ch_sstate *st, const struct ch_engine_ctx *cx, cons
 		a = try_open(rs, r, NULL, NULL, NULL, due, now, out);
 		if (!a)
 			return;
-		fmt_duration(r->for_ms, d1, sizeof(d1));
+		ch_fmt_duration(r->for_ms, d1, sizeof(d1));
 		fmt_local(cx->tz, rs->last_ms, a->since, sizeof(a->since));
 		if (r->during.set)
 			ch_fmt(a->why, sizeof(a->why), "no sign of life for %s within %02d:%02d-%02d:%02d, last at %s", d1,
@@ -897,7 +863,7 @@ static void tick_rule(struct ch_sstate *st, const struct ch_engine_ctx *cx, cons
 			a = auto_resolve(rs, r, "activity_resumed", NULL, now, out);
 			if (a)
 				ch_fmt(a->why, sizeof(a->why), "%s over %s back to %g", fn_text(r->fn),
-				       (fmt_duration(r->window_ms, d1, sizeof(d1)), d1), v);
+				       (ch_fmt_duration(r->window_ms, d1, sizeof(d1)), d1), v);
 			return;
 		}
 		if (!warm || suspended(st, r, now))
@@ -905,7 +871,7 @@ static void tick_rule(struct ch_sstate *st, const struct ch_engine_ctx *cx, cons
 		a = try_open(rs, r, NULL, NULL, NULL, now, now, out);
 		if (!a)
 			return;
-		fmt_duration(r->window_ms, d1, sizeof(d1));
+		ch_fmt_duration(r->window_ms, d1, sizeof(d1));
 		ch_fmt(a->measured, sizeof(a->measured), "%g", v);
 		ch_fmt(d2, sizeof(d2), "%g", r->threshold);
 		ch_fmt(a->why, sizeof(a->why), "%s%s%s over the last %s is %s, %s %s", fn_text(r->fn),
@@ -924,7 +890,7 @@ static void tick_rule(struct ch_sstate *st, const struct ch_engine_ctx *cx, cons
 		rs->last_ms = 0;
 		if (!r->absent || suspended(st, r, now))
 			return;
-		fmt_duration(r->within_ms, d1, sizeof(d1));
+		ch_fmt_duration(r->within_ms, d1, sizeof(d1));
 		fmt_local(cx->tz, first, d2, sizeof(d2));
 		if (r->raises) {
 			const struct ch_rule *target = ch_rules_find(cx->rules, r->raises);
@@ -961,7 +927,7 @@ static void tick_rule(struct ch_sstate *st, const struct ch_engine_ctx *cx, cons
 			last = device_last(st, dev);
 			if (now < last + hb)
 				continue;
-			fmt_duration(hb, d1, sizeof(d1));
+			ch_fmt_duration(hb, d1, sizeof(d1));
 			fmt_local(cx->tz, last, d2, sizeof(d2));
 			ch_fmt(why, sizeof(why), "%s (%s) silent since %s, heartbeat %s", dev->id,
 			       dev->location ? dev->location : "-", d2, d1);

@@ -445,6 +445,18 @@ static void cache_store_blob(struct cache *c, const char *sid, long long version
 	cache_put(c, sid, version, &st);
 }
 
+/* The subject's zone, else the config's, else UTC (a zone the machine lacks must not stop alerts). */
+static const struct ch_tz *subject_tz(const struct ch_runtime *rt, const struct ch_subject *subj)
+{
+	const struct ch_tz *tz = NULL;
+	char err[256];
+
+	if (ch_tz_get(subj->timezone ? subj->timezone : rt->cfg->timezone, &tz, err, sizeof(err)) &&
+	    ch_tz_get("UTC", &tz, err, sizeof(err)))
+		tz = NULL;
+	return tz;
+}
+
 /* ------------------------------------------------------------------ */
 /* Evaluation                                                          */
 /* ------------------------------------------------------------------ */
@@ -883,10 +895,7 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 		if (g == ng) {
 			gs[ng].subj = s->subj;
 			ch_strlcpy(gs[ng].sid, s->subj->id, sizeof(gs[ng].sid));
-			if (ch_tz_get(s->subj->timezone ? s->subj->timezone : rt->cfg->timezone, &gs[ng].tz, err,
-				      sizeof(err)) &&
-			    ch_tz_get("UTC", &gs[ng].tz, err, sizeof(err)))
-				gs[ng].tz = NULL;
+			gs[ng].tz = subject_tz(rt, s->subj);
 			ng++;
 		}
 		s->group = g;
@@ -958,9 +967,7 @@ static size_t fire_timers(struct ch_ingest *ig)
 			g->orphan = true; /* no longer in the registry: its timer goes */
 			continue;
 		}
-		if (ch_tz_get(g->subj->timezone ? g->subj->timezone : rt->cfg->timezone, &g->tz, err, sizeof(err)) &&
-		    ch_tz_get("UTC", &g->tz, err, sizeof(err)))
-			g->tz = NULL;
+		g->tz = subject_tz(rt, g->subj);
 		cache_store_blob(&ig->cache, g->sid, b[i].version, b[i].state, b[i].len, now);
 	}
 	if (gs) {
@@ -1005,10 +1012,8 @@ static void escalate_one(struct ch_ingest *ig, struct ch_runtime *rt, const stru
 	idx = (size_t)d->step % pol->nsteps;
 	jobs = ch_alert_step_jobs(pol, idx, subj);
 	{
-		const struct ch_tz *tz = NULL;
+		const struct ch_tz *tz = subject_tz(rt, subj);
 		enum ch_severity sv = CH_SEV_HIGH;
-		if (ch_tz_get(subj->timezone ? subj->timezone : rt->cfg->timezone, &tz, err, sizeof(err)))
-			tz = NULL;
 		if (tz && sev && ch_severity_parse(sev, &sv) == 0)
 			ch_alert_hold_quiet(jobs, subj, tz, sv, now);
 	}
@@ -1108,10 +1113,7 @@ static void bootstrap_subjects(struct ch_ingest *ig)
 			if (g != &gs[i])
 				*g = gs[i];
 			g->tick = true;
-			if (ch_tz_get(g->subj->timezone ? g->subj->timezone : rt->cfg->timezone, &g->tz, err,
-				      sizeof(err)) &&
-			    ch_tz_get("UTC", &g->tz, err, sizeof(err)))
-				g->tz = NULL;
+			g->tz = subject_tz(rt, g->subj);
 		}
 		if (!rc && ng)
 			rc = run_groups(ig, rt, gs, ng, NULL, 0, NULL, 0, 0, err, sizeof(err));

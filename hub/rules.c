@@ -255,16 +255,6 @@ static int invalid(struct loader *ld, const char *ptr, const char *key, const ch
 			   expected);
 }
 
-/* The same hash as ch_engine_hash: FNV-1a 32, never 0. */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h ? h : 1;
-}
-
 static bool valid_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -1025,7 +1015,7 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 		}
 	}
 	r->id = ch_strdup(json_string_value(v));
-	r->id_hash = fnv1a(r->id);
+	r->id_hash = ch_fnv1a32(r->id);
 	if (!r->id)
 		return oom(ld);
 
@@ -1251,7 +1241,16 @@ int ch_rules_parse(const char *name, const char *text, size_t len, struct ch_rul
 /* Matching                                                            */
 /* ------------------------------------------------------------------ */
 
-static bool type_matches(const char *pattern, const char *type)
+const char *ch_rule_kind_name(enum ch_rule_kind k)
+{
+	for (size_t i = 0; i < CH_ARRAY_LEN(kinds); i++) {
+		if (kinds[i].kind == k)
+			return kinds[i].name;
+	}
+	return "?";
+}
+
+bool ch_type_matches(const char *pattern, const char *type)
 {
 	size_t n = strlen(pattern);
 
@@ -1333,7 +1332,7 @@ static bool cond_holds(const struct ch_cond *c, const struct ch_event *ev)
 /* Type and conditions: what a matcher asks of the event alone. */
 static bool event_matches(const struct ch_matcher *m, const struct ch_event *ev)
 {
-	if (!m || !ev || !m->type || !type_matches(m->type, ev->type))
+	if (!m || !ev || !m->type || !ch_type_matches(m->type, ev->type))
 		return false;
 	for (size_t i = 0; i < m->nconds; i++) {
 		if (!cond_holds(&m->conds[i], ev))

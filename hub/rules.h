@@ -144,6 +144,12 @@ bool ch_rule_matches(const struct ch_rule *rule, const struct ch_event *ev);
 bool ch_matcher_matches(const struct ch_matcher *m, const struct ch_event *ev,
 			const struct ch_device *dev);
 
+/* Does an event or device type match a pattern ("smoke", or "service.*" for "service.x")? */
+bool ch_type_matches(const char *pattern, const char *type);
+
+/* "event", "inactivity", ... as the rules file spells them. */
+const char *ch_rule_kind_name(enum ch_rule_kind k);
+
 /* The rule with this id, or NULL. */
 const struct ch_rule *ch_rules_find(const struct ch_ruleset *rs, const char *id);
 

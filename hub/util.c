@@ -194,3 +194,33 @@ int ch_severity_parse(const char *name, enum ch_severity *out)
 	}
 	return CH_EINVAL;
 }
+
+uint32_t ch_fnv1a32(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h ? h : 1;
+}
+
+void ch_fmt_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		int64_t ms;
+		const char *unit;
+	} units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+
+	for (size_t i = 0; i < CH_ARRAY_LEN(units); i++) {
+		if (ms >= units[i].ms && ms % units[i].ms == 0) {
+			ch_fmt(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	if (ms >= 3600000)
+		ch_fmt(buf, len, "%.1fh", (double)ms / 3600000.0);
+	else if (ms >= 60000)
+		ch_fmt(buf, len, "%.1fm", (double)ms / 60000.0);
+	else
+		ch_fmt(buf, len, "%lldms", (long long)ms);
+}
