@@ -326,7 +326,7 @@ static void http_done(struct ch_dispatch *d, CURLMsg *msg)
 	resp.transport_error = msg->data.result != CURLE_OK;
 	resp.transport_msg = t->curl_err[0] ? t->curl_err : curl_easy_strerror(msg->data.result);
 	resp.retry_after_ms = t->retry_after_ms;
-	t->ch->plugin->http_done(t->ch->ctx, &t->n, &resp, &res);
+	ch_channel_http_done(t->ch, &t->n, &resp, &res);
 	if (res.status == CH_SEND_HTTP) {
 		/* A plugin may not chain requests; treat as a bug in the plugin. */
 		free_request(&res.http);
@@ -459,7 +459,7 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 		handle_result(d, t, idx, &res);
 		return;
 	}
-	t->ch->plugin->send(t->ch->ctx, &t->n, &res);
+	ch_channel_send(t->ch, &t->n, &res);
 	if (res.status != CH_SEND_HTTP) {
 		handle_result(d, t, idx, &res);
 		return;

@@ -17,9 +17,11 @@
  */
 #include "plugin_host.h"
 #include "clock.h"
+#include "http.h"
 #include "log.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +56,9 @@ struct host_channel {
 	struct ch_plugin_config cfg;
 	struct ch_host host;                /* lent to the plugin for the channel's lifetime */
 	const struct ch_host_services *svc; /* borrowed; may be NULL */
+	/* The ABI promises one call at a time per instance: the dispatcher sends
+	 * while the HTTP server hands over callbacks. */
+	pthread_mutex_t mu;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -142,6 +147,21 @@ static int host_mqtt_publish(void *host_ctx, const char *topic, const void *payl
 static int64_t host_now_ms(void)
 {
 	return ch_clock_now_ms();
+}
+
+static int host_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len,
+			    const char *sig_hex, int64_t now_s, int64_t window_s)
+{
+	switch (ch_http_verify_hmac(key, timestamp, body, len, sig_hex, now_s, window_s)) {
+	case 0:
+		return 0;
+	case CH_ETIMEOUT:
+		return CH_HMAC_STALE;
+	case CH_EPROTO:
+		return CH_HMAC_BAD;
+	default:
+		return CH_HMAC_MALFORMED;
+	}
 }
 
 static void host_mask(const char *src, char *dst, size_t len)
@@ -413,6 +433,7 @@ static void channel_free(struct host_channel *hc)
 	if (hc->pub.dl)
 		dlclose(hc->pub.dl);
 	free(hc->pub.name);
+	pthread_mutex_destroy(&hc->mu);
 	free(hc);
 }
 
@@ -450,6 +471,8 @@ int ch_channel_open(const char *dir, const char *name, const char *plugin, json_
 	}
 
 	hc = calloc(1, sizeof(*hc));
+	if (hc)
+		pthread_mutex_init(&hc->mu, NULL);
 	if (!hc || !(hc->pub.name = ch_strdup(name))) {
 		free(hc);
 		ch_fmt(reason, sizeof(reason), "channel %s: out of memory", name);
@@ -511,6 +534,7 @@ int ch_channel_open(const char *dir, const char *name, const char *plugin, json_
 		.mqtt_publish = host_mqtt_publish,
 		.now_ms = host_now_ms,
 		.mask = host_mask,
+		.verify_hmac = host_verify_hmac,
 	};
 
 	if (p->init) {
@@ -546,4 +570,59 @@ void ch_channel_close(struct ch_channel *ch)
 		hc->pub.plugin->fini(hc->pub.ctx);
 	hc->pub.ctx = NULL;
 	channel_free(hc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Calls into a channel, one at a time                                        */
+/* ------------------------------------------------------------------------ */
+
+void ch_channel_send(struct ch_channel *ch, const struct ch_notification *n, struct ch_send_result *res)
+{
+	struct host_channel *hc = (struct host_channel *)ch;
+
+	pthread_mutex_lock(&hc->mu);
+	ch->plugin->send(ch->ctx, n, res);
+	pthread_mutex_unlock(&hc->mu);
+	res->reason[sizeof(res->reason) - 1] = '\0';
+	res->provider_ref[sizeof(res->provider_ref) - 1] = '\0';
+}
+
+void ch_channel_http_done(struct ch_channel *ch, const struct ch_notification *n,
+			  const struct ch_http_response *resp, struct ch_send_result *res)
+{
+	struct host_channel *hc = (struct host_channel *)ch;
+
+	pthread_mutex_lock(&hc->mu);
+	ch->plugin->http_done(ch->ctx, n, resp, res);
+	pthread_mutex_unlock(&hc->mu);
+	res->reason[sizeof(res->reason) - 1] = '\0';
+	res->provider_ref[sizeof(res->provider_ref) - 1] = '\0';
+}
+
+int ch_channel_callback(struct ch_channel *ch, const struct ch_callback_request *req,
+			struct ch_callback_result *out, char *err, size_t errlen)
+{
+	struct host_channel *hc = (struct host_channel *)ch;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!ch->plugin->callback) {
+		ch_fmt(err, errlen, "plugin %s takes no callbacks", ch->plugin->name);
+		return CH_ENOTFOUND;
+	}
+	err[0] = '\0';
+	pthread_mutex_lock(&hc->mu);
+	rc = ch->plugin->callback(ch->ctx, req, out, err, errlen);
+	pthread_mutex_unlock(&hc->mu);
+	/* The plugin's strings come back to host code: never trust their terminators. */
+	if (errlen)
+		err[errlen - 1] = '\0';
+	out->idempotency_key[sizeof(out->idempotency_key) - 1] = '\0';
+	out->provider_ref[sizeof(out->provider_ref) - 1] = '\0';
+	out->reason[sizeof(out->reason) - 1] = '\0';
+	out->resolution[sizeof(out->resolution) - 1] = '\0';
+	out->by[sizeof(out->by) - 1] = '\0';
+	if (rc == CH_CB_BAD_REQUEST)
+		return CH_EINVAL;
+	return rc < 0 ? CH_EPROTO : 0;
 }

@@ -40,6 +40,21 @@ struct ch_host_services {
 int ch_channel_open(const char *dir, const char *name, const char *plugin, json_t *options,
 		    const struct ch_host_services *svc, struct ch_channel **out, char *err, size_t errlen);
 
+/*
+ * The plugin's send / http_done / callback, under the channel's lock (the ABI
+ * promises a plugin one call at a time; the dispatcher and the HTTP server
+ * are two threads).  Strings the plugin filled come back NUL-terminated.
+ * ch_channel_callback: 0 with *out filled, CH_ENOTFOUND when the plugin takes
+ * no callbacks, CH_EPROTO when it refused the request as unauthenticated
+ * (unsigned, forged, replayed), CH_EINVAL when signed but not understood;
+ * err says why.
+ */
+void ch_channel_send(struct ch_channel *ch, const struct ch_notification *n, struct ch_send_result *res);
+void ch_channel_http_done(struct ch_channel *ch, const struct ch_notification *n,
+			  const struct ch_http_response *resp, struct ch_send_result *res);
+int ch_channel_callback(struct ch_channel *ch, const struct ch_callback_request *req,
+			struct ch_callback_result *out, char *err, size_t errlen);
+
 /* fini()s the plugin instance and unloads the shared object. */
 void ch_channel_close(struct ch_channel *ch);
 

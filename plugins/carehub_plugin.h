@@ -126,15 +126,28 @@ enum ch_callback_outcome {
 	CH_CB_NEEDS_HELP,
 	CH_CB_NO_ANSWER,
 	CH_CB_FAILED,
+	/* Added in 1.1 (same ABI version: new values, old ones unchanged). */
+	CH_CB_BUSY,     /* the line was busy: like no_answer, the escalation goes on */
+	CH_CB_ACCEPTED, /* a person took the task (caseworker): acknowledges the alert */
+	CH_CB_CLOSED,   /* a person closed the task: resolves the alert with `resolution` */
 };
 
 struct ch_callback_result {
 	enum ch_callback_outcome outcome;
 	char idempotency_key[256]; /* which dispatch it is about */
 	char provider_ref[128];
-	char reason[256];
+	char reason[256]; /* free text for the timeline: what the person said, why it failed */
 	void *reserved[4];
+	/* Added in 1.1; the host zeroes the struct, so a plugin built earlier leaves them empty. */
+	char resolution[32]; /* CH_CB_CLOSED: genuine, false_alarm, accidental, no_response, activity_resumed */
+	char by[101];        /* who answered, when the provider says (a caseworker's name); else empty */
 };
+
+/* What callback() answers besides 0. */
+enum ch_callback_refusal { CH_CB_UNAUTHORIZED = -1, CH_CB_BAD_REQUEST = -2 };
+
+/* What ch_host.verify_hmac answers besides 0. */
+enum ch_hmac_result { CH_HMAC_MALFORMED = -1, CH_HMAC_BAD = -2, CH_HMAC_STALE = -3 };
 
 /* What the host lends a plugin.  host_ctx is passed back on every call. */
 struct ch_host {
@@ -156,7 +169,15 @@ struct ch_host {
 	int64_t (*now_ms)(void);
 	/* Masks phone numbers in src for logging (see log.h). */
 	void (*mask)(const char *src, char *dst, size_t len);
-	void *reserved[8];
+	/*
+	 * Added in 1.1 in what was a reserved slot, so NULL from an older host:
+	 * check before calling.  Verifies sig_hex == hex(HMAC-SHA256(key,
+	 * "<timestamp>.<body>")) with timestamp (unix seconds) within window_s of
+	 * now: 0, CH_HMAC_MALFORMED, CH_HMAC_BAD or CH_HMAC_STALE.
+	 */
+	int (*verify_hmac)(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
+			   int64_t now_s, int64_t window_s);
+	void *reserved[7];
 };
 
 enum ch_plugin_log_level { CH_PLOG_DEBUG = 0, CH_PLOG_INFO, CH_PLOG_WARN, CH_PLOG_ERROR };
@@ -177,7 +198,11 @@ struct ch_plugin {
 	/* Required when send() can return CH_SEND_HTTP: classifies the answer. */
 	void (*http_done)(void *ctx, const struct ch_notification *n, const struct ch_http_response *resp,
 			  struct ch_send_result *res);
-	/* Optional: verifies and parses a provider callback; 0, or negative to refuse (401). */
+	/*
+	 * Optional: verifies and parses a provider callback.  0 with out filled;
+	 * CH_CB_UNAUTHORIZED (the host answers 401: unsigned, forged, replayed) or
+	 * CH_CB_BAD_REQUEST (400: signed but not understood), reason in err.
+	 */
 	int (*callback)(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out,
 			char *err, size_t errlen);
 	void *reserved[8];

@@ -1,8 +1,14 @@
 /*
- * plugin_http.h - what the HTTP channel plugins (webhook, sms) share: header
- * hygiene, the bearer token from the environment, freeing a request, and how
- * an HTTP answer becomes OK / RETRY / FAIL.  Header-only (static inline) so
- * each plugin stays one self-contained shared object.
+ * plugin_http.h - what the HTTP channel plugins (webhook, sms, ai_call,
+ * caseworker) share: header hygiene, secrets from the environment, freeing a
+ * request, how an HTTP answer becomes OK / RETRY / FAIL, and the signature
+ * check of a provider's callback.  Header-only (static inline) so each plugin
+ * stays one self-contained shared object.
+ *
+ * Signed callbacks: the provider sends
+ *   X-Carehub-Timestamp: <unix seconds>
+ *   X-Carehub-Signature: <hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
+ * (a "sha256=" prefix is accepted), and the plugin refuses anything else.
  */
 #ifndef CH_PLUGIN_HTTP_H
 #define CH_PLUGIN_HTTP_H
@@ -10,9 +16,11 @@
 #include "carehub_plugin.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* How much of an error response's body goes into the reason: enough to read, not a page. */
 #define CH_PH_SNIPPET_MAX 120
@@ -76,6 +84,87 @@ static inline int ph_auth_header(const struct ch_host *host, const struct ch_plu
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The secret the option `name` names (an environment variable), copied to
+ * *out; NULL when the option is absent.  -1 with err when the variable is
+ * unset or empty: a channel that cannot check signatures must not start.
+ */
+static inline int ph_secret(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name,
+			    char **out, char *err, size_t errlen)
+{
+	const char *env = host->opt_string(cfg, name), *v;
+
+	*out = NULL;
+	if (!env)
+		return 0;
+	v = getenv(env);
+	if (!v || !*v) {
+		snprintf(err, errlen, "%s names %s, which is not set in the environment", name, env);
+		return -1;
+	}
+	if (!(*out = strdup(v))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The value of header `name` (case-insensitive) in a NULL-terminated "Name: value" list, or NULL. */
+static inline const char *ph_header(const char *const *headers, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; headers && *headers; headers++) {
+		const char *h = *headers;
+		if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+			h += n + 1;
+			while (*h == ' ' || *h == '\t')
+				h++;
+			return h;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Checks a callback's signature headers against secret, window_s seconds
+ * either side of now.  0, or -1 with the reason in err (never the secret).
+ */
+static inline int ph_verify_callback(const struct ch_host *host, const char *secret, int64_t window_s,
+				     const struct ch_callback_request *req, char *err, size_t errlen)
+{
+	const char *ts = ph_header(req->headers, "X-Carehub-Timestamp");
+	const char *sig = ph_header(req->headers, "X-Carehub-Signature");
+
+	if (!secret) {
+		snprintf(err, errlen, "no secret configured for callbacks");
+		return -1;
+	}
+	if (!host->verify_hmac) {
+		snprintf(err, errlen, "the host cannot verify signatures (older than ABI 1.1)");
+		return -1;
+	}
+	if (!ts || !sig) {
+		snprintf(err, errlen, "unsigned callback (X-Carehub-Timestamp and X-Carehub-Signature expected)");
+		return -1;
+	}
+	if (strncmp(sig, "sha256=", 7) == 0)
+		sig += 7;
+	switch (host->verify_hmac(secret, ts, req->body, req->body_len, sig, req->now_ms / 1000, window_s)) {
+	case 0:
+		return 0;
+	case CH_HMAC_STALE: /* a good signature, but old or from the future */
+		snprintf(err, errlen, "timestamp outside the %lld s window (replayed?)", (long long)window_s);
+		return -1;
+	case CH_HMAC_MALFORMED:
+		snprintf(err, errlen, "malformed timestamp or signature");
+		return -1;
+	default:
+		snprintf(err, errlen, "bad signature");
+		return -1;
+	}
 }
 
 static inline void ph_free_request(struct ch_http_request *r)

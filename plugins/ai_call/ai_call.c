@@ -1,0 +1,238 @@
+/*
+ * ai_call.c - the "ai_call" dispatcher plugin: asks a voice bot platform to
+ * call a number and read a script, and turns the platform's report of the
+ * call into an outcome for the alert.
+ *
+ * Request (one POST per notification, Idempotency-Key header = key):
+ *   {"id": KEY, "to": "+86...", "caller_id": ID, "language": "zh-CN",
+ *    "script": TEXT, "answers": {"1": "confirmed_safe", "2": "needs_help"},
+ *    "callback_url": URL, "alert": ALERT_ID, "role": "self"}
+ * The platform answers 2xx {"call_id": REF} (or {"id": REF}); 408/429/5xx and
+ * no answer are retried by the host (a voice platform does not deduplicate,
+ * so the key travels with every retry), other answers fail and fall back.
+ *
+ * Callback (POST /v1/callbacks/<channel>, signed, see plugin_http.h):
+ *   {"id": KEY, "call_id": REF, "status": "answered" | "no_answer" | "busy" |
+ *    "failed", "answer": "confirmed_safe" | "needs_help" | "none", "detail": TEXT}
+ * answered + confirmed_safe -> CONFIRMED_SAFE ("I am fine": the hub resolves
+ * the alert as false_alarm when the callee is the subject), answered +
+ * needs_help -> NEEDS_HELP (the next step at once), answered otherwise ->
+ * ANSWERED, and NO_ANSWER / BUSY / FAILED: the escalation goes on.
+ */
+#include "carehub_plugin.h"
+#include "plugin_http.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_WINDOW_S 300
+
+struct ai_call {
+	const struct ch_host *host;
+	char *url;
+	char *caller_id;
+	char *language;
+	char *callback_url;
+	char *auth_header;
+	char *secret;
+	int64_t window_s;
+};
+
+static const struct ch_plugin_option options[] = {
+	{.name = "url", .type = CH_OPT_URL, .required = 1, .help = "the voice platform's call endpoint"},
+	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the platform's bearer token"},
+	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the callback signing secret"},
+	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the platform reports the call (the hub's /v1/callbacks/<channel>)"},
+	{.name = "caller_id", .type = CH_OPT_STRING, .help = "the number or name the callee sees"},
+	{.name = "language", .type = CH_OPT_STRING, .help = "speech language of the script (default zh-CN)"},
+	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed callback stays valid (default 300)"},
+	{.name = NULL},
+};
+
+static void ai_fini(void *ctx)
+{
+	struct ai_call *a = ctx;
+
+	if (!a)
+		return;
+	free(a->url);
+	free(a->caller_id);
+	free(a->language);
+	free(a->callback_url);
+	ph_wipe_free(a->auth_header);
+	ph_wipe_free(a->secret);
+	free(a);
+}
+
+static char *opt_dup(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name,
+		     const char *def, int *oom)
+{
+	const char *v = host->opt_string(cfg, name);
+	char *s;
+
+	if (!v)
+		v = def;
+	if (!v)
+		return NULL;
+	if (!(s = strdup(v)))
+		*oom = 1;
+	return s;
+}
+
+static int ai_init(const struct ch_host *host, void *host_ctx, const struct ch_plugin_config *cfg, void **ctx,
+		   char *err, size_t errlen)
+{
+	struct ai_call *a = calloc(1, sizeof(*a));
+	int oom = 0;
+
+	(void)host_ctx;
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	a->host = host;
+	a->url = opt_dup(host, cfg, "url", NULL, &oom);
+	a->caller_id = opt_dup(host, cfg, "caller_id", NULL, &oom);
+	a->language = opt_dup(host, cfg, "language", "zh-CN", &oom);
+	a->callback_url = opt_dup(host, cfg, "callback_url", NULL, &oom);
+	a->window_s = host->opt_int(cfg, "callback_window", DEFAULT_WINDOW_S);
+	if (oom || !a->url) {
+		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
+		goto fail;
+	}
+	if (a->window_s < 10 || a->window_s > 86400) {
+		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)a->window_s);
+		goto fail;
+	}
+	if (ph_auth_header(host, cfg, &a->auth_header, err, errlen) ||
+	    ph_secret(host, cfg, "secret_env", &a->secret, err, errlen))
+		goto fail;
+	if (a->callback_url && !a->secret) {
+		/* Reports nobody could check would let anyone resolve an alert. */
+		snprintf(err, errlen, "callback_url needs secret_env: callbacks are signed");
+		goto fail;
+	}
+	*ctx = a;
+	return 0;
+fail:
+	ai_fini(a);
+	return -1;
+}
+
+static void ai_send(void *ctx, const struct ch_notification *n, struct ch_send_result *res)
+{
+	struct ai_call *a = ctx;
+	json_t *body;
+	char *enc;
+
+	if (!n->idempotency_key || !*n->idempotency_key || !ph_header_safe(n->idempotency_key) ||
+	    !n->contact_phone || !*n->contact_phone) {
+		res->status = CH_SEND_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "notification without a phone number or a usable key");
+		return;
+	}
+	if (!n->text || !*n->text) {
+		res->status = CH_SEND_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "empty script");
+		return;
+	}
+	body = json_pack("{s:s, s:s, s:s*, s:s, s:s, s:{s:s, s:s}, s:s*, s:s*, s:s*}", "id", n->idempotency_key, "to",
+			 n->contact_phone, "caller_id", a->caller_id, "language", a->language, "script", n->text,
+			 "answers", "1", "confirmed_safe", "2", "needs_help", "callback_url", a->callback_url, "alert",
+			 n->alert_id, "role", n->contact_role);
+	enc = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	ph_post_json(a->url, n->idempotency_key, a->auth_header, enc, res);
+}
+
+static void ai_http_done(void *ctx, const struct ch_notification *n, const struct ch_http_response *resp,
+			 struct ch_send_result *res)
+{
+	const struct ai_call *a = ctx;
+	json_t *doc, *id;
+
+	(void)n;
+	ph_classify(a->host, resp, res);
+	if (res->status != CH_SEND_OK || res->provider_ref[0] || !resp->body_len)
+		return;
+	doc = json_loadb(resp->body, resp->body_len, 0, NULL);
+	id = json_object_get(doc, "call_id");
+	if (json_is_string(id) && strlen(json_string_value(id)) < sizeof(res->provider_ref))
+		snprintf(res->provider_ref, sizeof(res->provider_ref), "%s", json_string_value(id));
+	json_decref(doc);
+}
+
+static int outcome_of(const char *status, const char *answer, enum ch_callback_outcome *out)
+{
+	if (strcmp(status, "answered") == 0) {
+		if (answer && strcmp(answer, "confirmed_safe") == 0)
+			*out = CH_CB_CONFIRMED_SAFE;
+		else if (answer && strcmp(answer, "needs_help") == 0)
+			*out = CH_CB_NEEDS_HELP;
+		else
+			*out = CH_CB_ANSWERED;
+	} else if (strcmp(status, "no_answer") == 0) {
+		*out = CH_CB_NO_ANSWER;
+	} else if (strcmp(status, "busy") == 0) {
+		*out = CH_CB_BUSY;
+	} else if (strcmp(status, "failed") == 0) {
+		*out = CH_CB_FAILED;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int ai_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out, char *err,
+		       size_t errlen)
+{
+	const struct ai_call *a = ctx;
+	const char *key, *status, *answer, *ref, *detail;
+	json_t *doc;
+	int rc = CH_CB_BAD_REQUEST;
+
+	if (ph_verify_callback(a->host, a->secret, a->window_s, req, err, errlen))
+		return CH_CB_UNAUTHORIZED;
+	doc = json_loadb(req->body, req->body_len, 0, NULL);
+	key = json_string_value(json_object_get(doc, "id"));
+	status = json_string_value(json_object_get(doc, "status"));
+	answer = json_string_value(json_object_get(doc, "answer"));
+	ref = json_string_value(json_object_get(doc, "call_id"));
+	detail = json_string_value(json_object_get(doc, "detail"));
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "body is not a JSON object");
+	} else if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
+		snprintf(err, errlen, "\"id\" (the idempotency key of the call) missing or too long");
+	} else if (!status || outcome_of(status, answer, &out->outcome)) {
+		snprintf(err, errlen, "\"status\" must be answered, no_answer, busy or failed");
+	} else {
+		snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
+		if (ref)
+			snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
+		snprintf(out->reason, sizeof(out->reason), "call %s%s%s%s%s", status, answer ? ", answer " : "",
+			 answer ? answer : "", detail ? ": " : "", detail ? detail : "");
+		rc = 0;
+	}
+	json_decref(doc);
+	return rc;
+}
+
+static const struct ch_plugin plugin = {
+	.abi_version = CH_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ch_plugin),
+	.name = "ai_call",
+	.version = "1.0.0",
+	.options = options,
+	.init = ai_init,
+	.fini = ai_fini,
+	.send = ai_send,
+	.http_done = ai_http_done,
+	.callback = ai_callback,
+};
+
+CH_PLUGIN_EXPORT const struct ch_plugin *carehub_plugin_entry_v1(void)
+{
+	return &plugin;
+}
