@@ -157,6 +157,45 @@ void ch_alert_contact_id(const char *role, const char *phone, char out[9])
 	ch_fmt(out, 9, "%08x", h);
 }
 
+static json_t *contact_json(const struct ch_contact *ct)
+{
+	return json_pack("{s:s, s:s, s:s, s:i}", "name", str_or(ct->name, ""), "phone", str_or(ct->phone, ""), "role",
+			 ct->role, "order", ct->order);
+}
+
+static json_t *str_array(char **v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		if (json_array_append_new(a, json_string(v[i]))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* The contacts after the first of a role, for "contacts": "first": [{"cid","contact"}...]. */
+static json_t *next_contacts(const struct ch_subject *subj, const char *role, size_t after)
+{
+	json_t *a = json_array();
+
+	for (size_t c = after + 1; a && c < subj->ncontacts; c++) {
+		const struct ch_contact *ct = &subj->contacts[c];
+		char cid[9];
+
+		if (strcmp(ct->role, role) != 0)
+			continue;
+		ch_alert_contact_id(ct->role, ct->phone, cid);
+		if (json_array_append_new(a, json_pack("{s:s, s:o}", "cid", cid, "contact", contact_json(ct)))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struct ch_subject *subj)
 {
 	json_t *jobs = json_array();
@@ -173,19 +212,78 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
 				continue;
 			ch_alert_contact_id(ct->role, ct->phone, cid);
 			for (size_t ch = 0; ch < st->nchannels; ch++) {
-				json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:{s:s, s:s, s:s, s:i}}", "sid",
-							subj->id, "step", (int)step, "cid", cid, "channel",
-							st->channels[ch], "contact", "name", str_or(ct->name, ""),
-							"phone", str_or(ct->phone, ""), "role", ct->role, "order",
-							ct->order);
+				json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:o}", "sid", subj->id, "step", (int)step,
+							"cid", cid, "channel", st->channels[ch], "contact",
+							contact_json(ct));
+				if (job && st->nfallback)
+					json_object_set_new(job, "fallback", str_array(st->fallback, st->nfallback));
+				if (job && st->first_contact) {
+					json_object_set_new(job, "lane", json_string(st->channels[ch]));
+					if (st->nfallback)
+						json_object_set_new(job, "lane_fallback",
+								    str_array(st->fallback, st->nfallback));
+					json_object_set_new(job, "next", next_contacts(subj, ct->role, c));
+				}
 				if (!job || json_array_append_new(jobs, job)) {
 					json_decref(jobs);
 					return NULL;
 				}
 			}
+			if (st->first_contact)
+				break; /* the others of this role only if every channel to this one fails */
 		}
 	}
 	return jobs;
+}
+
+json_t *ch_alert_next_job(json_t *failed)
+{
+	json_t *fb = json_object_get(failed, "fallback"), *nx = json_object_get(failed, "next");
+	json_t *next, *rest;
+	const char *alert = json_string_value(json_object_get(failed, "alert"));
+	const char *cid, *channel;
+	char key[512];
+
+	if (json_is_array(fb) && json_array_size(fb) > 0 && json_is_string(json_array_get(fb, 0))) {
+		/* The same contact on the next channel. */
+		if (!(next = json_deep_copy(failed)))
+			return NULL;
+		json_object_set(next, "channel", json_array_get(fb, 0));
+		rest = json_array();
+		for (size_t i = 1; rest && i < json_array_size(fb); i++)
+			json_array_append(rest, json_array_get(fb, i));
+		json_object_set_new(next, "fallback", rest);
+	} else if (json_is_array(nx) && json_array_size(nx) > 0 && json_is_string(json_object_get(failed, "lane"))) {
+		/* Every channel to this contact failed: the next contact of the role, from the step's channel. */
+		json_t *who = json_array_get(nx, 0);
+		if (!json_is_string(json_object_get(who, "cid")) || !json_is_object(json_object_get(who, "contact")) ||
+		    !(next = json_deep_copy(failed)))
+			return NULL;
+		json_object_set(next, "cid", json_object_get(who, "cid"));
+		json_object_set(next, "contact", json_object_get(who, "contact"));
+		json_object_set(next, "channel", json_object_get(failed, "lane"));
+		json_object_set_new(next, "fallback", json_deep_copy(json_object_get(failed, "lane_fallback")));
+		if (!json_object_get(next, "fallback") || json_is_null(json_object_get(next, "fallback")))
+			json_object_del(next, "fallback");
+		rest = json_array();
+		for (size_t i = 1; rest && i < json_array_size(nx); i++)
+			json_array_append(rest, json_array_get(nx, i));
+		json_object_set_new(next, "next", rest);
+	} else {
+		return NULL;
+	}
+	cid = json_string_value(json_object_get(next, "cid"));
+	channel = json_string_value(json_object_get(next, "channel"));
+	if (!alert || !cid || !channel) {
+		json_decref(next);
+		return NULL;
+	}
+	/* A new key per contact and channel: the step stays once per person. */
+	ch_fmt(key, sizeof(key), "%s:%lld:%s:%s", alert, (long long)json_integer_value(json_object_get(next, "step")),
+	       cid, channel);
+	json_object_set_new(next, "key", json_string(key));
+	json_object_del(next, "hold_until");
+	return next;
 }
 
 void ch_alert_text(json_t *alert, const struct ch_subject *subj, char *out, size_t len)

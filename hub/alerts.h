@@ -35,12 +35,25 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 
 /*
  * The jobs of one escalation step: for each role of the step, each contact of
- * the subject with that role (in contact order), each channel of the step:
- *   {"sid","step","cid","channel","contact":{"name","phone","role","order"}}
+ * the subject with that role (in contact order; only the first with
+ * "contacts": "first"), each channel of the step:
+ *   {"sid","step","cid","channel","contact":{"name","phone","role","order"},
+ *    "fallback":[CHANNEL...], "lane":CHANNEL, "lane_fallback":[...],
+ *    "next":[{"cid","contact"}...]}   (the last four only when the step says so)
  * cid is a stable short hash of the contact (no phone number in keys or logs).
  * Returns a new JSON array (possibly empty) or NULL.
  */
 json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struct ch_subject *subj);
+
+/*
+ * After a send of job `failed` (an outbox job: sid, step, cid, channel,
+ * contact, key, alert...) failed for good: the job to try instead, or NULL.
+ * The step's "fallback" channels come first, to the same contact, in order;
+ * with "contacts": "first", when they are used up, the next contact of the
+ * role from the step's own channel ("lane") with the fallbacks again.  The
+ * new job's key is alert:step:cid:channel like every other.  New reference.
+ */
+json_t *ch_alert_next_job(json_t *failed);
 
 /*
  * A policy's schedule: steps run in order, then the whole list again `repeat`

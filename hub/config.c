@@ -580,11 +580,24 @@ static int str_list(const struct cctx *c, const char *ptr, json_t *arr, const ch
 	return 0;
 }
 
+static int known_channels(const struct cctx *c, const char *ptr, const struct ch_config *cfg, char **names, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (!ch_config_channel(cfg, names[k])) {
+			char x[700];
+			ch_fmt(x, sizeof(x), "%s/%zu", ptr, k);
+			return cerr(c, x, "channel \"%.64s\" is not configured, expected one of the names under channels",
+				    names[k]);
+		}
+	}
+	return 0;
+}
+
 static int parse_policy(const struct cctx *c, const char *ptr, const char *name, json_t *o, struct ch_config *cfg,
 			struct ch_policy *pol)
 {
 	static const char *const keys[] = {"steps", "repeat", "repeat_after", "description"};
-	static const char *const skeys[] = {"after", "roles", "channels"};
+	static const char *const skeys[] = {"after", "roles", "channels", "fallback", "contacts"};
 	json_t *steps;
 	long long v;
 	int rc;
@@ -637,16 +650,21 @@ static int parse_policy(const struct cctx *c, const char *ptr, const char *name,
 			}
 		}
 		ch_fmt(q, sizeof(q), "%s/channels", p);
-		if ((rc = str_list(c, q, json_object_get(s, "channels"), "channels", &st->channels, &st->nchannels)))
+		if ((rc = str_list(c, q, json_object_get(s, "channels"), "channels", &st->channels, &st->nchannels)) ||
+		    (rc = known_channels(c, q, cfg, st->channels, st->nchannels)))
 			return rc;
-		for (size_t k = 0; k < st->nchannels; k++) {
-			if (!ch_config_channel(cfg, st->channels[k])) {
-				char x[700];
-				ch_fmt(x, sizeof(x), "%s/%zu", q, k);
-				return cerr(c, x, "channel \"%.64s\" is not configured, expected one of the names under channels",
-					    st->channels[k]);
-			}
-		}
+		ch_fmt(q, sizeof(q), "%s/fallback", p);
+		if (json_object_get(s, "fallback") &&
+		    ((rc = str_list(c, q, json_object_get(s, "fallback"), "fallback", &st->fallback, &st->nfallback)) ||
+		     (rc = known_channels(c, q, cfg, st->fallback, st->nfallback))))
+			return rc;
+		json_t *who = json_object_get(s, "contacts");
+		ch_fmt(q, sizeof(q), "%s/contacts", p);
+		if (who && (!json_is_string(who) || (strcmp(json_string_value(who), "all") != 0 &&
+						     strcmp(json_string_value(who), "first") != 0)))
+			return cerr(c, q, "\"contacts\" must be \"all\" (every contact of the roles at once) or \"first\" "
+					  "(the first in order; the next one if every channel to it fails)");
+		st->first_contact = who && strcmp(json_string_value(who), "first") == 0;
 	}
 	return 0;
 }
@@ -902,8 +920,11 @@ void ch_config_free(struct ch_config *cfg)
 				free(p->steps[s].roles[k]);
 			for (size_t k = 0; k < p->steps[s].nchannels; k++)
 				free(p->steps[s].channels[k]);
+			for (size_t k = 0; k < p->steps[s].nfallback; k++)
+				free(p->steps[s].fallback[k]);
 			free(p->steps[s].roles);
 			free(p->steps[s].channels);
+			free(p->steps[s].fallback);
 		}
 		free(p->steps);
 		free(p->name);

@@ -16,8 +16,11 @@ struct ch_policy_step {
 	int64_t after_ms; /* since the alert opened */
 	char **roles;     /* contact roles notified by this step */
 	size_t nroles;
-	char **channels; /* channel names, tried in order (fallback on permanent failure) */
+	char **channels; /* channel names: each contact is notified on every one of them */
 	size_t nchannels;
+	char **fallback; /* tried in order for a contact when a send fails for good; may be NULL */
+	size_t nfallback;
+	bool first_contact; /* "contacts": "first": the first contact in order, the next when all fail */
 };
 
 struct ch_policy {

@@ -2,6 +2,7 @@
  * control.c - silences and acknowledgements: parsing and validation.
  */
 #include "control.h"
+#include "alerts.h"
 #include "clock.h"
 #include "store.h"
 
@@ -108,14 +109,20 @@ fail:
 	return CH_EINVAL;
 }
 
+static const char *const action_names[] = {
+	[CH_ACK_ACK] = "ack", [CH_ACK_RESOLVE] = "resolve", [CH_ACK_ESCALATE] = "escalate", [CH_ACK_NOTE] = "note"};
+
 int ch_control_ack(const char *payload, size_t len, const struct ch_registry *reg, struct ch_ack_req *out,
 		   enum ch_reject *why, char *err, size_t errlen)
 {
 	json_t *o = load_object(payload, len, why, err, errlen);
-	const char *alert, *action, *by, *outcome, *note;
+	const char *alert, *action, *by, *outcome, *note, *via;
+	static const char *const verbs[] = {[CH_ACK_ACK] = "acknowledged by ", [CH_ACK_RESOLVE] = "resolved by ",
+					    [CH_ACK_ESCALATE] = "needs help, next step at once: ", [CH_ACK_NOTE] = ""};
 	char sid[CH_DEVICE_MAX];
 	long num;
 	bool ok_outcome = false;
+	int act = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (!o)
@@ -126,31 +133,39 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 	by = json_string_value(json_object_get(o, "by"));
 	outcome = json_string_value(json_object_get(o, "outcome"));
 	note = json_string_value(json_object_get(o, "note"));
+	via = json_string_value(json_object_get(o, "via"));
 	if (!alert || strlen(alert) >= sizeof(out->alert) || ch_store_alert_id_split(alert, sid, sizeof(sid), &num) ||
 	    !(out->subj = ch_registry_subject(reg, sid))) {
 		*why = CH_REJ_UNKNOWN_DEVICE;
 		ch_fmt(err, errlen, "ack: \"alert\" is not the id of an alert of a known subject");
 		goto fail;
 	}
-	if (!action || (strcmp(action, "ack") != 0 && strcmp(action, "resolve") != 0) || !text_ok(by, 100) ||
-	    (note && strlen(note) > 500)) {
-		ch_fmt(err, errlen, "ack: needs \"action\": \"ack\" or \"resolve\", \"by\" (1-100 bytes) and an optional "
-				    "\"note\" (up to 500)");
+	for (size_t i = 0; action && i < CH_ARRAY_LEN(action_names); i++) {
+		if (strcmp(action, action_names[i]) == 0)
+			act = (int)i;
+	}
+	if (act < 0 || !text_ok(by, 100) || (note && strlen(note) > 500) || (via && !text_ok(via, 63)) ||
+	    (act == CH_ACK_NOTE && !text_ok(note, 500))) {
+		ch_fmt(err, errlen, "ack: needs \"action\": \"ack\", \"resolve\", \"escalate\" or \"note\", \"by\" (1-100 "
+				    "bytes), a \"note\" (up to 500; required for \"note\") and an optional \"via\"");
 		goto fail;
 	}
 	for (size_t i = 0; outcome && i < CH_ARRAY_LEN(outcomes); i++)
 		ok_outcome = ok_outcome || strcmp(outcome, outcomes[i]) == 0;
-	out->resolve = strcmp(action, "resolve") == 0;
-	if (out->resolve && !ok_outcome) {
+	out->action = (enum ch_ack_action)act;
+	if (out->action == CH_ACK_RESOLVE && !ok_outcome) {
 		ch_fmt(err, errlen, "resolve needs \"outcome\": genuine, false_alarm, accidental, no_response or "
 				    "activity_resumed");
 		goto fail;
 	}
 	ch_strlcpy(out->alert, alert, sizeof(out->alert));
 	ch_strlcpy(out->by, by, sizeof(out->by));
-	ch_strlcpy(out->outcome, out->resolve ? outcome : "", sizeof(out->outcome));
-	ch_fmt(out->text, sizeof(out->text), "%s by %s%s%s", out->resolve ? "resolved" : "acknowledged", by,
-	       note ? ": " : "", note ? note : "");
+	ch_strlcpy(out->outcome, out->action == CH_ACK_RESOLVE ? outcome : "", sizeof(out->outcome));
+	if (act == CH_ACK_NOTE)
+		ch_fmt(out->text, sizeof(out->text), "%s%s%s (%s)", via ? via : "", via ? ": " : "", note, by);
+	else
+		ch_fmt(out->text, sizeof(out->text), "%s%s%s%s%s%s", verbs[act], by, via ? " via " : "", via ? via : "",
+		       note ? ": " : "", note ? note : "");
 	json_decref(o);
 	*why = CH_REJ_NONE;
 	return 0;
@@ -158,4 +173,125 @@ fail:
 	json_decref(o);
 	out->subj = NULL;
 	return CH_EINVAL;
+}
+
+const char *ch_control_action_name(enum ch_ack_action a)
+{
+	return (size_t)a < CH_ARRAY_LEN(action_names) ? action_names[a] : "?";
+}
+
+/* Splits "<alert>:<step>:<cid>:<channel>" from the right (subject ids may hold ':'). */
+static int split_key(const char *key, char *alert, size_t alen, char *step, size_t slen, char *cid,
+		     char *channel, size_t chlen)
+{
+	const char *p[3];
+	const char *end = key + strlen(key);
+
+	for (int k = 0; k < 3; k++) {
+		const char *q = end;
+		while (q > key && q[-1] != ':')
+			q--;
+		if (q == key)
+			return CH_EINVAL;
+		p[k] = q;
+		end = q - 1;
+	}
+	/* p[0] channel, p[1] cid, p[2] step; the alert is what comes before. */
+	if ((size_t)(end - key) >= alen || (size_t)(p[1] - 1 - p[2]) >= slen || p[0] - 1 - p[1] != 8 ||
+	    strlen(p[0]) >= chlen)
+		return CH_EINVAL;
+	memcpy(alert, key, (size_t)(end - key));
+	alert[end - key] = '\0';
+	memcpy(step, p[2], (size_t)(p[1] - 1 - p[2]));
+	step[p[1] - 1 - p[2]] = '\0';
+	memcpy(cid, p[1], 8);
+	cid[8] = '\0';
+	ch_strlcpy(channel, p[0], chlen);
+	return 0;
+}
+
+static const char *const cb_names[] = {
+	[CH_CB_DELIVERED] = "delivered", [CH_CB_ANSWERED] = "answered",   [CH_CB_CONFIRMED_SAFE] = "confirmed_safe",
+	[CH_CB_NEEDS_HELP] = "needs_help", [CH_CB_NO_ANSWER] = "no_answer", [CH_CB_FAILED] = "failed",
+	[CH_CB_BUSY] = "busy",           [CH_CB_ACCEPTED] = "accepted",   [CH_CB_CLOSED] = "closed"};
+
+const char *ch_control_callback_name(enum ch_callback_outcome o)
+{
+	return (size_t)o < CH_ARRAY_LEN(cb_names) && cb_names[o] ? cb_names[o] : "unknown";
+}
+
+int ch_control_from_callback(const struct ch_registry *reg, const char *channel, const struct ch_callback_result *r,
+			     char **doc, enum ch_ack_action *action, char *err, size_t errlen)
+{
+	char alert[CH_ID_MAX], step[16], cid[9], chan[64], sid[CH_DEVICE_MAX], by[101], note[400];
+	const struct ch_subject *subj;
+	const struct ch_contact *ct = NULL;
+	const char *name = ch_control_callback_name(r->outcome), *outcome = NULL;
+	bool clear;
+	long num;
+	json_t *o;
+
+	*doc = NULL;
+	if (split_key(r->idempotency_key, alert, sizeof(alert), step, sizeof(step), cid, chan, sizeof(chan)) ||
+	    ch_store_alert_id_split(alert, sid, sizeof(sid), &num) || !(subj = ch_registry_subject(reg, sid))) {
+		ch_fmt(err, errlen, "the callback's key is not one of this hub's notifications");
+		return CH_ENOTFOUND;
+	}
+	if (strcmp(chan, channel) != 0) {
+		ch_fmt(err, errlen, "the callback's key belongs to channel %s, not %s", chan, channel);
+		return CH_EINVAL;
+	}
+	if (strcmp(name, "unknown") == 0) {
+		ch_fmt(err, errlen, "unknown callback outcome %d", (int)r->outcome);
+		return CH_EINVAL;
+	}
+	for (size_t i = 0; i < subj->ncontacts && !ct; i++) {
+		char c[9];
+		ch_alert_contact_id(subj->contacts[i].role, subj->contacts[i].phone, c);
+		if (strcmp(c, cid) == 0)
+			ct = &subj->contacts[i];
+	}
+	clear = strcmp(step, "clear") == 0;
+	if (r->by[0])
+		ch_strlcpy(by, r->by, sizeof(by));
+	else if (ct && ct->name && *ct->name)
+		ch_fmt(by, sizeof(by), "%s (%s)", ct->name, ct->role);
+	else
+		ch_fmt(by, sizeof(by), "%s", ct ? ct->role : "unknown contact");
+	/* A receipt about the all clear changes nothing; only the person's answers act. */
+	*action = CH_ACK_NOTE;
+	if (!clear) {
+		switch (r->outcome) {
+		case CH_CB_CONFIRMED_SAFE:
+			/* "I am fine" counts only from the person the alert is about. */
+			if (ct && strcmp(ct->role, "self") == 0) {
+				*action = CH_ACK_RESOLVE;
+				outcome = "false_alarm";
+			}
+			break;
+		case CH_CB_NEEDS_HELP:
+			*action = CH_ACK_ESCALATE;
+			break;
+		case CH_CB_ACCEPTED:
+			*action = CH_ACK_ACK;
+			break;
+		case CH_CB_CLOSED:
+			*action = CH_ACK_RESOLVE;
+			outcome = r->resolution[0] ? r->resolution : "genuine";
+			break;
+		default:
+			break;
+		}
+	}
+	ch_fmt(note, sizeof(note), "%s%s step %s%s%s", name, clear ? " (all clear)" : "", clear ? "-" : step,
+	       r->reason[0] ? ", " : "", r->reason);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s*}", "alert", alert, "action", action_names[*action], "by",
+		      by, "via", channel, "note", note, "dispatch", r->idempotency_key, "outcome", outcome);
+	*doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!*doc) {
+		ch_fmt(err, errlen, "out of memory");
+		return CH_ENOMEM;
+	}
+	return 0;
 }

@@ -14,6 +14,7 @@
 #include "event.h"
 #include "registry.h"
 #include "rules.h"
+#include "../plugins/carehub_plugin.h"
 
 struct ch_silence_req {
 	const struct ch_subject *subj;
@@ -30,17 +31,48 @@ struct ch_silence_req {
 int ch_control_silence(const char *payload, size_t len, const struct ch_registry *reg, const struct ch_ruleset *rules,
 		       int64_t now_ms, struct ch_silence_req *out, enum ch_reject *why, char *err, size_t errlen);
 
+enum ch_ack_action {
+	CH_ACK_ACK,      /* someone is on it: the escalation stops */
+	CH_ACK_RESOLVE,  /* over, with an outcome code: all clear to those told */
+	CH_ACK_ESCALATE, /* "I need help": the next step is due at once */
+	CH_ACK_NOTE,     /* a line on the timeline only (a receipt, no answer) */
+};
+
 struct ch_ack_req {
 	const struct ch_subject *subj;
-	bool resolve;
+	enum ch_ack_action action;
 	char alert[CH_ID_MAX];
 	char by[101];
 	char outcome[32]; /* resolve: genuine, false_alarm, accidental, no_response, activity_resumed */
 	char text[600];   /* the timeline's line: "resolved by NAME: note" */
 };
 
-/* {"alert": "s-001:3", "action": "ack" | "resolve", "by": NAME, "outcome": CODE, "note": TEXT} */
+/*
+ * {"alert": "s-001:3", "action": "ack" | "resolve" | "escalate" | "note", "by": NAME,
+ *  "outcome": CODE (resolve), "note": TEXT (required for note), "via": CHANNEL,
+ *  "dispatch": KEY}
+ * "escalate" and "note" extend the SPEC's ack/resolve: provider callbacks use
+ * them (needs_help; delivery receipts and unanswered calls), and so may apps.
+ */
 int ch_control_ack(const char *payload, size_t len, const struct ch_registry *reg, struct ch_ack_req *out,
 		   enum ch_reject *why, char *err, size_t errlen);
+
+const char *ch_control_action_name(enum ch_ack_action a);
+const char *ch_control_callback_name(enum ch_callback_outcome o);
+
+/*
+ * A provider callback a channel's plugin verified and parsed, turned into the
+ * control message above (which the hub then handles like one from MQTT):
+ *   confirmed_safe from the subject ("self")  -> resolve, outcome false_alarm
+ *   needs_help                                -> escalate
+ *   accepted (caseworker took the task)       -> ack
+ *   closed                                    -> resolve with r->resolution (else genuine)
+ *   anything else, and anything about an all clear -> note
+ * by is r->by, else the contact's name and role.  *doc is malloc'ed JSON.
+ * CH_ENOTFOUND when the key names no alert of a known subject, CH_EINVAL when
+ * it belongs to another channel or the outcome is unknown.
+ */
+int ch_control_from_callback(const struct ch_registry *reg, const char *channel, const struct ch_callback_result *r,
+			     char **doc, enum ch_ack_action *action, char *err, size_t errlen);
 
 #endif

@@ -128,23 +128,30 @@ static int inflight(const struct ch_dispatch *d, const struct ch_channel *ch)
 
 static void finish(struct ch_dispatch *d, struct task *t, const char *state, const struct ch_send_result *res)
 {
-	char ts[40], err[256];
+	char ts[40], err[256], told[128];
 	json_t *c = json_object_get(t->job, "contact");
-	json_t *tl;
-	char *tlj;
+	json_t *tl, *next = NULL;
+	char *tlj, *nextj = NULL;
+	bool failed = strcmp(state, "failed") == 0;
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
 	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
-		       (json_int_t)ch_clock_now_ms(), "what", strcmp(state, "sent") == 0 ? "notified" : "notify_failed",
-		       "by", d->actor, "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact",
-		       "name", json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
+		       (json_int_t)ch_clock_now_ms(), "what", failed ? "notify_failed" : "notified", "by", d->actor,
+		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
+		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
 		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
 	json_decref(tl);
+	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */
+	if (failed && !json_is_true(json_object_get(t->job, "all_clear")) && (next = ch_alert_next_job(t->job))) {
+		nextj = json_dumps(next, JSON_COMPACT);
+		ch_fmt(told, sizeof(told), "%s|%s", json_string_value(json_object_get(next, "cid")),
+		       json_string_value(json_object_get(next, "channel")));
+	}
 	/* Redis away: keep trying; the job stays pending in the stream meanwhile. */
-	while ((rc = ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, t->sid, t->alert_id, tlj, err,
-					      sizeof(err))) == CH_EAGAIN &&
+	while ((rc = ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, t->sid, t->alert_id, tlj, nextj,
+					      nextj ? told : NULL, err, sizeof(err))) == CH_EAGAIN &&
 	       atomic_load(&d->running)) {
 		ch_log_rl("dispatch-redis", 10000, CH_LOG_WARN, "dispatch: %s; retrying", err);
 		struct timespec s = {0, 200 * 1000000L};
@@ -153,37 +160,21 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	free(tlj);
-	if (strcmp(state, "sent") == 0) {
+	if (!failed) {
 		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
-	} else if (strcmp(state, "failed") == 0) {
+	} else {
 		atomic_fetch_add(&ch_metrics.sends_failed, 1);
 		ch_log(CH_LOG_WARN, "[%s] failed %s after %d attempt(s): %s", t->channel, t->key, t->attempt,
 		       res ? res->reason : "");
-		/* A permanent failure falls back to the next channel of the job, if any. */
-		json_t *fb = json_object_get(t->job, "fallback");
-		if (json_is_array(fb) && json_array_size(fb) > 0 && json_is_string(json_array_get(fb, 0))) {
-			json_t *next = json_deep_copy(t->job);
-			json_t *rest = json_array();
-			const char *nch = json_string_value(json_array_get(fb, 0));
-			for (size_t i = 1; i < json_array_size(fb); i++)
-				json_array_append(rest, json_array_get(fb, i));
-			if (next && rest) {
-				char key[512];
-				const char *cid = json_string_value(json_object_get(t->job, "cid"));
-				ch_fmt(key, sizeof(key), "%s:%d:%s:%s", t->alert_id, t->step, cid ? cid : "", nch);
-				json_object_set_new(next, "channel", json_string(nch));
-				json_object_set_new(next, "key", json_string(key));
-				json_object_set(next, "fallback", rest);
-				if (ch_store_outbox_add(d->store, next, err, sizeof(err)))
-					ch_log(CH_LOG_ERROR, "dispatch: cannot queue fallback for %s: %s", t->key, err);
-				else
-					atomic_store(&d->woken, true);
-			}
-			json_decref(rest);
-			json_decref(next);
+		if (next && rc == 0) {
+			ch_log(CH_LOG_INFO, "[%s] falls back to %s", t->channel,
+			       json_string_value(json_object_get(next, "key")));
+			atomic_store(&d->woken, true);
 		}
 	}
+	free(nextj);
+	json_decref(next);
 }
 
 static void handle_result(struct ch_dispatch *d, struct task *t, size_t idx, struct ch_send_result *res)
@@ -498,14 +489,16 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	t->step = (int)json_integer_value(json_object_get(t->job, "step"));
 	if (!t->key || !t->sid || !t->alert_id || !t->channel) {
 		ch_log(CH_LOG_ERROR, "dispatch: malformed job %s dropped", t->entry_id);
-		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, err, sizeof(err));
+		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, err,
+					 sizeof(err));
 		task_free(t);
 		return;
 	}
 	rc = ch_store_dispatch_state(d->store, t->key, state, sizeof(state), err, sizeof(err));
 	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0)) {
 		/* Done before a restart: acknowledge, never send twice. */
-		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, err, sizeof(err));
+		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, NULL, NULL, err,
+					 sizeof(err));
 		task_free(t);
 		return;
 	}

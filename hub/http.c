@@ -287,6 +287,8 @@ static const struct {
 	M(sends_failed, "Notifications that failed for good."),
 	M(batches, "Ingest batches processed."),
 	M(redis_errors, "Redis errors."),
+	M(callbacks_ok, "Provider callbacks verified and queued."),
+	M(callbacks_refused, "Provider callbacks refused: unsigned, forged, replayed or not understood."),
 };
 #undef M
 

@@ -109,7 +109,7 @@ struct slot {
 	int64_t sil_until;
 	char *sil_doc; /* what the store keeps about it */
 	bool ack;      /* an acknowledgement or resolve (CH_TOPIC_ACKS) */
-	bool ack_resolve;
+	enum ch_ack_action ack_action;
 	char ack_alert[CH_ID_MAX];
 	char ack_key[160]; /* the alert's key, read from Redis before evaluation */
 	char ack_by[101];
@@ -192,7 +192,7 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 		return;
 	}
 	s->subj = q.subj;
-	s->ack_resolve = q.resolve;
+	s->ack_action = q.action;
 	ch_strlcpy(s->ack_alert, q.alert, sizeof(s->ack_alert));
 	ch_strlcpy(s->ack_by, q.by, sizeof(s->ack_by));
 	ch_strlcpy(s->ack_outcome, q.outcome, sizeof(s->ack_outcome));
@@ -200,6 +200,10 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 	s->ack = true;
 	s->ok = true;
 }
+
+/* What the store script calls each control action. */
+static const char *const ack_kinds[] = {[CH_ACK_ACK] = "acknowledged", [CH_ACK_RESOLVE] = "resolved",
+					[CH_ACK_ESCALATE] = "escalate", [CH_ACK_NOTE] = "note"};
 
 /* Reads the alerts that acks name, for their keys; CH_EAGAIN while Redis is away. */
 static int ack_fetch(struct ch_ingest *ig, struct slot *slots, size_t ns, char *err, size_t errlen)
@@ -521,7 +525,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 				continue;
 			}
 			if (s->ack) {
-				if (s->ack_resolve)
+				if (s->ack_action == CH_ACK_RESOLVE)
 					ch_engine_resolved(&g->work, &cx, s->ack_key, now);
 				continue;
 			}
@@ -576,7 +580,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		if (!s->ok || s->group != gi || !s->ack)
 			continue;
 		g->sacts[k++] = (struct ch_store_action){
-			.kind = s->ack_resolve ? "resolved" : "acknowledged", .key = s->ack_key, .text = s->ack_text,
+			.kind = ack_kinds[s->ack_action], .key = s->ack_key, .text = s->ack_text,
 			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
 			.by = s->ack_by};
 	}

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "ingest.h"
 #include "http.h"
+#include "control.h"
 #include "journal.h"
 #include "log.h"
 #include "mqtt.h"
@@ -183,19 +184,64 @@ static void metrics_extra(void *arg, char *buf, size_t len)
 	       g.queue ? ch_queue_depth(g.queue) : 0);
 }
 
-/* Provider callbacks reach a channel's plugin in the escalation issue; until then say so plainly. */
+/*
+ * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
+ * the signature and says what happened; control.c turns that into an ack,
+ * resolve, escalate or note, which goes into the journal and the ingest queue
+ * exactly like one from carehub/v1/acks.  So a callback is durable once it is
+ * answered 200, and the correlator applies it in order with everything else.
+ */
 static void callback(void *arg, const char *channel, const struct ch_http_incoming *rq, int *status, char *reply,
 		     size_t len)
 {
 	struct ch_runtime *rt = ch_runtime_acquire();
-	bool known = rt && ch_config_channel(rt->cfg, channel);
+	struct ch_channel *ch = rt ? ch_runtime_channel(rt, channel) : NULL;
+	struct ch_callback_request req = {
+		.body = rq->body, .body_len = rq->len, .headers = rq->headers, .now_ms = ch_clock_now_ms()};
+	struct ch_callback_result r;
+	enum ch_ack_action act;
+	char err[256], ref[128];
+	char *doc = NULL;
+	int rc;
 
 	(void)arg;
-	(void)rq;
+	if (!ch) {
+		*status = 404;
+		ch_fmt(reply, len, "{\"error\":\"no such channel\"}");
+		goto out;
+	}
+	rc = ch_channel_callback(ch, &req, &r, err, sizeof(err));
+	if (rc == CH_ENOTFOUND) {
+		*status = 404;
+		ch_fmt(reply, len, "{\"error\":\"this channel takes no callbacks\"}");
+		goto out;
+	}
+	if (rc) {
+		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
+		*status = rc == CH_EINVAL ? 400 : 401;
+		ch_log_rl("callback-refused", 5000, CH_LOG_WARN, "[%s] callback from %s refused (%d): %s", channel,
+			  rq->remote, *status, err);
+		ch_fmt(reply, len, "{\"error\":\"%s\"}", *status == 401 ? "unauthorized" : "not understood");
+		goto out;
+	}
+	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
+	if (rc) {
+		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
+		*status = rc == CH_ENOMEM ? 503 : 400;
+		ch_log_rl("callback-unknown", 5000, CH_LOG_WARN, "[%s] callback from %s: %s", channel, rq->remote, err);
+		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
+		goto out;
+	}
+	atomic_fetch_add(&ch_metrics.callbacks_ok, 1);
+	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
+	ch_log(CH_LOG_INFO, "[%s] callback %s for %s (ref %s): %s", channel, ch_control_callback_name(r.outcome),
+	       r.idempotency_key, ref[0] ? ref : "-", ch_control_action_name(act));
+	on_message(NULL, CH_TOPIC_ACKS, doc, strlen(doc));
+	*status = 200;
+	ch_fmt(reply, len, "{\"ok\":true,\"action\":\"%s\"}", ch_control_action_name(act));
+out:
+	free(doc);
 	ch_runtime_release(rt);
-	*status = known ? 501 : 404;
-	ch_fmt(reply, len, "{\"error\":\"%s\"}",
-	       known ? "this channel's callbacks are not handled yet" : "no such channel");
 }
 
 static bool has_room(void *arg)

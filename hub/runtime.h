@@ -61,6 +61,8 @@ struct ch_metrics {
 	atomic_uint_fast64_t sends_failed;
 	atomic_uint_fast64_t batches;
 	atomic_uint_fast64_t redis_errors;
+	atomic_uint_fast64_t callbacks_ok;      /* provider callbacks verified and queued */
+	atomic_uint_fast64_t callbacks_refused; /* unsigned, forged, replayed, not understood */
 };
 
 extern struct ch_metrics ch_metrics;

@@ -1055,31 +1055,6 @@ int ch_store_outbox_claim(struct ch_store *st, const char *consumer, int64_t min
 	return rc;
 }
 
-int ch_store_outbox_add(struct ch_store *st, json_t *job, char *err, size_t errlen)
-{
-	char *k, *doc;
-	redisReply *r;
-	int rc;
-
-	if ((rc = ch_store_ensure(st, err, errlen)))
-		return rc;
-	k = key(st, "outbox", (char *)NULL);
-	doc = json_dumps(job, JSON_COMPACT);
-	if (!k || !doc) {
-		free(k);
-		free(doc);
-		return CH_ENOMEM;
-	}
-	const char *argv[] = {"XADD", k, "*", "job", doc};
-	r = redisCommandArgv(st->c, (int)CH_ARRAY_LEN(argv), argv, NULL);
-	free(k);
-	free(doc);
-	if ((rc = reply_error(st, r, "XADD outbox", err, errlen)))
-		return rc;
-	freeReplyObject(r);
-	return 0;
-}
-
 int ch_store_dispatch_state(struct ch_store *st, const char *idem, char *state, size_t len, char *err,
 			    size_t errlen)
 {
@@ -1127,9 +1102,10 @@ int ch_store_dispatch_begin(struct ch_store *st, const char *idem, char *err, si
 
 int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const char *idem,
 			     const char *state, const char *sid, const char *alert_id,
-			     const char *timeline_json, char *err, size_t errlen)
+			     const char *timeline_json, const char *next_job, const char *next_told,
+			     char *err, size_t errlen)
 {
-	char *dk = NULL, *ok = NULL, *tk = NULL;
+	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL;
 	redisReply *r;
 	int rc, nsent = 0, first_rc = 0;
 
@@ -1140,10 +1116,16 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 	ok = key(st, "outbox", (char *)NULL);
 	if (alert_id && timeline_json)
 		tk = alert_key(st, alert_id, ":tl");
-	if (!dk || !ok) {
+	if (alert_id && next_job && next_told)
+		told = alert_key(st, alert_id, ":told");
+	if (!dk || !ok || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
 		rc = CH_ENOMEM;
 		goto out;
 	}
+	/* One transaction: a fallback is queued if and only if the failure is recorded. */
+	const char *multi[] = {"MULTI"};
+	redisAppendCommandArgv(st->c, 1, multi, NULL);
+	nsent++;
 	const char *set[] = {"SET", dk, state, "EX", DISPATCH_TTL_S};
 	redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(set), set, NULL);
 	nsent++;
@@ -1152,11 +1134,24 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 		redisAppendCommandArgv(st->c, 3, push, NULL);
 		nsent++;
 	}
+	if (next_job) {
+		const char *add[] = {"XADD", ok, "*", "job", next_job};
+		redisAppendCommandArgv(st->c, 5, add, NULL);
+		nsent++;
+		if (told) {
+			const char *hset[] = {"HSET", told, next_told, next_job};
+			redisAppendCommandArgv(st->c, 4, hset, NULL);
+			nsent++;
+		}
+	}
 	if (entry_id) {
 		const char *ack[] = {"XACK", ok, "dispatch", entry_id};
 		redisAppendCommandArgv(st->c, 4, ack, NULL);
 		nsent++;
 	}
+	const char *exec[] = {"EXEC"};
+	redisAppendCommandArgv(st->c, 1, exec, NULL);
+	nsent++;
 	for (int i = 0; i < nsent; i++) {
 		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
 			r = NULL;
@@ -1167,6 +1162,14 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 		}
 		if (rc && !first_rc)
 			first_rc = rc;
+		/* EXEC's array holds each command's own answer: an error there is the real one. */
+		for (size_t k = 0; !rc && r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+			if (r->element[k]->type == REDIS_REPLY_ERROR && !first_rc) {
+				ch_fmt(err, errlen, "redis dispatch finish: %.*s", (int)r->element[k]->len,
+				       r->element[k]->str);
+				first_rc = CH_EPROTO;
+			}
+		}
 		if (!rc)
 			freeReplyObject(r);
 	}
@@ -1175,6 +1178,7 @@ out:
 	free(dk);
 	free(ok);
 	free(tk);
+	free(told);
 	return rc;
 }
 

@@ -222,9 +222,6 @@ int ch_store_outbox_claim(struct ch_store *st, const char *consumer, int64_t min
 			  struct ch_job **out, size_t *n, char *err, size_t errlen);
 void ch_store_jobs_free(struct ch_job *jobs, size_t n);
 
-/* Queues a job (fallback to another channel). */
-int ch_store_outbox_add(struct ch_store *st, json_t *job, char *err, size_t errlen);
-
 /* State of a send: "" if never tried. */
 int ch_store_dispatch_state(struct ch_store *st, const char *key, char *state, size_t len, char *err,
 			    size_t errlen);
@@ -232,11 +229,14 @@ int ch_store_dispatch_state(struct ch_store *st, const char *key, char *state, s
 int ch_store_dispatch_begin(struct ch_store *st, const char *key, char *err, size_t errlen);
 /*
  * Final outcome of a job: records state ("sent"/"failed"), appends a timeline
- * entry to the alert and acknowledges the stream entry, in one round trip.
+ * entry to the alert, queues next_job (a fallback, may be NULL; with
+ * next_told, the "cid|channel" it is remembered under for the all clear) and
+ * acknowledges the stream entry, in one transaction and one round trip.
  */
 int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const char *key,
 			     const char *state, const char *sid, const char *alert_id,
-			     const char *timeline_json, char *err, size_t errlen);
+			     const char *timeline_json, const char *next_job, const char *next_told,
+			     char *err, size_t errlen);
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);

@@ -11,7 +11,7 @@
 --   '0': no timer, else the absolute ms of the subject's next timer),
 --   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
 --   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
---     alert_id (a person's ack/resolve: only that alert, if it is still the open one), by,
+--     alert_id (a person's ack/resolve/escalate/note: only that alert, if it is still the open one), by,
 --     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none)
 -- Returns {njobs, records...}: per group either
 --   'V', sid, version          applied
@@ -168,6 +168,20 @@ for _ = 1, ng do
         redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
         redis.call('ZREM', P .. 'escalations', aid)
         record('acknowledged', sid, aid, akey, doc, text, ev, nil, by)
+      elseif kind == 'escalate' and doc then
+        -- "I need help" from a call: the next step is due now, if any is left.
+        local ekey = S .. 'esc:' .. string.match(aid, ':(%d+)$')
+        if doc.state == 'open' and redis.call('EXISTS', ekey) == 1 then
+          redis.call('HSET', ekey, 'at', now)
+          redis.call('ZADD', P .. 'escalations', now, aid)
+        else
+          text = text .. ' (no further step to bring forward)'
+        end
+        redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'needs_help', by = by,
+          text = text}))
+      elseif kind == 'note' and doc then
+        redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'callback', by = by,
+          text = text}))
       elseif kind == 'raised' and doc then
         doc.severity = sev
         record('raised', sid, aid, akey, doc, text, ev)

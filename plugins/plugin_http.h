@@ -87,6 +87,31 @@ static inline int ph_auth_header(const struct ch_host *host, const struct ch_plu
 }
 
 /*
+ * Copies provider text (a name, a note) into a fixed field: control
+ * characters become spaces (it ends up in logs and timelines) and a cut never
+ * falls inside a UTF-8 character.  Returns the bytes written.
+ */
+static inline size_t ph_copy_text(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (!len)
+		return 0;
+	if (n >= len) {
+		n = len - 1;
+		/* src[n] is the first byte left out; if it continues a character, leave that whole character out. */
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : src[i];
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+/*
  * The secret the option `name` names (an environment variable), copied to
  * *out; NULL when the option is absent.  -1 with err when the variable is
  * unset or empty: a channel that cannot check signatures must not start.

@@ -23,6 +23,7 @@
 #include "plugin_http.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,8 +212,14 @@ static int ai_callback(void *ctx, const struct ch_callback_request *req, struct 
 		snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
 		if (ref)
 			snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
-		snprintf(out->reason, sizeof(out->reason), "call %s%s%s%s%s", status, answer ? ", answer " : "",
-			 answer ? answer : "", detail ? ": " : "", detail ? detail : "");
+		char line[sizeof(out->reason)];
+		/* status and a known answer are short ASCII words (outcome_of checked them). */
+		bool said = out->outcome == CH_CB_CONFIRMED_SAFE || out->outcome == CH_CB_NEEDS_HELP;
+		int off = snprintf(line, sizeof(line), "call %s%s%s%s", status, said ? ", answer " : "",
+				   said ? answer : "", detail ? ": " : "");
+		/* The platform's words go to logs and timelines: one line, cut on a character. */
+		ph_copy_text(line + off, sizeof(line) - (size_t)off, detail ? detail : "");
+		ph_copy_text(out->reason, sizeof(out->reason), line);
 		rc = 0;
 	}
 	json_decref(doc);

@@ -11,6 +11,14 @@
  * token.  The gateway answers 2xx {"id": PROVIDER_REF}; 408/429/5xx and no
  * answer are retried by the host, other answers fail (and fall back).  Like
  * every plugin it does no I/O: the host performs the request.
+ *
+ * Delivery receipt (POST /v1/callbacks/<channel>, signed, see plugin_http.h):
+ *   {"id": KEY, "message_id": REF, "status": "delivered" | "failed" |
+ *    "undeliverable", "error": TEXT}
+ * delivered -> DELIVERED; failed and undeliverable -> FAILED with the
+ * gateway's error as the reason (phone numbers masked: gateways echo them).
+ * A receipt never acknowledges an alert: the text reached a phone, not a
+ * person.
  */
 #include "carehub_plugin.h"
 #include "plugin_http.h"
@@ -24,12 +32,16 @@
 /* A longer text is cut at this many parts; gateways refuse more than about ten. */
 #define MAX_PARTS 10
 
+#define DEFAULT_WINDOW_S 300
+
 struct sms {
 	const struct ch_host *host;
 	char *url;
 	char *sender;
 	char *callback_url;
 	char *auth_header;
+	char *secret;
+	int64_t window_s;
 };
 
 static const struct ch_plugin_option options[] = {
@@ -37,6 +49,8 @@ static const struct ch_plugin_option options[] = {
 	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the gateway's bearer token"},
 	{.name = "sender", .type = CH_OPT_STRING, .help = "sender id or signature the gateway shows"},
 	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the gateway posts delivery receipts"},
+	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the receipt signing secret"},
+	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed receipt stays valid (default 300)"},
 	{.name = NULL},
 };
 
@@ -60,6 +74,7 @@ static void sms_fini(void *ctx)
 	free(m->sender);
 	free(m->callback_url);
 	ph_wipe_free(m->auth_header);
+	ph_wipe_free(m->secret);
 	free(m);
 }
 
@@ -78,17 +93,28 @@ static int sms_init(const struct ch_host *host, void *host_ctx, const struct ch_
 	m->url = dup_opt(host, cfg, "url", &oom);
 	m->sender = dup_opt(host, cfg, "sender", &oom);
 	m->callback_url = dup_opt(host, cfg, "callback_url", &oom);
+	m->window_s = host->opt_int(cfg, "callback_window", DEFAULT_WINDOW_S);
 	if (oom || !m->url) {
 		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
-		sms_fini(m);
-		return -1;
+		goto fail;
 	}
-	if (ph_auth_header(host, cfg, &m->auth_header, err, errlen)) {
-		sms_fini(m);
-		return -1;
+	if (m->window_s < 10 || m->window_s > 86400) {
+		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)m->window_s);
+		goto fail;
+	}
+	if (ph_auth_header(host, cfg, &m->auth_header, err, errlen) ||
+	    ph_secret(host, cfg, "secret_env", &m->secret, err, errlen))
+		goto fail;
+	if (m->callback_url && !m->secret) {
+		/* Receipts nobody could check would let anyone write a dispatch's fate. */
+		snprintf(err, errlen, "callback_url needs secret_env: delivery receipts are signed");
+		goto fail;
 	}
 	*ctx = m;
 	return 0;
+fail:
+	sms_fini(m);
+	return -1;
 }
 
 static void sms_send(void *ctx, const struct ch_notification *n, struct ch_send_result *res)
@@ -133,6 +159,58 @@ static void sms_http_done(void *ctx, const struct ch_notification *n, const stru
 	ph_classify(m->host, resp, res);
 }
 
+static int sms_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out, char *err,
+			size_t errlen)
+{
+	const struct sms *m = ctx;
+	const char *key, *status, *ref, *error;
+	char reason[sizeof(out->reason)];
+	json_t *doc;
+	size_t off;
+	int rc = CH_CB_BAD_REQUEST;
+
+	if (ph_verify_callback(m->host, m->secret, m->window_s, req, err, errlen))
+		return CH_CB_UNAUTHORIZED;
+	doc = json_loadb(req->body, req->body_len, 0, NULL);
+	key = json_string_value(json_object_get(doc, "id"));
+	status = json_string_value(json_object_get(doc, "status"));
+	ref = json_string_value(json_object_get(doc, "message_id"));
+	error = json_string_value(json_object_get(doc, "error"));
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "body is not a JSON object");
+		goto out;
+	}
+	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
+		snprintf(err, errlen, "\"id\" (the idempotency key of the message) missing or too long");
+		goto out;
+	}
+	if (status && strcmp(status, "delivered") == 0) {
+		out->outcome = CH_CB_DELIVERED;
+	} else if (status && (strcmp(status, "failed") == 0 || strcmp(status, "undeliverable") == 0)) {
+		out->outcome = CH_CB_FAILED;
+	} else {
+		snprintf(err, errlen, "\"status\" must be delivered, failed or undeliverable");
+		goto out;
+	}
+	snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
+	/* A message id cut short would name another message; keep it whole or not at all. */
+	if (ref && strlen(ref) < sizeof(out->provider_ref))
+		snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
+	snprintf(reason, sizeof(reason), "sms %s", status);
+	off = strlen(reason);
+	if (error && *error && off + 2 < sizeof(reason)) {
+		memcpy(reason + off, ": ", 3);
+		off += 2;
+		ph_copy_text(reason + off, sizeof(reason) - off, error);
+	}
+	/* Masking keeps the length, so the reason stays whole and valid UTF-8. */
+	m->host->mask(reason, out->reason, sizeof(out->reason));
+	rc = 0;
+out:
+	json_decref(doc);
+	return rc;
+}
+
 static const struct ch_plugin plugin = {
 	.abi_version = CH_PLUGIN_ABI_VERSION,
 	.struct_size = sizeof(struct ch_plugin),
@@ -143,6 +221,7 @@ static const struct ch_plugin plugin = {
 	.fini = sms_fini,
 	.send = sms_send,
 	.http_done = sms_http_done,
+	.callback = sms_callback,
 };
 
 CH_PLUGIN_EXPORT const struct ch_plugin *carehub_plugin_entry_v1(void)

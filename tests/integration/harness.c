@@ -713,6 +713,7 @@ struct t_http {
 	struct t_http_req *reqs;
 	size_t n, cap;
 	volatile bool release;
+	char reply[256]; /* answer body; "%d" becomes the request's number */
 };
 
 struct upload {
@@ -760,6 +761,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		snprintf(r->auth, sizeof(r->auth), "%s", v);
 	r->body = strdup(u->buf ? u->buf : "");
 	r->status_sent = status;
+	char *body = malloc(sizeof(s->reply) + 24);
+	/* The format is the test's own constant with at most one %d. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(body, sizeof(s->reply) + 24, s->reply[0] ? s->reply : "{}", (int)s->n);
+#pragma GCC diagnostic pop
 	pthread_mutex_unlock(&s->mu);
 	free(u->buf);
 	free(u);
@@ -770,7 +777,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			t_sleep_ms(20);
 		status = 200;
 	}
-	resp = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -788,6 +796,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 		free(u);
 		*con_cls = NULL;
 	}
+}
+
+void t_http_reply(struct t_http *s, const char *fmt)
+{
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->reply, sizeof(s->reply), "%s", fmt);
+	pthread_mutex_unlock(&s->mu);
 }
 
 struct t_http *t_http_start(const int *statuses, size_t n)

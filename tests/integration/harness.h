@@ -109,6 +109,8 @@ struct t_http;
  * (no answer until released or the client gives up). */
 struct t_http *t_http_start(const int *statuses, size_t n);
 int t_http_port(const struct t_http *s);
+/* The answer's body, as the provider would shape it; "%d" becomes the request's number (default "{}"). */
+void t_http_reply(struct t_http *s, const char *fmt);
 size_t t_http_count(struct t_http *s);
 /* Copy of request i (body malloc'ed; free with t_http_req_free). */
 bool t_http_get(struct t_http *s, size_t i, struct t_http_req *out);

@@ -1,0 +1,518 @@
+/*
+ * test_channels.c - escalation through real channel plugins against local
+ * HTTP servers playing the voice bot platform, the SMS gateway and the case
+ * management system, with signed callbacks into carehubd's HTTP server:
+ *
+ *  - an inactivity alert escalates on time: the check-in call to the person
+ *    (no answer), then SMS and a call to the family, then a caseworker task;
+ *    the caseworker accepts (acknowledged) and closes it (resolved, genuine);
+ *  - "I am fine" from the person's own call resolves the alert as
+ *    false_alarm and nothing else goes out; the same words from a relative
+ *    do not;
+ *  - "I need help" brings the next step forward at once, and an SMS the
+ *    gateway refuses for good falls back to a call to the same person;
+ *  - a forged, a replayed and an unsigned callback are refused with 401 and
+ *    change nothing.
+ */
+#include "harness.h"
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define SECRET "test-callback-secret"
+#define SELF "+8613800000001"
+#define DAUGHTER "+8613800000011"
+#define SON "+8613800000012"
+
+/*
+ * high (the inactivity rule): the person at once, the family 2 s later on SMS
+ * and by call, the caseworker 2 s after that.  critical (SOS): the person at
+ * once, then the family a minute later (only needs_help brings that forward):
+ * the first child only, on an SMS gateway that refuses, falling back to a call.
+ */
+#define POLICY                                                                                              \
+	"{\"by_severity\":{\"critical\":\"q\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\",\"info\":\"p\"},"    \
+	"\"policies\":{\"p\":{\"steps\":["                                                                 \
+	"{\"after\":\"0s\",\"roles\":[\"self\"],\"channels\":[\"call\"]},"                                   \
+	"{\"after\":\"2s\",\"roles\":[\"family\"],\"channels\":[\"sms\",\"call\"]},"                         \
+	"{\"after\":\"4s\",\"roles\":[\"caseworker\"],\"channels\":[\"case\"]}]},"                          \
+	"\"q\":{\"steps\":["                                                                               \
+	"{\"after\":\"0s\",\"roles\":[\"self\"],\"channels\":[\"call\"]},"                                   \
+	"{\"after\":\"60s\",\"roles\":[\"family\"],\"channels\":[\"deadsms\"],\"fallback\":[\"call\"],"      \
+	"\"contacts\":\"first\"},"                                                                         \
+	"{\"after\":\"120s\",\"roles\":[\"caseworker\"],\"channels\":[\"case\"]}]}}}"
+
+static struct t_hub hub;
+static struct t_http *voice, *gateway, *refusing, *cases;
+static int hub_port;
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	p = ntohs(a.sin_port);
+	close(fd);
+	return p;
+}
+
+static int setup(void **state)
+{
+	static const int ok[] = {200}, created[] = {201}, refused[] = {400};
+	char chans[4096], ov_port[64], ov_reg[600], rules[600];
+	const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
+
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	setenv("CH_TEST_CALLBACK_SECRET", SECRET, 1);
+	setenv("CH_TEST_PROVIDER_TOKEN", "provider-token", 1);
+	voice = t_http_start(ok, 1);
+	t_http_reply(voice, "{\"call_id\":\"call-%d\"}");
+	gateway = t_http_start(ok, 1);
+	t_http_reply(gateway, "{\"id\":\"msg-%d\"}");
+	refusing = t_http_start(refused, 1);
+	t_http_reply(refusing, "{\"error\":\"number blocked\"}");
+	cases = t_http_start(created, 1);
+	t_http_reply(cases, "{\"task_id\":\"task-%d\"}");
+	hub_port = free_port();
+	snprintf(chans, sizeof(chans),
+		 "{\"call\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\","
+		 " \"auth_env\": \"CH_TEST_PROVIDER_TOKEN\", \"secret_env\": \"CH_TEST_CALLBACK_SECRET\","
+		 " \"callback_url\": \"http://127.0.0.1:%d/v1/callbacks/call\"},"
+		 " \"sms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\", \"secret_env\": \"CH_TEST_CALLBACK_SECRET\","
+		 " \"callback_url\": \"http://127.0.0.1:%d/v1/callbacks/sms\"},"
+		 " \"deadsms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\"},"
+		 " \"case\": {\"plugin\": \"caseworker\", \"url\": \"http://127.0.0.1:%d/tasks\","
+		 " \"secret_env\": \"CH_TEST_CALLBACK_SECRET\", \"callback_url\": \"http://127.0.0.1:%d/v1/callbacks/case\"}}",
+		 t_http_port(voice), hub_port, t_http_port(gateway), hub_port, t_http_port(refusing), t_http_port(cases),
+		 hub_port);
+	snprintf(ov_port, sizeof(ov_port), "http.port=%d", hub_port);
+	snprintf(ov_reg, sizeof(ov_reg), "registry.file=%s/tests/integration/fixtures/registry_channels.json",
+		 t_src_dir());
+	t_mqtt_init();
+	snprintf(rules, sizeof(rules), "%s/tests/integration/fixtures/rules_timers.json", t_src_dir());
+	t_hub_config(&hub, "channels", chans, POLICY, rules);
+	t_hub_start(&hub, ov);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	t_hub_stop(&hub);
+	t_mqtt_done();
+	t_http_stop(voice);
+	t_http_stop(gateway);
+	t_http_stop(refusing);
+	t_http_stop(cases);
+	curl_global_cleanup();
+	return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+struct buf {
+	char data[4096];
+	size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	size_t k = size * n;
+
+	if (b->len + k >= sizeof(b->data))
+		k = sizeof(b->data) - 1 - b->len;
+	memcpy(b->data + b->len, p, k);
+	b->len += k;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+/* POSTs body to /v1/callbacks/<channel>, signed with key at ts (0: unsigned); the HTTP status. */
+static long post_callback(const char *channel, const char *body, const char *key, long long ts, struct buf *b)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[256], sig[65], hts[64], hsig[128];
+	long status = 0;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/callbacks/%s", hub_port, channel);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	if (ts) {
+		snprintf(hts, sizeof(hts), "%lld", ts);
+		ch_http_sign_hmac(key, hts, body, strlen(body), sig);
+		snprintf(hts, sizeof(hts), "X-Carehub-Timestamp: %lld", ts);
+		snprintf(hsig, sizeof(hsig), "X-Carehub-Signature: %s", sig);
+		h = curl_slist_append(h, hts);
+		h = curl_slist_append(h, hsig);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static long long now_s(void)
+{
+	return (long long)(t_wall_ms() / 1000);
+}
+
+/* A signed callback with the right secret, now: its HTTP status. */
+static long callback(const char *channel, const char *body)
+{
+	struct buf b;
+
+	return post_callback(channel, body, SECRET, now_s(), &b);
+}
+
+/* The i-th request a provider got, as JSON (and its idempotency key). */
+static json_t *request_body(struct t_http *s, size_t i, char *idem, size_t len)
+{
+	struct t_http_req r;
+	json_t *j;
+
+	assert_true(t_http_get(s, i, &r));
+	if (idem)
+		snprintf(idem, len, "%s", r.idem);
+	j = json_loads(r.body, 0, NULL);
+	t_http_req_free(&r);
+	assert_non_null(j);
+	return j;
+}
+
+/* Index of the first request from `from` on about alert (its key starts "alert:") with field == value
+ * (any, when field is NULL), or -1. */
+static long find_request(struct t_http *s, size_t from, const char *alert, const char *field, const char *value)
+{
+	size_t n = t_http_count(s);
+	char pre[128];
+
+	snprintf(pre, sizeof(pre), "%s:", alert);
+	for (size_t i = from; i < n; i++) {
+		char idem[256];
+		json_t *j = request_body(s, i, idem, sizeof(idem));
+		const char *v = field ? json_string_value(json_object_get(j, field)) : NULL;
+		bool hit = strncmp(idem, pre, strlen(pre)) == 0 && (!field || (v && strcmp(v, value) == 0));
+		json_decref(j);
+		if (hit)
+			return (long)i;
+	}
+	return -1;
+}
+
+struct req_wait {
+	struct t_http *s;
+	const char *alert, *field, *value;
+};
+
+static bool has_request(void *arg)
+{
+	struct req_wait *w = arg;
+
+	return find_request(w->s, 0, w->alert, w->field, w->value) >= 0;
+}
+
+/* Waits for a request about alert with field == value; returns its index. */
+static size_t wait_request(struct t_http *s, const char *alert, const char *field, const char *value)
+{
+	struct req_wait w = {s, alert, field, value};
+
+	assert_true(t_wait(has_request, &w, T_DEADLINE_MS));
+	return (size_t)find_request(s, 0, alert, field, value);
+}
+
+static char *alert_field(const char *alert, const char *field)
+{
+	char sid[64], *colon;
+	char *doc, *v = NULL;
+	json_t *j;
+
+	snprintf(sid, sizeof(sid), "%s", alert);
+	colon = strrchr(sid, ':');
+	assert_non_null(colon);
+	*colon = '\0';
+	doc = t_redis_str("GET %s{%s}:alert:%s", hub.prefix, sid, colon + 1);
+	j = doc ? json_loads(doc, 0, NULL) : NULL;
+	if (json_is_string(json_object_get(j, field)))
+		v = strdup(json_string_value(json_object_get(j, field)));
+	json_decref(j);
+	free(doc);
+	return v;
+}
+
+struct state_wait {
+	const char *alert, *state;
+};
+
+static bool alert_in_state(void *arg)
+{
+	struct state_wait *w = arg;
+	char *s = alert_field(w->alert, "state");
+	bool ok = s && strcmp(s, w->state) == 0;
+
+	free(s);
+	return ok;
+}
+
+static void wait_state(const char *alert, const char *state)
+{
+	struct state_wait w = {alert, state};
+
+	assert_true(t_wait(alert_in_state, &w, T_DEADLINE_MS));
+}
+
+/* How many timeline entries of alert contain s. */
+static int timeline_count(const char *alert, const char *s)
+{
+	char sid[64], *colon;
+	json_t *tl;
+	size_t i;
+	json_t *e;
+	int n = 0;
+
+	snprintf(sid, sizeof(sid), "%s", alert);
+	colon = strrchr(sid, ':');
+	*colon = '\0';
+	tl = t_redis("LRANGE %s{%s}:alert:%s:tl 0 -1", hub.prefix, sid, colon + 1);
+	json_array_foreach(tl, i, e) {
+		n += json_is_string(e) && strstr(json_string_value(e), s) != NULL;
+	}
+	json_decref(tl);
+	return n;
+}
+
+struct tl_wait {
+	const char *alert, *s;
+};
+
+static bool on_timeline(void *arg)
+{
+	struct tl_wait *w = arg;
+
+	return timeline_count(w->alert, w->s) > 0;
+}
+
+static void wait_timeline(const char *alert, const char *s)
+{
+	struct tl_wait w = {alert, s};
+
+	assert_true(t_wait(on_timeline, &w, T_DEADLINE_MS));
+}
+
+static bool open_alert(void *arg)
+{
+	char *id = t_redis_str("GET %s{s-001}:open:%s", hub.prefix, (const char *)arg);
+	bool ok = id != NULL;
+
+	free(id);
+	return ok;
+}
+
+/* Opens an alert of rule (inactive: motion then silence; sos: a press) and returns its id. */
+static void open_new(const char *rule, char *alert, size_t len)
+{
+	char *id;
+
+	if (strcmp(rule, "sos") == 0)
+		t_publish_event("sos-1", "{\"device\":\"sos-1\",\"type\":\"sos\",\"value\":true}");
+	else
+		t_publish_event("pir-1", "{\"device\":\"pir-1\",\"type\":\"motion\",\"value\":true}");
+	assert_true(t_wait(open_alert, (void *)rule, T_DEADLINE_MS + 5000));
+	id = t_redis_str("GET %s{s-001}:open:%s", hub.prefix, rule);
+	assert_non_null(id);
+	snprintf(alert, len, "%s", id);
+	free(id);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void full_escalation_then_caseworker_takes_it(void **state)
+{
+	char alert[64], key[256], body[1024];
+	json_t *j;
+	size_t i;
+
+	(void)state;
+	open_new("inactive", alert, sizeof(alert));
+
+	/* Step 0: the check-in call to the person, with the script, the key and where to report. */
+	i = wait_request(voice, alert, "to", SELF);
+	j = request_body(voice, i, key, sizeof(key));
+	assert_non_null(strstr(key, ":0:"));
+	assert_string_equal(json_string_value(json_object_get(j, "id")), key);
+	assert_true(strlen(json_string_value(json_object_get(j, "script"))) > 0);
+	assert_string_equal(json_string_value(json_object_get(j, "role")), "self");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "callback_url")), "/v1/callbacks/call"));
+	json_decref(j);
+
+	/* Nobody picks up: noted, and the escalation goes on. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"call_id\":\"call-0\",\"status\":\"no_answer\"}", key);
+	assert_int_equal(callback("call", body), 200);
+	wait_timeline(alert, "no_answer");
+
+	/* Step 1 (2 s): both children by SMS and by call; step 2 (4 s): a task for the caseworker. */
+	wait_request(gateway, alert, "to", DAUGHTER);
+	wait_request(gateway, alert, "to", SON);
+	wait_request(voice, alert, "to", DAUGHTER);
+	wait_request(voice, alert, "to", SON);
+	i = wait_request(cases, alert, NULL, NULL);
+	j = request_body(cases, i, key, sizeof(key));
+	assert_string_equal(json_string_value(json_object_get(j, "external_id")), key);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "subject"), "id")), "s-001");
+	assert_null(strstr(json_dumps(j, 0), "+86"));
+	json_decref(j);
+
+	/* The caseworker takes the task: acknowledged, the escalation stops; then closes it. */
+	snprintf(body, sizeof(body), "{\"external_id\":\"%s\",\"task_id\":\"task-0\",\"status\":\"accepted\","
+		 "\"by\":\"张社工\"}", key);
+	assert_int_equal(callback("case", body), 200);
+	wait_state(alert, "acknowledged");
+	snprintf(body, sizeof(body), "{\"external_id\":\"%s\",\"task_id\":\"task-0\",\"status\":\"closed\","
+		 "\"by\":\"张社工\",\"outcome\":\"genuine\",\"note\":\"visited, she had a cold\"}", key);
+	assert_int_equal(callback("case", body), 200);
+	wait_state(alert, "resolved");
+	char *outcome = alert_field(alert, "outcome"), *by = alert_field(alert, "resolved_by");
+	assert_string_equal(outcome, "genuine");
+	assert_string_equal(by, "张社工");
+	free(outcome);
+	free(by);
+	/* Everyone told hears the all clear once: each child's SMS, for one. */
+	char clear[128];
+	snprintf(clear, sizeof(clear), "%s:clear", alert);
+	wait_request(gateway, clear, "to", DAUGHTER);
+	wait_request(gateway, clear, "to", SON);
+	assert_true(timeline_count(alert, "\"what\":\"acknowledged\"") == 1);
+}
+
+static size_t requests_about(struct t_http *s, const char *alert)
+{
+	size_t n = 0;
+
+	for (long i = 0; (i = find_request(s, (size_t)i, alert, NULL, NULL)) >= 0; i++)
+		n++;
+	return n;
+}
+
+static void fine_on_the_call_resolves_as_false_alarm(void **state)
+{
+	char alert[64], key[256], body[1024];
+	size_t i;
+
+	(void)state;
+	open_new("inactive", alert, sizeof(alert));
+	i = wait_request(voice, alert, "to", SELF);
+	json_decref(request_body(voice, i, key, sizeof(key)));
+
+	/* A forged, a replayed (10 min old) and an unsigned report: 401, nothing changes. */
+	struct buf b;
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"confirmed_safe\"}", key);
+	assert_int_equal(post_callback("call", body, "not-the-secret", now_s(), &b), 401);
+	assert_int_equal(post_callback("call", body, SECRET, now_s() - 600, &b), 401);
+	assert_int_equal(post_callback("call", body, SECRET, 0, &b), 401);
+	assert_true(t_hub_log_contains(&hub, "callback from 127.0.0.1 refused (401): bad signature"));
+	char *st = alert_field(alert, "state");
+	assert_string_equal(st, "open");
+	free(st);
+
+	/* The person says "I am fine": resolved as a false alarm, by her, and nothing else goes out. */
+	assert_int_equal(callback("call", body), 200);
+	wait_state(alert, "resolved");
+	char *outcome = alert_field(alert, "outcome");
+	assert_string_equal(outcome, "false_alarm");
+	free(outcome);
+	/* Past the family's (2 s) and the caseworker's (4 s) steps: still only the one call and its all clear. */
+	t_sleep_ms(5000);
+	assert_int_equal(requests_about(gateway, alert), 0);
+	assert_int_equal(requests_about(cases, alert), 0);
+	char step1[128];
+	snprintf(step1, sizeof(step1), "%s:1:", alert);
+	assert_int_equal(requests_about(voice, step1), 0);
+}
+
+static void needs_help_jumps_ahead_and_a_refused_sms_falls_back(void **state)
+{
+	char alert[64], key[256], body[1024], fam[256];
+	size_t i;
+	json_t *j;
+
+	(void)state;
+	open_new("sos", alert, sizeof(alert));
+	i = wait_request(voice, alert, "to", SELF);
+	json_decref(request_body(voice, i, key, sizeof(key)));
+
+	/* The family step is a minute away; "I need help" brings it forward at once. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"needs_help\"}", key);
+	assert_int_equal(callback("call", body), 200);
+	wait_timeline(alert, "needs_help");
+
+	/* Only the first child ("contacts": "first"), on the SMS gateway that refuses for good... */
+	i = wait_request(refusing, alert, "to", DAUGHTER);
+	/* ...so the same person gets the fallback channel, a call, under its own key. */
+	i = wait_request(voice, alert, "to", DAUGHTER);
+	j = request_body(voice, i, fam, sizeof(fam));
+	assert_non_null(strstr(fam, ":1:"));
+	assert_non_null(strstr(fam, ":call"));
+	json_decref(j);
+	wait_timeline(alert, "notify_failed");
+	assert_int_equal(find_request(refusing, 0, alert, "to", SON), -1);
+	assert_int_equal(find_request(voice, 0, alert, "to", SON), -1);
+
+	/* "I am fine" from a relative is not the person's own word: noted, the alert stays. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"confirmed_safe\"}", fam);
+	assert_int_equal(callback("call", body), 200);
+	wait_timeline(alert, "confirmed_safe");
+	char *st = alert_field(alert, "state");
+	assert_string_equal(st, "open");
+	free(st);
+
+	/* A key of another channel, or of nothing this hub sent: 400. */
+	struct buf b;
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"message_id\":\"m\",\"status\":\"delivered\"}", fam);
+	assert_int_equal(post_callback("sms", body, SECRET, now_s(), &b), 400);
+	assert_int_equal(post_callback("call", "{\"id\":\"s-999:1:0:00000000:call\",\"status\":\"busy\"}", SECRET,
+				       now_s(), &b),
+			 400);
+
+	/* Over MQTT, as before: resolved by the centre. */
+	snprintf(body, sizeof(body), "{\"alert\":\"%s\",\"action\":\"resolve\",\"by\":\"centre\",\"outcome\":\"genuine\"}",
+		 alert);
+	t_mqtt_publish("carehub/v1/acks", body, strlen(body), 1);
+	wait_state(alert, "resolved");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(full_escalation_then_caseworker_takes_it),
+		cmocka_unit_test(fine_on_the_call_resolves_as_false_alarm),
+		cmocka_unit_test(needs_help_jumps_ahead_and_a_refused_sms_falls_back),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
