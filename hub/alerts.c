@@ -2,6 +2,8 @@
  * alerts.c - building alert, job and notification documents.
  */
 #include "alerts.h"
+#include "template.h"
+#include "tz.h"
 
 #include <string.h>
 
@@ -286,24 +288,53 @@ json_t *ch_alert_next_job(json_t *failed)
 	return next;
 }
 
-void ch_alert_text(json_t *alert, const struct ch_subject *subj, char *out, size_t len)
+const struct ch_contact *ch_alert_find_contact(const struct ch_subject *subj, const char *cid)
 {
-	const char *sev = json_string_value(json_object_get(alert, "severity"));
-	const char *sum = json_string_value(json_object_get(alert, "summary"));
-
-	const char *state = json_string_value(json_object_get(alert, "state"));
-	const char *outcome = json_string_value(json_object_get(alert, "outcome"));
-
-	if (state && strcmp(state, "resolved") == 0) {
-		/* The all clear: what was raised, and that it is over. */
-		ch_fmt(out, len, "[all clear / 已解除] %s - %s, %s (%s)", str_or(sum, ""), subj ? str_or(subj->name, "") : "",
-		       subj ? str_or(subj->address, "") : "", str_or(outcome, "resolved"));
-		return;
+	for (size_t i = 0; subj && cid && i < subj->ncontacts; i++) {
+		char c[9];
+		ch_alert_contact_id(subj->contacts[i].role, subj->contacts[i].phone, c);
+		if (strcmp(c, cid) == 0)
+			return &subj->contacts[i];
 	}
-	if (ch_fmt(out, len, "[%s] %s - %s, %s", str_or(sev, "alert"), str_or(sum, ""),
-		   subj ? str_or(subj->name, "") : "", subj ? str_or(subj->address, "") : "")) {
-		/* Truncated: still a usable message; keep what fits. */
+	return NULL;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
+		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+		     char *out, size_t len)
+{
+	int64_t at = json_integer_value(json_object_get(alert, "opened_at_ms"));
+	char when[24] = "", date[16], hhmm[8];
+	const char *state = jstr(alert, "state");
+
+	if (at > 0 && tz) {
+		/* "11-28 08:15" in the subject's zone: what a relative reads, without the year. */
+		ch_tz_local_date(tz, at, date, sizeof(date));
+		ch_tz_local_hhmm(tz, at, hhmm, sizeof(hhmm));
+		ch_fmt(when, sizeof(when), "%s %s", date + 5, hhmm);
 	}
+	struct ch_template_vars v = {
+		.subject = subj ? subj->name : NULL,
+		.address = subj ? subj->address : NULL,
+		.rule = jstr(alert, "rule"),
+		.severity = jstr(alert, "severity"),
+		.summary = jstr(alert, "summary"),
+		.reason = jstr(alert, "reason"),
+		.time = when,
+		.location = jstr(alert, "location"),
+		.outcome = jstr(alert, "outcome"),
+		.contact = jstr(contact, "name"),
+		.role = jstr(contact, "role"),
+	};
+	if (state && strcmp(state, "resolved") == 0)
+		all_clear = true;
+	if (ch_template_render(tpl, lang, channel, plugin, all_clear ? "all_clear" : "alert", &v, out, len) && len)
+		ch_fmt(out, len, "%s", str_or(v.summary, "")); /* no templates: still say what happened */
 }
 
 json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_subject *subj,

@@ -85,7 +85,20 @@ void ch_alert_contact_id(const char *role, const char *phone, char out[9]);
 json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_subject *subj,
 			      json_t *contact, int step, int attempt, const char *text);
 
-/* The default message text: "[severity] summary - subject name, address". */
-void ch_alert_text(json_t *alert, const struct ch_subject *subj, char *out, size_t len);
+/* The subject's contact whose ch_alert_contact_id is cid, or NULL (borrowed from subj). */
+const struct ch_contact *ch_alert_find_contact(const struct ch_subject *subj, const char *cid);
+
+/*
+ * The message text one contact gets on one channel (template.h): in lang, the
+ * channel's, else the plugin's, else the default text, "all_clear" when
+ * all_clear is set or the alert is resolved; {time} is when the alert opened,
+ * "MM-DD HH:MM" in tz (the subject's zone).  contact is the job's
+ * {"name","role",...}.  All borrowed; tpl may be NULL (then the summary).
+ */
+struct ch_templates;
+struct ch_tz;
+void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
+		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+		     char *out, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
  * start.
  */
 #include "config.h"
+#include "template.h"
 #include "adapters.h"
 #include "jdoc.h"
 
@@ -753,10 +754,49 @@ static int parse_policies(const struct cctx *c, json_t *root, struct ch_config *
 	return parse_policies_obj(c, "/policies", p, cfg);
 }
 
+/*
+ * "templates": {"file": "templates.json"} or the texts inline; absent: the
+ * built-in zh and en texts.  Either way they are loaded here, so --check finds
+ * a misspelt placeholder.
+ */
+static int parse_templates(const struct cctx *c, json_t *root, struct ch_config *cfg)
+{
+	json_t *t = json_object_get(root, "templates"), *doc = NULL;
+	char why[512];
+	int rc;
+
+	if (t && (rc = need_object(c, "/templates", t)))
+		return rc;
+	if (t && json_object_get(t, "file")) {
+		static const char *const keys[] = {"file"};
+		char *path = NULL;
+		json_error_t je;
+		if ((rc = only_keys(c, "/templates", t, keys, 1)) || (rc = get_path(c, "/templates", t, "file", NULL, &path)))
+			return rc;
+		doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+		if (!doc) {
+			rc = je.line > 0 ? cerr(c, "/templates/file", "%s:%d:%d: %s", path, je.line, je.column, je.text)
+					 : cerr(c, "/templates/file", "%s", je.text);
+			free(path);
+			return rc;
+		}
+		rc = ch_templates_load(doc, &cfg->templates, why, sizeof(why));
+		if (rc)
+			rc = cerr(c, "/templates/file", "%s: %s", path, why);
+		free(path);
+		json_decref(doc);
+		return rc;
+	}
+	if ((rc = ch_templates_load(t, &cfg->templates, why, sizeof(why))))
+		return rc == CH_ENOMEM ? rc : cerr(c, "/templates", "%s", why);
+	return 0;
+}
+
 static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"instance", "state_dir", "plugins_dir", "timezone", "mqtt", "redis", "http",
-					   "registry", "rules", "policies", "channels", "limits", "log"};
+	static const char *const keys[] = {"instance", "state_dir", "plugins_dir", "timezone",  "language",
+					   "mqtt",     "redis",     "http",	"registry",  "rules",
+					   "policies", "channels",  "templates", "limits",    "log"};
 	json_t *log;
 	int rc;
 
@@ -769,8 +809,12 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	    (rc = parse_file_ref(c, root, "registry", "registry.json", &cfg->registry.file)) ||
 	    (rc = parse_file_ref(c, root, "rules", "rules.json", &cfg->rules.file)) ||
 	    (rc = parse_limits(c, root, cfg)) || (rc = parse_channels(c, root, cfg)) ||
-	    (rc = parse_policies(c, root, cfg)))
+	    (rc = parse_policies(c, root, cfg)) || (rc = get_str(c, "", root, "language", "zh", &cfg->language)) ||
+	    (rc = parse_templates(c, root, cfg)))
 		return rc;
+	if (!ch_template_lang_ok(cfg->language))
+		return cerr(c, "/language", "language \"%.16s\" is not a code, expected e.g. \"zh\", \"en\" or \"zh-CN\"",
+			    cfg->language);
 	if (!name_ok(cfg->instance))
 		return cerr(c, "/instance", "instance \"%.64s\" is not valid, expected 1-63 of A-Z a-z 0-9 _ -", cfg->instance);
 	log = json_object_get(root, "log");
@@ -943,6 +987,8 @@ void ch_config_free(struct ch_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->plugins_dir);
 	free(cfg->timezone);
+	free(cfg->language);
+	ch_templates_free(cfg->templates);
 	free(cfg->mqtt.host);
 	free(cfg->mqtt.client_id);
 	free(cfg->mqtt.username);

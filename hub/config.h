@@ -10,6 +10,8 @@
 
 #include "ch.h"
 
+struct ch_templates;
+
 #include <jansson.h>
 
 struct ch_policy_step {
@@ -55,6 +57,8 @@ struct ch_config {
 	char *state_dir; /* local journal directory */
 	char *plugins_dir;
 	char *timezone;
+	char *language; /* message texts for contacts without their own; default "zh" */
+	struct ch_templates *templates; /* owned; the built-ins unless "templates" says otherwise */
 
 	struct {
 		char *host;

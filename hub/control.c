@@ -245,12 +245,7 @@ int ch_control_from_callback(const struct ch_registry *reg, const char *channel,
 		ch_fmt(err, errlen, "unknown callback outcome %d", (int)r->outcome);
 		return CH_EINVAL;
 	}
-	for (size_t i = 0; i < subj->ncontacts && !ct; i++) {
-		char c[9];
-		ch_alert_contact_id(subj->contacts[i].role, subj->contacts[i].phone, c);
-		if (strcmp(c, cid) == 0)
-			ct = &subj->contacts[i];
-	}
+	ct = ch_alert_find_contact(subj, cid);
 	clear = strcmp(step, "clear") == 0;
 	if (r->by[0])
 		ch_strlcpy(by, r->by, sizeof(by));
@@ -263,10 +258,14 @@ int ch_control_from_callback(const struct ch_registry *reg, const char *channel,
 	if (!clear) {
 		switch (r->outcome) {
 		case CH_CB_CONFIRMED_SAFE:
-			/* "I am fine" counts only from the person the alert is about. */
+			/* "I am fine" from the person the alert is about ends it; anyone else
+			 * pressing 1 says "I am on it" (their script asks that): it stops the
+			 * escalation but is not proof that she is well. */
 			if (ct && strcmp(ct->role, "self") == 0) {
 				*action = CH_ACK_RESOLVE;
 				outcome = "false_alarm";
+			} else if (ct) {
+				*action = CH_ACK_ACK;
 			}
 			break;
 		case CH_CB_NEEDS_HELP:

@@ -64,6 +64,7 @@ const char *ch_control_callback_name(enum ch_callback_outcome o);
  * A provider callback a channel's plugin verified and parsed, turned into the
  * control message above (which the hub then handles like one from MQTT):
  *   confirmed_safe from the subject ("self")  -> resolve, outcome false_alarm
+ *   confirmed_safe from another contact       -> ack ("I am on it")
  *   needs_help                                -> escalate
  *   accepted (caseworker took the task)       -> ack
  *   closed                                    -> resolve with r->resolution (else genuine)

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "log.h"
 #include "runtime.h"
+#include "tz.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -355,7 +356,14 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 			return CH_EPROTO;
 		}
 	}
-	ch_alert_text(t->alert, subj, t->text, sizeof(t->text));
+	const struct ch_contact *ct = ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid")));
+	const struct ch_tz *tz = NULL;
+	const char *zone = subj && subj->timezone ? subj->timezone : t->rt->cfg->timezone;
+	if (ch_tz_get(zone, &tz, err, sizeof(err)))
+		tz = NULL; /* {time} stays empty rather than wrong */
+	ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert, subj,
+			tz, contact, t->channel, t->conf->plugin, json_is_true(json_object_get(t->job, "all_clear")),
+			t->text, sizeof(t->text));
 	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;

@@ -8,6 +8,7 @@
  * alive).
  */
 #include "registry.h"
+#include "template.h"
 #include "tz.h"
 #include "jdoc.h"
 
@@ -189,8 +190,9 @@ static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct 
 
 static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct ch_contact *ct)
 {
-	static const char *const keys[] = {"name", "phone", "role", "order", "quiet_hours", "timezone", "notes"};
-	const char *name, *phone, *role, *qh, *tz;
+	static const char *const keys[] = {"name",     "phone",    "role",	"order",
+					   "quiet_hours", "timezone", "language", "notes"};
+	const char *name, *phone, *role, *qh, *tz, *lang;
 	const struct ch_tz *zone;
 	char tzerr[256];
 	json_t *order;
@@ -202,8 +204,12 @@ static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct
 	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a contact")) ||
 	    (rc = get_str(c, ptr, o, "name", true, &name)) || (rc = get_str(c, ptr, o, "phone", true, &phone)) ||
 	    (rc = get_str(c, ptr, o, "role", true, &role)) || (rc = get_str(c, ptr, o, "quiet_hours", false, &qh)) ||
-	    (rc = get_str(c, ptr, o, "timezone", false, &tz)))
+	    (rc = get_str(c, ptr, o, "timezone", false, &tz)) || (rc = get_str(c, ptr, o, "language", false, &lang)))
 		return rc;
+	if (lang && !ch_template_lang_ok(lang)) {
+		ch_fmt(p, sizeof(p), "%s/language", ptr);
+		return fail(c, p, "language \"%.16s\" is not a code, expected e.g. \"zh\", \"en\" or \"zh-CN\"", lang);
+	}
 	if (tz && ch_tz_get(tz, &zone, tzerr, sizeof(tzerr))) {
 		ch_fmt(p, sizeof(p), "%s/timezone", ptr);
 		return fail(c, p, "timezone \"%.64s\" is not a zone this machine knows, expected an IANA name such as "
@@ -237,7 +243,11 @@ static int parse_contact(const struct ctx *c, const char *ptr, json_t *o, struct
 	ct->role = ch_strdup(role);
 	ct->quiet_hours = ch_strdup(qh);
 	ct->timezone = ch_strdup(tz);
-	return ct->name && ct->phone && ct->role && (!qh || ct->quiet_hours) && (!tz || ct->timezone) ? 0 : CH_ENOMEM;
+	ct->language = ch_strdup(lang);
+	return ct->name && ct->phone && ct->role && (!qh || ct->quiet_hours) && (!tz || ct->timezone) &&
+			       (!lang || ct->language)
+		       ? 0
+		       : CH_ENOMEM;
 }
 
 static int cmp_contact(const void *a, const void *b)
@@ -263,6 +273,7 @@ static void free_subject(struct ch_subject *s)
 		free(s->contacts[i].role);
 		free(s->contacts[i].quiet_hours);
 		free(s->contacts[i].timezone);
+		free(s->contacts[i].language);
 	}
 	free(s->devices);
 	free(s->contacts);

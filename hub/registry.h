@@ -28,6 +28,7 @@ struct ch_contact {
 	int order;
 	char *quiet_hours; /* "22:00-07:00" or NULL */
 	char *timezone;    /* the contact's IANA zone for quiet hours; NULL: the subject's */
+	char *language;    /* "zh", "en", "zh-CN" for message texts; NULL: the config's */
 };
 
 struct ch_subject {

@@ -72,6 +72,17 @@ static const struct tpl_def tpl_defs[] = {
 	 {"您好，{subject}，这里是社区关爱服务平台。刚才的{rule}提醒已经解除，感谢您的配合。祝您生活愉快，再见。",
 	  "Hello {subject}, this is the community care service calling. The earlier {rule} alert has "
 	  "been cleared. Thank you, and take care. Goodbye."}},
+	/* A call to anyone but the person: about them, and "press 1" means "I am on it". */
+	{K_ALERT, "ai_call@others",
+	 {"您好，{contact}，这里是社区关爱服务平台。{subject}家中出现提醒：{rule}，地址是{address}。"
+	  "如果您会马上联系或去看望，请按1；如果您无法处理，请按2，我们将通知下一位联系人。",
+	  "Hello {contact}, this is the community care service calling about {subject}. We have an alert: "
+	  "{rule}, at {address}. If you will call or visit them now, please press 1. If you cannot, "
+	  "please press 2 and we will call the next contact."}},
+	{K_ALL_CLEAR, "ai_call@others",
+	 {"您好，{contact}，这里是社区关爱服务平台。{subject}的{rule}提醒已经解除，结果：{outcome}。谢谢您，再见。",
+	  "Hello {contact}, this is the community care service calling. The {rule} alert about {subject} "
+	  "has been cleared. Outcome: {outcome}. Thank you. Goodbye."}},
 	{K_ALERT, "caseworker",
 	 {"【核实任务·{severity}】{subject}（{address}）：{rule}，{time}。{summary}。"
 	  "请尽快电话或上门核实，并在系统中登记结果。",
@@ -239,7 +250,7 @@ static int tpl_check(const char *path, const char *text, char *err, size_t errle
 /* ------------------------------------------------------------------------ */
 /* Loading                                                                     */
 
-static bool tpl_lang_valid(const char *s)
+bool ch_template_lang_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -338,7 +349,7 @@ static int tpl_load_file(struct ch_templates *t, json_t *root, char *err, size_t
 		return CH_ECONFIG;
 	}
 	json_object_foreach(root, lang, lobj) {
-		if (!tpl_lang_valid(lang)) {
+		if (!ch_template_lang_ok(lang)) {
 			ch_fmt(err, errlen, "templates.%s: bad language code; expected xx or xx-XX, e.g. zh or zh-CN", lang);
 			return CH_ECONFIG;
 		}
@@ -497,7 +508,9 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 		       size_t len)
 {
 	static const struct ch_template_vars none;
-	const char *names[3] = {channel, plugin, "default"};
+	char by_role[4][96];
+	const char *names[7];
+	size_t nn = 0;
 	const char *vals[V_COUNT];
 	char chain[3][LANG_MAX + 1];
 	const struct tpl_entry *e = NULL;
@@ -512,9 +525,26 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 	if (!t || !kind || (strcmp(kind, "alert") != 0 && strcmp(kind, "all_clear") != 0))
 		return CH_EINVAL;
 	k = strcmp(kind, "alert") == 0 ? K_ALERT : K_ALL_CLEAR;
+	if (!v)
+		v = &none;
+	/* channel@role, plugin@role, then @others for anyone but the person, then the plain names. */
+	if (v->role && *v->role) {
+		const char *who[2] = {v->role, strcmp(v->role, "self") != 0 ? "others" : NULL};
+		for (size_t w = 0; w < 2; w++) {
+			const char *base[2] = {channel, plugin};
+			for (size_t b = 0; who[w] && b < 2; b++) {
+				char *slot = by_role[w * 2 + b];
+				if (base[b] && *base[b] && !ch_fmt(slot, sizeof(by_role[0]), "%s@%s", base[b], who[w]))
+					names[nn++] = slot;
+			}
+		}
+	}
+	names[nn++] = channel;
+	names[nn++] = plugin;
+	names[nn++] = "default";
 	n = tpl_chain(lang, chain);
 	for (at = 0; at < n; at++) {
-		for (size_t i = 0; i < 3 && !e; i++)
+		for (size_t i = 0; i < nn && !e; i++)
 			if (names[i] && *names[i])
 				e = tpl_find(t, chain[at], k, names[i]);
 		if (e)
@@ -523,8 +553,6 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 	if (!e)
 		return CH_ENOTFOUND; /* not reached: the zh defaults cannot be removed */
 
-	if (!v)
-		v = &none;
 	vals[V_SUBJECT] = v->subject;
 	vals[V_ADDRESS] = v->address;
 	vals[V_RULE] = tpl_name(t, chain, n, at, K_RULE, v->rule);

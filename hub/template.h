@@ -33,6 +33,9 @@ struct ch_templates;
 int ch_templates_load(json_t *root, struct ch_templates **out, char *err, size_t errlen);
 void ch_templates_free(struct ch_templates *t);
 
+/* true when s is a language code texts can be filed under: [a-z]{2}(-[A-Z]{2})?. */
+bool ch_template_lang_ok(const char *s);
+
 /* The built-in texts in the file format above (a new reference; NULL on ENOMEM):
  * what config/templates.json holds, and a starting point for a new language. */
 json_t *ch_templates_defaults_json(void);
@@ -49,12 +52,16 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
 	const char *outcome;	  /* all clear: genuine, false_alarm, ... */
 	const char *contact;	  /* the contact's name */
 	const char *centre_phone; /* optional number to call back */
+	const char *role;	  /* the contact's role: picks "<channel>@<role>" texts */
 };
 
 /*
  * Renders the kind ("alert" or "all_clear") text for one notification into out.
  * Lookup: language lang, then its 2-letter base ("zh-CN" -> "zh"), then "zh";
- * inside each, channel, then plugin, then "default" (NULL names are skipped).
+ * inside each, "<channel>@<role>", "<plugin>@<role>", then for any role but
+ * self "<channel>@others", "<plugin>@others", then channel, plugin and
+ * "default" (NULL names are skipped).  So a call to a daughter can speak to
+ * her about her mother while a call to the mother speaks to her.
  * Placeholders: {subject} {address} {rule} (the rule's short name, else its id)
  * {rule_id} {severity} {summary} {reason} {time} {location} {outcome} {contact}
  * {centre_phone}.  Rule, severity and outcome names are looked up along the same

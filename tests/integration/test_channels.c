@@ -7,8 +7,8 @@
  *    (no answer), then SMS and a call to the family, then a caseworker task;
  *    the caseworker accepts (acknowledged) and closes it (resolved, genuine);
  *  - "I am fine" from the person's own call resolves the alert as
- *    false_alarm and nothing else goes out; the same words from a relative
- *    do not;
+ *    false_alarm and nothing else goes out; a relative pressing 1 ("I am on
+ *    it") acknowledges it;
  *  - "I need help" brings the next step forward at once, and an SMS the
  *    gateway refuses for good falls back to a call to the same person;
  *  - a forged, a replayed and an unsigned callback are refused with 401 and
@@ -366,7 +366,8 @@ static void full_escalation_then_caseworker_takes_it(void **state)
 	j = request_body(voice, i, key, sizeof(key));
 	assert_non_null(strstr(key, ":0:"));
 	assert_string_equal(json_string_value(json_object_get(j, "id")), key);
-	assert_true(strlen(json_string_value(json_object_get(j, "script"))) > 0);
+	/* The default script, in Chinese, spoken to her by name. */
+	assert_true(strncmp(json_string_value(json_object_get(j, "script")), "您好，王秀英，", strlen("您好，王秀英，")) == 0);
 	assert_string_equal(json_string_value(json_object_get(j, "role")), "self");
 	assert_non_null(strstr(json_string_value(json_object_get(j, "callback_url")), "/v1/callbacks/call"));
 	json_decref(j);
@@ -379,12 +380,18 @@ static void full_escalation_then_caseworker_takes_it(void **state)
 	/* Step 1 (2 s): both children by SMS and by call; step 2 (4 s): a task for the caseworker. */
 	wait_request(gateway, alert, "to", DAUGHTER);
 	wait_request(gateway, alert, "to", SON);
-	wait_request(voice, alert, "to", DAUGHTER);
+	i = wait_request(voice, alert, "to", DAUGHTER);
+	j = request_body(voice, i, NULL, 0);
+	/* Her daughter's call speaks to the daughter about her mother. */
+	assert_true(strncmp(json_string_value(json_object_get(j, "script")), "您好，李娜，", strlen("您好，李娜，")) == 0);
+	json_decref(j);
 	wait_request(voice, alert, "to", SON);
 	i = wait_request(cases, alert, NULL, NULL);
 	j = request_body(cases, i, key, sizeof(key));
 	assert_string_equal(json_string_value(json_object_get(j, "external_id")), key);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "subject"), "id")), "s-001");
+	assert_string_equal(json_string_value(json_object_get(j, "kind")), "task");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "summary")), "核实任务"));
 	assert_null(strstr(json_dumps(j, 0), "+86"));
 	json_decref(j);
 
@@ -408,6 +415,17 @@ static void full_escalation_then_caseworker_takes_it(void **state)
 	wait_request(gateway, clear, "to", DAUGHTER);
 	wait_request(gateway, clear, "to", SON);
 	assert_true(timeline_count(alert, "\"what\":\"acknowledged\"") == 1);
+	/* The case system hears it too, as an all clear for that alert, not a new task. */
+	i = wait_request(cases, clear, NULL, NULL);
+	j = request_body(cases, i, NULL, 0);
+	assert_string_equal(json_string_value(json_object_get(j, "kind")), "all_clear");
+	json_decref(j);
+	/* The SMS is the Chinese template with the outcome in words. */
+	i = (size_t)find_request(gateway, 0, clear, "to", DAUGHTER);
+	j = request_body(gateway, i, NULL, 0);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "text")), "【已解除】王秀英"));
+	assert_non_null(strstr(json_string_value(json_object_get(j, "text")), "确认险情"));
+	json_decref(j);
 }
 
 static size_t requests_about(struct t_http *s, const char *alert)
@@ -483,13 +501,13 @@ static void needs_help_jumps_ahead_and_a_refused_sms_falls_back(void **state)
 	assert_int_equal(find_request(refusing, 0, alert, "to", SON), -1);
 	assert_int_equal(find_request(voice, 0, alert, "to", SON), -1);
 
-	/* "I am fine" from a relative is not the person's own word: noted, the alert stays. */
+	/* Her daughter presses 1 ("I will call or visit now"): acknowledged by her, not resolved. */
 	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"confirmed_safe\"}", fam);
 	assert_int_equal(callback("call", body), 200);
-	wait_timeline(alert, "confirmed_safe");
-	char *st = alert_field(alert, "state");
-	assert_string_equal(st, "open");
-	free(st);
+	wait_state(alert, "acknowledged");
+	char *by = alert_field(alert, "acknowledged_by");
+	assert_string_equal(by, "李娜 (family)");
+	free(by);
 
 	/* A key of another channel, or of nothing this hub sent: 400. */
 	struct buf b;

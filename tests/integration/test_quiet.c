@@ -100,8 +100,10 @@ static size_t all_clears(const char *alert)
 	size_t i, k = 0;
 
 	json_array_foreach(all, i, n) {
+		const char *id = json_string_value(json_object_get(n, "id"));
 		const char *text = json_string_value(json_object_get(n, "text"));
-		k += text && strstr(text, "all clear") != NULL;
+		/* The all clear's key says so, and its default text too. */
+		k += id && strstr(id, ":clear:") != NULL && text && strstr(text, "【已解除】") != NULL;
 	}
 	json_decref(all);
 	return k;

@@ -4,6 +4,7 @@
  * document of the SPEC.
  */
 #include "alerts.h"
+#include "template.h"
 #include "tz.h"
 
 #include <setjmp.h>
@@ -86,9 +87,9 @@ static void notification_document_has_the_spec_shape(void **state)
 	json_t *n;
 
 	(void)state;
-	ch_alert_text(alert, &subj, text, sizeof(text));
-	assert_non_null(strstr(text, "kitchen smoke"));
-	assert_non_null(strstr(text, "1 Test Road"));
+	ch_alert_render(NULL, "zh", alert, &subj, NULL, contact, "hook", "webhook", false, text, sizeof(text));
+	assert_string_equal(text, "kitchen smoke");
+	snprintf(text, sizeof(text), "%s", "kitchen smoke");
 	n = ch_alert_notification("s-001:7:0:abcd0123:webhook", alert, &subj, contact, 0, 2, text);
 	assert_non_null(n);
 	assert_string_equal(json_string_value(json_object_get(n, "id")), "s-001:7:0:abcd0123:webhook");
@@ -166,6 +167,95 @@ static void quiet_hours_hold_below_high_only(void **state)
 	json_decref(jobs);
 }
 
+/* A send that fails for good: the step's fallback channels, then (contacts "first") the next relative. */
+static void permanent_failure_falls_back_channel_then_contact(void **state)
+{
+	char *roles[] = {(char *)"family"}, *chans[] = {(char *)"call"}, *fb[] = {(char *)"sms"};
+	struct ch_policy_step st = {.roles = roles, .nroles = 1, .channels = chans, .nchannels = 1, .fallback = fb,
+				    .nfallback = 1, .first_contact = true};
+	struct ch_policy pol = {.name = (char *)"p", .steps = &st, .nsteps = 1};
+	json_t *jobs, *a, *b, *c, *d;
+
+	(void)state;
+	jobs = ch_alert_step_jobs(&pol, 0, &subj);
+	/* Only the first relative in order (Li), not Wang. */
+	assert_int_equal(json_array_size(jobs), 1);
+	a = json_array_get(jobs, 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "contact"), "name")), "Li");
+	json_object_set_new(a, "alert", json_string("s-001:9"));
+	/* The call fails: an SMS to Li, under its own key. */
+	b = ch_alert_next_job(a);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(b, "channel")), "sms");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(b, "contact"), "name")), "Li");
+	assert_non_null(strstr(json_string_value(json_object_get(b, "key")), "s-001:9:0:"));
+	assert_non_null(strstr(json_string_value(json_object_get(b, "key")), ":sms"));
+	/* That fails too: Wang by call, with the SMS fallback again. */
+	c = ch_alert_next_job(b);
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "channel")), "call");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(c, "contact"), "name")), "Wang");
+	assert_string_not_equal(json_string_value(json_object_get(c, "cid")), json_string_value(json_object_get(a, "cid")));
+	d = ch_alert_next_job(c);
+	assert_string_equal(json_string_value(json_object_get(d, "channel")), "sms");
+	/* Nobody left. */
+	assert_null(ch_alert_next_job(d));
+	json_decref(b);
+	json_decref(c);
+	json_decref(d);
+	json_decref(jobs);
+
+	/* Without "first", every relative at once and no next contact. */
+	st.first_contact = false;
+	jobs = ch_alert_step_jobs(&pol, 0, &subj);
+	assert_int_equal(json_array_size(jobs), 2);
+	a = json_array_get(jobs, 0);
+	json_object_set_new(a, "alert", json_string("s-001:9"));
+	b = ch_alert_next_job(a);
+	assert_string_equal(json_string_value(json_object_get(b, "channel")), "sms");
+	assert_null(ch_alert_next_job(b));
+	json_decref(b);
+	json_decref(jobs);
+}
+
+/* The message a contact reads: template, language, role, local time, all clear. */
+static void message_text_per_channel_language_and_role(void **state)
+{
+	struct ch_templates *tpl = NULL;
+	const struct ch_tz *tz = NULL;
+	char err[256], text[512];
+	/* 2026-11-28 00:15 UTC is 08:15 in Shanghai. */
+	json_t *alert = json_pack("{s:s, s:s, s:s, s:s, s:I}", "rule", "smoke", "severity", "critical", "state", "open",
+				  "summary", "厨房烟感报警", "opened_at_ms", (json_int_t)1795824900000LL);
+	json_t *daughter = json_pack("{s:s, s:s}", "name", "Li", "role", "family");
+	json_t *self = json_pack("{s:s, s:s}", "name", "Wang Xiuying", "role", "self");
+
+	(void)state;
+	assert_int_equal(ch_templates_load(NULL, &tpl, err, sizeof(err)), 0);
+	assert_int_equal(ch_tz_get("Asia/Shanghai", &tz, err, sizeof(err)), 0);
+	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "sms", "sms", false, text, sizeof(text));
+	assert_string_equal(text, "【紧急】Wang Xiuying：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	/* A channel named otherwise finds its plugin's text; an unknown one the default. */
+	ch_alert_render(tpl, "en", alert, &subj, tz, daughter, "family-sms", "sms", false, text, sizeof(text));
+	assert_string_equal(text, "[Critical] Wang Xiuying: smoke alarm at 11-28 08:15. Please check on them as soon as you can.");
+	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "console", "mqtt", false, text, sizeof(text));
+	assert_string_equal(text, "【紧急】烟雾报警：Wang Xiuying（1 Test Road），11-28 08:15。厨房烟感报警。");
+	/* The call speaks to whoever picks up. */
+	ch_alert_render(tpl, "zh", alert, &subj, tz, self, "call", "ai_call", false, text, sizeof(text));
+	assert_non_null(strstr(text, "您好，Wang Xiuying，"));
+	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "call", "ai_call", false, text, sizeof(text));
+	assert_non_null(strstr(text, "您好，Li，"));
+	/* Resolved: the all clear, with the outcome in words. */
+	json_object_set_new(alert, "state", json_string("resolved"));
+	json_object_set_new(alert, "outcome", json_string("false_alarm"));
+	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "sms", "sms", false, text, sizeof(text));
+	assert_string_equal(text, "【已解除】Wang Xiuying：烟雾报警已处理，结果：误报。");
+	ch_templates_free(tpl);
+	json_decref(alert);
+	json_decref(daughter);
+	json_decref(self);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +264,8 @@ int main(void)
 		cmocka_unit_test(notification_document_has_the_spec_shape),
 		cmocka_unit_test(policy_schedule_counts_repeats),
 		cmocka_unit_test(quiet_hours_hold_below_high_only),
+		cmocka_unit_test(message_text_per_channel_language_and_role),
+		cmocka_unit_test(permanent_failure_falls_back_channel_then_contact),
 	};
 	return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
 }

@@ -132,6 +132,20 @@ static void each_kind_of_error(void **state)
 		     "\"roles\": [\"family\"], \"channels\": [\"c\"]}, {\"after\": \"1m\", \"roles\": [\"family\"], "
 		     "\"channels\": [\"c\"]}]}}}}",
 		     NULL, 0, "/etc/carehub/c.json:");
+	/* a step's fallback names a channel that is not configured; "contacts" is all or first */
+	expect_error("{" CHANNELS ", \"policies\": {\"policies\": {\"default\": {\"steps\": [{\"after\": \"0s\", "
+		     "\"roles\": [\"family\"], \"channels\": [\"c\"], \"fallback\": [\"sms\"]}]}}}}",
+		     NULL, 0, "/etc/carehub/c.json:1:194: channel \"sms\" is not configured");
+	expect_error("{" CHANNELS ", \"policies\": {\"policies\": {\"default\": {\"steps\": [{\"after\": \"0s\", "
+		     "\"roles\": [\"family\"], \"channels\": [\"c\"], \"contacts\": \"some\"}]}}}}",
+		     NULL, 0, "/etc/carehub/c.json:1:193: \"contacts\" must be \"all\"");
+	/* message texts: a misspelt placeholder and a bad language are found before the daemon starts */
+	expect_error("{" CHANNELS ", " POLICIES ", \"templates\": {\"zh\": {\"sms\": {\"alert\": \"{sbject}\"}}}}", NULL, 0,
+		     "/etc/carehub/c.json:1:341: templates.zh.sms.alert: unknown placeholder {sbject}");
+	expect_error("{" CHANNELS ", " POLICIES ", \"language\": \"chinese\"}", NULL, 0,
+		     "/etc/carehub/c.json:1:340: language \"chinese\" is not a code");
+	expect_error("{" CHANNELS ", " POLICIES ", \"templates\": {\"file\": \"/nonexistent/t.json\"}}", NULL, 0,
+		     "/etc/carehub/c.json:1:350: unable to open /nonexistent/t.json: No such file or directory");
 	/* channel without plugin */
 	expect_error("{\"channels\": {\"c\": {\"path\": \"x\"}}, " POLICIES "}", NULL, 0,
 		     "/etc/carehub/c.json:1:20: channel c has no \"plugin\"");

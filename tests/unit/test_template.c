@@ -464,6 +464,37 @@ static void test_bad_arguments(void **state)
 	ch_templates_free(NULL);
 }
 
+/* A call speaks to the person it reaches: the elder about herself, her son about her. */
+static void test_role_texts(void **state)
+{
+	struct ch_templates *t = NULL;
+	struct ch_template_vars v = zh_vars;
+	char err[256], out[1024];
+	json_t *root = json_pack("{s:{s:{s:s}}}", "zh", "sms@family", "alert", "给家属：{subject}");
+
+	(void)state;
+	assert_int_equal(ch_templates_load(NULL, &t, err, sizeof(err)), 0);
+	v.role = "self";
+	assert_int_equal(ch_template_render(t, "zh", "call", "ai_call", "alert", &v, out, sizeof(out)), 0);
+	assert_true(strncmp(out, "您好，张桂英，", strlen("您好，张桂英，")) == 0);
+	v.role = "family";
+	assert_int_equal(ch_template_render(t, "zh", "call", "ai_call", "alert", &v, out, sizeof(out)), 0);
+	assert_true(strncmp(out, "您好，李明，", strlen("您好，李明，")) == 0);
+	assert_non_null(strstr(out, "张桂英家中出现提醒：烟雾报警"));
+	assert_int_equal(ch_template_render(t, "en", "call", "ai_call", "all_clear", &v, out, sizeof(out)), 0);
+	assert_true(strncmp(out, "Hello 李明,", strlen("Hello 李明,")) == 0);
+	/* No role text for SMS: the plain one. */
+	assert_render(t, "zh", "sms", "sms", "alert", &v, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	ch_templates_free(t);
+	/* A file may give one role its own text; the role's text wins over the channel's. */
+	assert_int_equal(ch_templates_load(root, &t, err, sizeof(err)), 0);
+	assert_render(t, "zh", "sms", "sms", "alert", &v, "给家属：张桂英");
+	v.role = "neighbour";
+	assert_render(t, "zh", "sms", "sms", "alert", &v, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	ch_templates_free(t);
+	json_decref(root);
+}
+
 /* config/templates.json is the built-ins, word for word. */
 static void test_example_file(void **state)
 {
@@ -510,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_role_texts),
 		cmocka_unit_test(test_example_file),
 	};
 
