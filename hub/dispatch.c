@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "tz.h"
 
@@ -50,6 +51,7 @@ struct task {
 	char *resp;
 	size_t resp_len;
 	int64_t retry_after_ms;
+	int64_t started_ms; /* monotonic: when the request went out */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -63,6 +65,7 @@ struct ch_dispatch {
 	int64_t stop_deadline;
 	struct task **tasks;
 	size_t ntasks, cap;
+	atomic_size_t depth; /* ntasks, for /metrics from another thread */
 	uint64_t rnd;
 };
 
@@ -114,6 +117,7 @@ static void remove_task(struct ch_dispatch *d, size_t i)
 {
 	task_free(d->tasks[i]);
 	d->tasks[i] = d->tasks[--d->ntasks];
+	atomic_store(&d->depth, d->ntasks);
 }
 
 static int inflight(const struct ch_dispatch *d, const struct ch_channel *ch)
@@ -161,6 +165,9 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	free(tlj);
+	ch_metrics_inc(CH_MF_SENDS, t->channel, failed ? "failed" : "ok");
+	if (!failed && t->step == 0 && t->n.opened_at_ms > 0)
+		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (!failed) {
 		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
@@ -189,6 +196,7 @@ static void handle_result(struct ch_dispatch *d, struct task *t, size_t idx, str
 		return;
 	case CH_SEND_RETRY:
 		atomic_fetch_add(&ch_metrics.sends_retry, 1);
+		ch_metrics_inc(CH_MF_SENDS, t->channel, "retry");
 		if (t->attempt >= t->conf->max_attempts) {
 			char why[256];
 			ch_fmt(why, sizeof(why), "gave up after %d attempts: %s", t->attempt, res->reason);
@@ -287,6 +295,7 @@ static int start_http(struct ch_dispatch *d, struct task *t)
 	if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK)
 		return CH_EIO;
 	t->busy = true;
+	t->started_ms = ch_clock_mono_ms();
 	return 0;
 }
 
@@ -311,6 +320,7 @@ static void http_done(struct ch_dispatch *d, CURLMsg *msg)
 	curl_multi_remove_handle(d->multi, msg->easy_handle);
 	if (!t || (idx = find_task(d, t)) == (size_t)-1)
 		return;
+	ch_metrics_observe(CH_H_SEND, ch_clock_mono_ms() - t->started_ms);
 	curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 	resp.status = msg->data.result == CURLE_OK ? status : 0;
 	resp.body = t->resp ? t->resp : "";
@@ -533,6 +543,7 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	}
 	t->next_ms = ch_clock_mono_ms();
 	d->tasks[d->ntasks++] = t;
+	atomic_store(&d->depth, d->ntasks);
 }
 
 static void read_jobs(struct ch_dispatch *d, int mode)
@@ -664,6 +675,11 @@ fail:
 	free(d->actor);
 	free(d);
 	return rc;
+}
+
+size_t ch_dispatch_depth(struct ch_dispatch *d)
+{
+	return d ? atomic_load(&d->depth) : 0;
 }
 
 void ch_dispatch_wake(struct ch_dispatch *d)

@@ -30,6 +30,9 @@ struct ch_dispatch_opts {
 int ch_dispatch_start(const struct ch_dispatch_opts *o, struct ch_dispatch **out, char *err, size_t errlen);
 /* Jobs are waiting: read the outbox now.  Safe from any thread. */
 void ch_dispatch_wake(struct ch_dispatch *d);
+
+/* Sends this hub holds: in flight, waiting for a retry or for a rate limit. */
+size_t ch_dispatch_depth(struct ch_dispatch *d);
 /* Stops taking jobs; lets transfers in flight finish up to deadline_ms; joins. */
 void ch_dispatch_stop(struct ch_dispatch *d, int64_t deadline_ms);
 

@@ -19,6 +19,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 
 #include <arpa/inet.h>
@@ -327,6 +328,7 @@ size_t ch_http_render_metrics(char *buf, size_t len)
 	for (int r = CH_REJ_NONE + 1; r < CH_REJ_COUNT; r++)
 		put(buf, len, &pos, "carehub_rejected_total{reason=\"%s\"} %llu\n", ch_reject_name((enum ch_reject)r),
 		    (unsigned long long)atomic_load_explicit(&ch_metrics.rejected[r], memory_order_relaxed));
+	ch_metrics_render(buf, len, &pos);
 	return pos;
 }
 

@@ -9,6 +9,7 @@
 #include "control.h"
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "tz.h"
 
@@ -611,6 +612,10 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 {
 	for (size_t i = 0; i < res->ntransitions; i++) {
 		const struct ch_transition *t = &res->transitions[i];
+		json_t *doc = json_loads(t->doc, 0, NULL);
+
+		ch_metrics_inc(CH_MF_ALERTS, json_string_value(json_object_get(doc, "rule")), t->kind);
+		json_decref(doc);
 		if (strcmp(t->kind, "opened") == 0) {
 			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
 			ch_log(CH_LOG_INFO, "alert %s opened", t->alert_id);
@@ -620,7 +625,7 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 		} else if (strcmp(t->kind, "raised") == 0) {
 			atomic_fetch_add(&ch_metrics.alerts_raised, 1);
 			ch_log(CH_LOG_INFO, "alert %s raised", t->alert_id);
-		} else {
+		} else if (strcmp(t->kind, "repeat") == 0) {
 			atomic_fetch_add(&ch_metrics.alerts_repeated, 1);
 		}
 		if (ig->o.publish_alert)
@@ -905,6 +910,13 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 		s->group = g;
 	}
 	rc = run_groups(ig, rt, gs, ng, ig->slots, ns, ig->dls, ndl, n, err, sizeof(err));
+	if (rc == 0) {
+		int64_t done = ch_clock_now_ms();
+		for (size_t i = 0; i < ns; i++) {
+			if (ig->slots[i].ok && ig->slots[i].m)
+				ch_metrics_observe(CH_H_EVENT, done - ig->slots[i].m->arrival_ms);
+		}
+	}
 	if (rc == CH_EAGAIN) {
 		maxseq = 0; /* stopping with Redis away, or endless conflicts: the journal replays them */
 		ch_log(CH_LOG_WARN, "ingest: %s; batch stays in the journal", err);

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "plugin_host.h"
 #include "queue.h"
@@ -180,8 +181,11 @@ static void metrics_extra(void *arg, char *buf, size_t len)
 	ch_fmt(buf, len,
 	       "# HELP carehub_ingest_queue_depth Messages waiting in the ingest queue.\n"
 	       "# TYPE carehub_ingest_queue_depth gauge\n"
-	       "carehub_ingest_queue_depth %zu\n",
-	       g.queue ? ch_queue_depth(g.queue) : 0);
+	       "carehub_ingest_queue_depth %zu\n"
+	       "# HELP carehub_dispatch_depth Sends in flight or waiting for a retry or a rate limit.\n"
+	       "# TYPE carehub_dispatch_depth gauge\n"
+	       "carehub_dispatch_depth %zu\n",
+	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch));
 }
 
 /*
@@ -218,6 +222,7 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	}
 	if (rc) {
 		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
+		ch_metrics_inc(CH_MF_CALLBACKS, channel, rc == CH_EINVAL ? "not_understood" : "unauthorized");
 		*status = rc == CH_EINVAL ? 400 : 401;
 		ch_log_rl("callback-refused", 5000, CH_LOG_WARN, "[%s] callback from %s refused (%d): %s", channel,
 			  rq->remote, *status, err);
@@ -227,12 +232,14 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {
 		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
+		ch_metrics_inc(CH_MF_CALLBACKS, channel, "unknown_key");
 		*status = rc == CH_ENOMEM ? 503 : 400;
 		ch_log_rl("callback-unknown", 5000, CH_LOG_WARN, "[%s] callback from %s: %s", channel, rq->remote, err);
 		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
 		goto out;
 	}
 	atomic_fetch_add(&ch_metrics.callbacks_ok, 1);
+	ch_metrics_inc(CH_MF_CALLBACKS, channel, ch_control_callback_name(r.outcome));
 	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
 	ch_log(CH_LOG_INFO, "[%s] callback %s for %s (ref %s): %s", channel, ch_control_callback_name(r.outcome),
 	       r.idempotency_key, ref[0] ? ref : "-", ch_control_action_name(act));

@@ -129,7 +129,7 @@ static int teardown(void **state)
 /* ---------------------------------------------------------------- helpers */
 
 struct buf {
-	char data[4096];
+	char data[65536];
 	size_t len;
 };
 
@@ -174,6 +174,24 @@ static long post_callback(const char *channel, const char *body, const char *key
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static long get(const char *path, struct buf *b)
+{
+	CURL *c = curl_easy_init();
+	char url[256];
+	long status = 0;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hub_port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	return status;
 }
@@ -420,6 +438,16 @@ static void full_escalation_then_caseworker_takes_it(void **state)
 	j = request_body(cases, i, NULL, 0);
 	assert_string_equal(json_string_value(json_object_get(j, "kind")), "all_clear");
 	json_decref(j);
+	/* /metrics counts it all: alerts by rule and state, sends by channel, callbacks by outcome, latencies. */
+	struct buf m;
+	assert_int_equal(get("/metrics", &m), 200);
+	assert_non_null(strstr(m.data, "carehub_alerts_total{rule=\"inactive\",state=\"opened\"}"));
+	assert_non_null(strstr(m.data, "carehub_alerts_total{rule=\"inactive\",state=\"acknowledged\"}"));
+	assert_non_null(strstr(m.data, "carehub_sends_total{channel=\"case\",result=\"ok\"}"));
+	assert_non_null(strstr(m.data, "carehub_callbacks_total{channel=\"call\",outcome=\"no_answer\"} 1"));
+	assert_non_null(strstr(m.data, "carehub_callbacks_total{channel=\"case\",outcome=\"closed\"} 1"));
+	assert_null(strstr(m.data, "carehub_first_notify_seconds_count 0\n"));
+	assert_null(strstr(m.data, "carehub_send_seconds_count 0\n"));
 	/* The SMS is the Chinese template with the outcome in words. */
 	i = (size_t)find_request(gateway, 0, clear, "to", DAUGHTER);
 	j = request_body(gateway, i, NULL, 0);
