@@ -219,6 +219,8 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
 							contact_json(ct));
 				if (job && st->nfallback)
 					json_object_set_new(job, "fallback", str_array(st->fallback, st->nfallback));
+				if (job && st->fallback_when_limited)
+					json_object_set_new(job, "when_limited", json_string("fallback"));
 				if (job && st->first_contact) {
 					json_object_set_new(job, "lane", json_string(st->channels[ch]));
 					if (st->nfallback)
@@ -255,7 +257,8 @@ json_t *ch_alert_next_job(json_t *failed)
 		for (size_t i = 1; rest && i < json_array_size(fb); i++)
 			json_array_append(rest, json_array_get(fb, i));
 		json_object_set_new(next, "fallback", rest);
-	} else if (json_is_array(nx) && json_array_size(nx) > 0 && json_is_string(json_object_get(failed, "lane"))) {
+	} else if (!json_is_true(json_object_get(failed, "all_clear")) && json_is_array(nx) && json_array_size(nx) > 0 &&
+		   json_is_string(json_object_get(failed, "lane"))) {
 		/* Every channel to this contact failed: the next contact of the role, from the step's channel. */
 		json_t *who = json_array_get(nx, 0);
 		if (!json_is_string(json_object_get(who, "cid")) || !json_is_object(json_object_get(who, "contact")) ||
@@ -281,8 +284,11 @@ json_t *ch_alert_next_job(json_t *failed)
 		return NULL;
 	}
 	/* A new key per contact and channel: the step stays once per person. */
-	ch_fmt(key, sizeof(key), "%s:%lld:%s:%s", alert, (long long)json_integer_value(json_object_get(next, "step")),
-	       cid, channel);
+	if (json_is_true(json_object_get(next, "all_clear")))
+		ch_fmt(key, sizeof(key), "%s:clear:%s:%s", alert, cid, channel);
+	else
+		ch_fmt(key, sizeof(key), "%s:%lld:%s:%s", alert,
+		       (long long)json_integer_value(json_object_get(next, "step")), cid, channel);
 	json_object_set_new(next, "key", json_string(key));
 	json_object_del(next, "hold_until");
 	return next;

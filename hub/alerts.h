@@ -39,7 +39,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
  * "contacts": "first"), each channel of the step:
  *   {"sid","step","cid","channel","contact":{"name","phone","role","order"},
  *    "fallback":[CHANNEL...], "lane":CHANNEL, "lane_fallback":[...],
- *    "next":[{"cid","contact"}...]}   (the last four only when the step says so)
+ *    "next":[{"cid","contact"}...], "when_limited":"fallback"}
+ *   (the last five only when the step says so)
  * cid is a stable short hash of the contact (no phone number in keys or logs).
  * Returns a new JSON array (possibly empty) or NULL.
  */
@@ -51,7 +52,9 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
  * The step's "fallback" channels come first, to the same contact, in order;
  * with "contacts": "first", when they are used up, the next contact of the
  * role from the step's own channel ("lane") with the fallbacks again.  The
- * new job's key is alert:step:cid:channel like every other.  New reference.
+ * new job's key is alert:step:cid:channel like every other.  An all clear
+ * only changes channel (alert:clear:cid:channel): it goes to those told.
+ * New reference.
  */
 json_t *ch_alert_next_job(json_t *failed);
 

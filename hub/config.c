@@ -598,7 +598,7 @@ static int parse_policy(const struct cctx *c, const char *ptr, const char *name,
 			struct ch_policy *pol)
 {
 	static const char *const keys[] = {"steps", "repeat", "repeat_after", "description"};
-	static const char *const skeys[] = {"after", "roles", "channels", "fallback", "contacts"};
+	static const char *const skeys[] = {"after", "roles", "channels", "fallback", "contacts", "when_limited"};
 	json_t *steps;
 	long long v;
 	int rc;
@@ -666,6 +666,13 @@ static int parse_policy(const struct cctx *c, const char *ptr, const char *name,
 			return cerr(c, q, "\"contacts\" must be \"all\" (every contact of the roles at once) or \"first\" "
 					  "(the first in order; the next one if every channel to it fails)");
 		st->first_contact = who && strcmp(json_string_value(who), "first") == 0;
+		json_t *wl = json_object_get(s, "when_limited");
+		ch_fmt(q, sizeof(q), "%s/when_limited", p);
+		if (wl && (!json_is_string(wl) || (strcmp(json_string_value(wl), "wait") != 0 &&
+						   strcmp(json_string_value(wl), "fallback") != 0)))
+			return cerr(c, q, "\"when_limited\" must be \"wait\" (send when the number's rate limit allows) or "
+					  "\"fallback\" (try the step's fallback channel or next contact now)");
+		st->fallback_when_limited = wl && strcmp(json_string_value(wl), "fallback") == 0;
 	}
 	return 0;
 }

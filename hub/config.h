@@ -23,6 +23,7 @@ struct ch_policy_step {
 	char **fallback; /* tried in order for a contact when a send fails for good; may be NULL */
 	size_t nfallback;
 	bool first_contact; /* "contacts": "first": the first contact in order, the next when all fail */
+	bool fallback_when_limited; /* "when_limited": "fallback": a rate-limited send falls back at once */
 };
 
 struct ch_policy {

@@ -36,6 +36,8 @@ struct task {
 	bool busy;       /* an HTTP transfer is in flight */
 	bool rate_ok;    /* took its place in the channel's rate limits */
 	bool rate_said;  /* logged that it waits for one */
+	bool limited;    /* no room, and the policy says fall back rather than wait */
+	bool begun;      /* "sending" is recorded in Redis */
 	struct ch_runtime *rt;
 	struct ch_channel *ch;
 	const struct ch_channel_conf *conf;
@@ -137,19 +139,20 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	json_t *c = json_object_get(t->job, "contact");
 	json_t *tl, *next = NULL;
 	char *tlj, *nextj = NULL;
-	bool failed = strcmp(state, "failed") == 0;
+	bool limited = strcmp(state, "limited") == 0;
+	bool failed = limited || strcmp(state, "failed") == 0;
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
 	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
-		       (json_int_t)ch_clock_now_ms(), "what", failed ? "notify_failed" : "notified", "by", d->actor,
-		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
+		       (json_int_t)ch_clock_now_ms(), "what",
+		       limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor, "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
 		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
 		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
 	json_decref(tl);
 	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */
-	if (failed && !json_is_true(json_object_get(t->job, "all_clear")) && (next = ch_alert_next_job(t->job))) {
+	if (failed && (next = ch_alert_next_job(t->job))) {
 		nextj = json_dumps(next, JSON_COMPACT);
 		ch_fmt(told, sizeof(told), "%s|%s", json_string_value(json_object_get(next, "cid")),
 		       json_string_value(json_object_get(next, "channel")));
@@ -165,21 +168,22 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	free(tlj);
-	ch_metrics_inc(CH_MF_SENDS, t->channel, failed ? "failed" : "ok");
+	ch_metrics_inc(CH_MF_SENDS, t->channel, limited ? "limited" : failed ? "failed" : "ok");
 	if (!failed && t->step == 0 && t->n.opened_at_ms > 0)
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (!failed) {
 		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
+	} else if (limited) {
+		ch_log(CH_LOG_INFO, "[%s] %s: %s", t->channel, t->key, res ? res->reason : "rate limited");
 	} else {
 		atomic_fetch_add(&ch_metrics.sends_failed, 1);
 		ch_log(CH_LOG_WARN, "[%s] failed %s after %d attempt(s): %s", t->channel, t->key, t->attempt,
 		       res ? res->reason : "");
-		if (next && rc == 0) {
-			ch_log(CH_LOG_INFO, "[%s] falls back to %s", t->channel,
-			       json_string_value(json_object_get(next, "key")));
-			atomic_store(&d->woken, true);
-		}
+	}
+	if (next && rc == 0) {
+		ch_log(CH_LOG_INFO, "[%s] falls back to %s", t->channel, json_string_value(json_object_get(next, "key")));
+		atomic_store(&d->woken, true);
 	}
 	free(nextj);
 	json_decref(next);
@@ -429,6 +433,14 @@ static bool rate_take(struct ch_dispatch *d, struct task *t)
 		t->next_ms = ch_clock_mono_ms() + 500;
 		return false;
 	}
+	if (wait > 0 && json_is_string(json_object_get(t->job, "when_limited")) &&
+	    strcmp(json_string_value(json_object_get(t->job, "when_limited")), "fallback") == 0 &&
+	    (json_array_size(json_object_get(t->job, "fallback")) > 0 ||
+	     json_array_size(json_object_get(t->job, "next")) > 0)) {
+		/* The policy would rather reach someone else now than this number later. */
+		t->limited = true;
+		return false;
+	}
 	if (wait > 0) {
 		if (!t->rate_said)
 			ch_log(CH_LOG_INFO, "[%s] %s waits %lld ms for the number's rate limit", t->channel, t->key,
@@ -453,8 +465,24 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 		t->next_ms = ch_clock_mono_ms() + 20;
 		return;
 	}
-	if (t->conf->nrate && !t->rate_ok && !rate_take(d, t))
+	if (t->conf->nrate && !t->rate_ok && !rate_take(d, t)) {
+		if (t->limited) {
+			struct ch_send_result lim = {.status = CH_SEND_FAIL};
+			ch_fmt(lim.reason, sizeof(lim.reason), "the number's rate limit is reached; falling back");
+			finish(d, t, "limited", &lim);
+			remove_task(d, idx);
+		}
 		return;
+	}
+	if (!t->begun) {
+		char err[256];
+		/* Recorded around the send: a restart finds "sending" and sends again under the same key. */
+		if (ch_store_dispatch_begin(d->store, t->key, err, sizeof(err)) == CH_EAGAIN) {
+			t->next_ms = ch_clock_mono_ms() + 500;
+			return;
+		}
+		t->begun = true;
+	}
 	t->attempt++;
 	rc = prepare_notification(d, t, why, sizeof(why));
 	if (rc == CH_EAGAIN) {
@@ -513,7 +541,7 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 		return;
 	}
 	rc = ch_store_dispatch_state(d->store, t->key, state, sizeof(state), err, sizeof(err));
-	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0)) {
+	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "limited") == 0)) {
 		/* Done before a restart: acknowledge, never send twice. */
 		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, NULL, NULL, err,
 					 sizeof(err));
@@ -530,7 +558,9 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 		task_free(t);
 		return;
 	}
-	ch_store_dispatch_begin(d->store, t->key, err, sizeof(err));
+	/* "sending" is written once the send has its place in the rate limits (attempt()):
+	 * a send a killed hub had begun already counted there, and must not count twice. */
+	t->rate_ok = t->begun = rc == 0 && strcmp(state, "sending") == 0;
 	if (d->ntasks == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
 		struct task **nt = realloc(d->tasks, cap * sizeof(*nt));

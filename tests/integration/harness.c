@@ -876,6 +876,11 @@ bool t_http_wait(struct t_http *s, size_t n, int deadline_ms)
 	return t_wait(http_cond, &w, deadline_ms);
 }
 
+void t_http_release(struct t_http *s)
+{
+	s->release = true;
+}
+
 void t_http_stop(struct t_http *s)
 {
 	s->release = true;

@@ -116,6 +116,8 @@ size_t t_http_count(struct t_http *s);
 bool t_http_get(struct t_http *s, size_t i, struct t_http_req *out);
 void t_http_req_free(struct t_http_req *r);
 void t_http_stop(struct t_http *s);
+/* Lets every hanging request (plan -1) answer 200 now, and later ones at once. */
+void t_http_release(struct t_http *s);
 /* Waits until at least n requests arrived. */
 bool t_http_wait(struct t_http *s, size_t n, int deadline_ms);
 

@@ -552,12 +552,170 @@ static void needs_help_jumps_ahead_and_a_refused_sms_falls_back(void **state)
 	wait_state(alert, "resolved");
 }
 
+/* ------------------------------------------------ a second hub: restarts and rate limits */
+
+/*
+ * The person by call (one a number an hour, falling back to SMS when used
+ * up), 2 s later the first child on a platform that hangs, 2 s after that
+ * the caseworker.
+ */
+#define POLICY_R                                                                                            \
+	"{\"by_severity\":{\"critical\":\"r\",\"high\":\"r\",\"medium\":\"r\",\"low\":\"r\",\"info\":\"r\"},"    \
+	"\"policies\":{\"r\":{\"steps\":["                                                                 \
+	"{\"after\":\"0s\",\"roles\":[\"self\"],\"channels\":[\"limcall\"],\"fallback\":[\"sms\"],"           \
+	"\"when_limited\":\"fallback\"},"                                                                 \
+	"{\"after\":\"2s\",\"roles\":[\"family\"],\"channels\":[\"slowcall\"],\"contacts\":\"first\"},"        \
+	"{\"after\":\"4s\",\"roles\":[\"caseworker\"],\"channels\":[\"case\"]}]}}}"
+
+static struct t_http *voice2, *gateway2, *slow, *cases2;
+
+static void start_hub_r(void)
+{
+	static const int ok[] = {200}, hang_then_ok[] = {-1, 200};
+	char chans[4096], ov_port[64], ov_reg[600], rules[600];
+	const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
+
+	if (!voice2) {
+		t_hub_stop(&hub);
+		voice2 = t_http_start(ok, 1);
+		gateway2 = t_http_start(ok, 1);
+		slow = t_http_start(hang_then_ok, 2);
+		cases2 = t_http_start(ok, 1);
+		hub_port = free_port();
+	}
+	snprintf(chans, sizeof(chans),
+		 "{\"limcall\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\", \"rate_limit\": [[1, \"1h\"]]},"
+		 " \"slowcall\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\", \"timeout\": \"60s\"},"
+		 " \"sms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\"},"
+		 " \"case\": {\"plugin\": \"caseworker\", \"url\": \"http://127.0.0.1:%d/tasks\"}}",
+		 t_http_port(voice2), t_http_port(slow), t_http_port(gateway2), t_http_port(cases2));
+	snprintf(ov_port, sizeof(ov_port), "http.port=%d", hub_port);
+	snprintf(ov_reg, sizeof(ov_reg), "registry.file=%s/tests/integration/fixtures/registry_channels.json",
+		 t_src_dir());
+	snprintf(rules, sizeof(rules), "%s/tests/integration/fixtures/rules_timers.json", t_src_dir());
+	t_hub_config(&hub, "channels-r", chans, POLICY_R, rules);
+	t_hub_start(&hub, ov);
+}
+
+static int64_t escalated_at(const char *alert, int step)
+{
+	char sid[64], *colon, want[32];
+	json_t *tl, *e;
+	size_t i;
+	int64_t at = -1;
+	int n = 0;
+
+	snprintf(sid, sizeof(sid), "%s", alert);
+	colon = strrchr(sid, ':');
+	*colon = '\0';
+	snprintf(want, sizeof(want), "%d", step);
+	tl = t_redis("LRANGE %s{%s}:alert:%s:tl 0 -1", hub.prefix, sid, colon + 1);
+	json_array_foreach(tl, i, e) {
+		json_t *j = json_loads(json_string_value(e), 0, NULL);
+		if (strcmp(json_string_value(json_object_get(j, "what")) ? json_string_value(json_object_get(j, "what")) : "",
+			   "escalated") == 0 &&
+		    json_integer_value(json_object_get(j, "step")) == step) {
+			at = json_integer_value(json_object_get(j, "ts_ms"));
+			n++;
+		}
+		json_decref(j);
+	}
+	json_decref(tl);
+	assert_true(n <= 1); /* a step is taken once, whatever happened to the hub */
+	return at;
+}
+
+struct esc_wait {
+	const char *alert;
+	int step;
+};
+
+static bool step_taken(void *arg)
+{
+	struct esc_wait *w = arg;
+
+	return escalated_at(w->alert, w->step) >= 0;
+}
+
+static void kill_in_the_middle_of_a_step(void **state)
+{
+	char alert[64], key[256], again[256];
+	int64_t opened;
+	size_t i;
+
+	(void)state;
+	start_hub_r();
+	open_new("inactive", alert, sizeof(alert));
+	{
+		char sid[64];
+		snprintf(sid, sizeof(sid), "%s", alert);
+		*strrchr(sid, ':') = '\0';
+		char *doc = t_redis_str("GET %s{%s}:alert:%s", hub.prefix, sid, strrchr(alert, ':') + 1);
+		json_t *j = json_loads(doc, 0, NULL);
+		opened = json_integer_value(json_object_get(j, "opened_at_ms"));
+		json_decref(j);
+		free(doc);
+	}
+	wait_request(voice2, alert, "to", SELF);
+
+	/* Step 1: the call to the daughter is with the platform, which has not answered: kill -9 now. */
+	i = wait_request(slow, alert, "to", DAUGHTER);
+	json_decref(request_body(slow, i, key, sizeof(key)));
+	t_hub_kill(&hub);
+	start_hub_r();
+	t_http_release(slow);
+
+	/* The restarted hub sends the interrupted call again under the same key (the platform
+	 * deduplicates by it), never under a new one, and takes step 2 on time. */
+	struct esc_wait w2 = {alert, 2};
+	assert_true(t_wait(step_taken, &w2, T_DEADLINE_MS));
+	int64_t at2 = escalated_at(alert, 2);
+	assert_true(at2 >= opened + 4000);
+	assert_true(at2 < opened + 4000 + T_DEADLINE_MS);
+	wait_request(cases2, alert, NULL, NULL);
+	assert_true(t_http_wait(slow, 2, T_DEADLINE_MS));
+	for (size_t k = 0; k < t_http_count(slow); k++) {
+		json_decref(request_body(slow, k, again, sizeof(again)));
+		assert_string_equal(again, key);
+	}
+	assert_true(escalated_at(alert, 1) >= 0);
+	assert_int_equal(find_request(slow, 0, alert, "to", SON), -1);
+
+	char body[256];
+	snprintf(body, sizeof(body), "{\"alert\":\"%s\",\"action\":\"resolve\",\"by\":\"centre\",\"outcome\":\"genuine\"}",
+		 alert);
+	t_mqtt_publish("carehub/v1/acks", body, strlen(body), 1);
+	wait_state(alert, "resolved");
+	/* Her one call this hour is spent: her all clear comes by SMS instead. */
+	char clear[128];
+	snprintf(clear, sizeof(clear), "%s:clear", alert);
+	wait_request(gateway2, clear, "to", SELF);
+}
+
+static void a_number_out_of_calls_falls_back_to_sms(void **state)
+{
+	char alert[64];
+
+	(void)state;
+	/* Her one call this hour went to the previous alert: this one reaches her by SMS at once. */
+	open_new("sos", alert, sizeof(alert));
+	wait_request(gateway2, alert, "to", SELF);
+	assert_int_equal(find_request(voice2, 0, alert, "to", SELF), -1);
+	wait_timeline(alert, "rate_limited");
+	t_http_stop(voice2);
+	t_http_stop(gateway2);
+	t_http_stop(slow);
+	t_http_stop(cases2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_escalation_then_caseworker_takes_it),
 		cmocka_unit_test(fine_on_the_call_resolves_as_false_alarm),
 		cmocka_unit_test(needs_help_jumps_ahead_and_a_refused_sms_falls_back),
+		cmocka_unit_test(kill_in_the_middle_of_a_step),
+		cmocka_unit_test(a_number_out_of_calls_falls_back_to_sms),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -139,6 +139,9 @@ static void each_kind_of_error(void **state)
 	expect_error("{" CHANNELS ", \"policies\": {\"policies\": {\"default\": {\"steps\": [{\"after\": \"0s\", "
 		     "\"roles\": [\"family\"], \"channels\": [\"c\"], \"contacts\": \"some\"}]}}}}",
 		     NULL, 0, "/etc/carehub/c.json:1:193: \"contacts\" must be \"all\"");
+	expect_error("{" CHANNELS ", \"policies\": {\"policies\": {\"default\": {\"steps\": [{\"after\": \"0s\", "
+		     "\"roles\": [\"family\"], \"channels\": [\"c\"], \"when_limited\": \"drop\"}]}}}}",
+		     NULL, 0, "/etc/carehub/c.json:1:197: \"when_limited\" must be \"wait\"");
 	/* message texts: a misspelt placeholder and a bad language are found before the daemon starts */
 	expect_error("{" CHANNELS ", " POLICIES ", \"templates\": {\"zh\": {\"sms\": {\"alert\": \"{sbject}\"}}}}", NULL, 0,
 		     "/etc/carehub/c.json:1:341: templates.zh.sms.alert: unknown placeholder {sbject}");
