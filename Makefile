@@ -122,9 +122,9 @@ clang-check:
 
 # libFuzzer targets: each links the hub sources built with clang and the fuzzer.
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
+build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(wildcard plugins/*/*.c plugins/*.h tests/fuzz/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
 	@mkdir -p build-fuzz
-	clang $(CH_CFLAGS) $(FUZZ_FLAGS) -Ihub -o $@ $< $(HUB_SRCS) $(CH_LIBS)
+	clang $(CH_CFLAGS) $(FUZZ_FLAGS) -Ihub -Iplugins -o $@ $< $(HUB_SRCS) $(CH_LIBS)
 
 fuzz: $(FUZZ_BINS)
 

@@ -109,6 +109,9 @@ fail:
 	return CH_EINVAL;
 }
 
+static int split_key(const char *key, char *alert, size_t alen, char *step, size_t slen, char *cid,
+		     char *channel, size_t chlen);
+
 static const char *const action_names[] = {
 	[CH_ACK_ACK] = "ack", [CH_ACK_RESOLVE] = "resolve", [CH_ACK_ESCALATE] = "escalate", [CH_ACK_NOTE] = "note"};
 
@@ -134,6 +137,8 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 	outcome = json_string_value(json_object_get(o, "outcome"));
 	note = json_string_value(json_object_get(o, "note"));
 	via = json_string_value(json_object_get(o, "via"));
+	const char *dispatch = json_string_value(json_object_get(o, "dispatch"));
+	json_t *undelivered = json_object_get(o, "undelivered");
 	if (!alert || strlen(alert) >= sizeof(out->alert) || ch_store_alert_id_split(alert, sid, sizeof(sid), &num) ||
 	    !(out->subj = ch_registry_subject(reg, sid))) {
 		*why = CH_REJ_UNKNOWN_DEVICE;
@@ -145,7 +150,8 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 			act = (int)i;
 	}
 	if (act < 0 || !text_ok(by, 100) || (note && strlen(note) > 500) || (via && !text_ok(via, 63)) ||
-	    (act == CH_ACK_NOTE && !text_ok(note, 500))) {
+	    (act == CH_ACK_NOTE && !text_ok(note, 500)) || (dispatch && !text_ok(dispatch, sizeof(out->dispatch) - 1)) ||
+	    (undelivered && (!json_is_boolean(undelivered) || !dispatch))) {
 		ch_fmt(err, errlen, "ack: needs \"action\": \"ack\", \"resolve\", \"escalate\" or \"note\", \"by\" (1-100 "
 				    "bytes), a \"note\" (up to 500; required for \"note\") and an optional \"via\"");
 		goto fail;
@@ -160,6 +166,16 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 	}
 	ch_strlcpy(out->alert, alert, sizeof(out->alert));
 	ch_strlcpy(out->by, by, sizeof(out->by));
+	ch_strlcpy(out->dispatch, dispatch ? dispatch : "", sizeof(out->dispatch));
+	out->undelivered = json_is_true(undelivered) && act == CH_ACK_NOTE;
+	if (out->undelivered) {
+		char a[CH_ID_MAX], step[16], cid[9], chan[64];
+		if (split_key(dispatch, a, sizeof(a), step, sizeof(step), cid, chan, sizeof(chan)) || strcmp(a, alert) != 0) {
+			ch_fmt(err, errlen, "ack: \"dispatch\" is not a notification key of this alert");
+			goto fail;
+		}
+		ch_fmt(out->told, sizeof(out->told), "%s|%s", cid, chan);
+	}
 	ch_strlcpy(out->outcome, out->action == CH_ACK_RESOLVE ? outcome : "", sizeof(out->outcome));
 	if (act == CH_ACK_NOTE)
 		ch_fmt(out->text, sizeof(out->text), "%s%s%s (%s)", via ? via : "", via ? ": " : "", note, by);
@@ -286,6 +302,8 @@ int ch_control_from_callback(const struct ch_registry *reg, const char *channel,
 	       r->reason[0] ? ", " : "", r->reason);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s*}", "alert", alert, "action", action_names[*action], "by",
 		      by, "via", channel, "note", note, "dispatch", r->idempotency_key, "outcome", outcome);
+	if (o && !clear && r->outcome == CH_CB_FAILED)
+		json_object_set_new(o, "undelivered", json_true());
 	*doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!*doc) {

@@ -45,12 +45,15 @@ struct ch_ack_req {
 	char by[101];
 	char outcome[32]; /* resolve: genuine, false_alarm, accidental, no_response, activity_resumed */
 	char text[600];   /* the timeline's line: "resolved by NAME: note" */
+	char dispatch[256]; /* the notification it answers (callbacks), else "" */
+	bool undelivered;   /* a provider said that notification never arrived: fall back */
+	char told[80];      /* with undelivered: "cid|channel", the alert's told entry of that notification */
 };
 
 /*
  * {"alert": "s-001:3", "action": "ack" | "resolve" | "escalate" | "note", "by": NAME,
  *  "outcome": CODE (resolve), "note": TEXT (required for note), "via": CHANNEL,
- *  "dispatch": KEY}
+ *  "dispatch": KEY, "undelivered": true}
  * "escalate" and "note" extend the SPEC's ack/resolve: provider callbacks use
  * them (needs_help; delivery receipts and unanswered calls), and so may apps.
  */
@@ -68,6 +71,8 @@ const char *ch_control_callback_name(enum ch_callback_outcome o);
  *   needs_help                                -> escalate
  *   accepted (caseworker took the task)       -> ack
  *   closed                                    -> resolve with r->resolution (else genuine)
+ *   failed (undeliverable, the call failed)   -> note, "undelivered": the hub
+ *                                                tries the step's fallback
  *   anything else, and anything about an all clear -> note
  * by is r->by, else the contact's name and role.  *doc is malloc'ed JSON.
  * CH_ENOTFOUND when the key names no alert of a known subject, CH_EINVAL when

@@ -116,6 +116,8 @@ struct slot {
 	char ack_by[101];
 	char ack_outcome[32];
 	char ack_text[600];
+	char ack_told[80];  /* undelivered: the told entry to fall back from */
+	char *ack_jobs;     /* undelivered: the fallback job, as a JSON array; malloc'ed */
 	char dedup[CH_ID_MAX + 32];
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
@@ -126,6 +128,7 @@ static void slot_clear(struct slot *s)
 	ch_event_clear(&s->ev);
 	free(s->owned_json);
 	free(s->sil_doc);
+	free(s->ack_jobs);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -198,6 +201,8 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 	ch_strlcpy(s->ack_by, q.by, sizeof(s->ack_by));
 	ch_strlcpy(s->ack_outcome, q.outcome, sizeof(s->ack_outcome));
 	ch_strlcpy(s->ack_text, q.text, sizeof(s->ack_text));
+	if (q.undelivered)
+		ch_strlcpy(s->ack_told, q.told, sizeof(s->ack_told));
 	s->ack = true;
 	s->ok = true;
 }
@@ -205,6 +210,35 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 /* What the store script calls each control action. */
 static const char *const ack_kinds[] = {[CH_ACK_ACK] = "acknowledged", [CH_ACK_RESOLVE] = "resolved",
 					[CH_ACK_ESCALATE] = "escalate", [CH_ACK_NOTE] = "note"};
+
+/*
+ * A provider said a notification never arrived: the job to try instead (the
+ * step's fallback channel, or the next contact), from the one the contact was
+ * told by.  Nothing when the policy has none.
+ */
+static int undelivered_fallback(struct ch_ingest *ig, struct slot *s, char *err, size_t errlen)
+{
+	char *told = NULL;
+	json_t *job, *next, *arr;
+	int rc = ch_store_told_get(ig->store, s->ack_alert, s->ack_told, &told, err, errlen);
+
+	if (rc)
+		return rc == CH_EAGAIN ? rc : 0;
+	job = json_loads(told, 0, NULL);
+	free(told);
+	next = job ? ch_alert_next_job(job) : NULL;
+	json_decref(job);
+	if (!next) {
+		ch_log(CH_LOG_INFO, "%s: not delivered, and the policy has no fallback", s->ack_alert);
+		return 0;
+	}
+	arr = json_array();
+	json_array_append_new(arr, next);
+	free(s->ack_jobs);
+	s->ack_jobs = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return 0;
+}
 
 /* Reads the alerts that acks name, for their keys; CH_EAGAIN while Redis is away. */
 static int ack_fetch(struct ch_ingest *ig, struct slot *slots, size_t ns, char *err, size_t errlen)
@@ -233,6 +267,11 @@ static int ack_fetch(struct ch_ingest *ig, struct slot *slots, size_t ns, char *
 			s->ok = false;
 		} else {
 			ch_strlcpy(s->ack_key, json_string_value(json_object_get(j, "key")), sizeof(s->ack_key));
+			if (s->ack_told[0] && (rc = undelivered_fallback(ig, s, err, errlen)) == CH_EAGAIN) {
+				s->ack_key[0] = '\0';
+				json_decref(j);
+				return rc;
+			}
 		}
 		json_decref(j);
 	}
@@ -583,7 +622,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		g->sacts[k++] = (struct ch_store_action){
 			.kind = ack_kinds[s->ack_action], .key = s->ack_key, .text = s->ack_text,
 			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
-			.by = s->ack_by};
+			.by = s->ack_by, .jobs = s->ack_jobs};
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
 		struct slot *s = &slots[i];

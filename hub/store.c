@@ -1224,6 +1224,32 @@ int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, ch
 	return *doc ? 0 : CH_ENOMEM;
 }
 
+int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *field, char **job, char *err,
+		      size_t errlen)
+{
+	redisReply *r;
+	char *k;
+	int rc;
+
+	*job = NULL;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(k = alert_key(st, alert_id, ":told")))
+		return CH_EINVAL;
+	const char *argv[] = {"HGET", k, field};
+	r = redisCommandArgv(st->c, 3, argv, NULL);
+	free(k);
+	if ((rc = reply_error(st, r, "HGET told", err, errlen)))
+		return rc;
+	if (r->type != REDIS_REPLY_STRING) {
+		freeReplyObject(r);
+		return CH_ENOTFOUND;
+	}
+	*job = dup_str(r);
+	freeReplyObject(r);
+	return *job ? 0 : CH_ENOMEM;
+}
+
 int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
 			    size_t errlen)
 {

@@ -240,6 +240,10 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);
+/* The job an alert's contact was told by ("cid|channel" in {sid}:alert:<n>:told), or CH_ENOTFOUND.
+ * *job is malloc'ed JSON. */
+int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *field, char **job, char *err,
+		      size_t errlen);
 /* The alert's timeline as a JSON array (caller decrefs). */
 int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
 			    size_t errlen);

@@ -182,6 +182,15 @@ for _ = 1, ng do
       elseif kind == 'note' and doc then
         redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'callback', by = by,
           text = text}))
+        -- Not delivered: the fallback the hub worked out, once (a repeated receipt finds it told).
+        if doc.state ~= 'resolved' and jobs ~= '' and jobs ~= '[]' then
+          for _, job in ipairs(cjson.decode(jobs)) do
+            if redis.call('HSETNX', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job)) == 1 then
+              redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+              njobs = njobs + 1
+            end
+          end
+        end
       elseif kind == 'raised' and doc then
         doc.severity = sev
         record('raised', sid, aid, akey, doc, text, ev)

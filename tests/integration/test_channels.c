@@ -9,8 +9,10 @@
  *  - "I am fine" from the person's own call resolves the alert as
  *    false_alarm and nothing else goes out; a relative pressing 1 ("I am on
  *    it") acknowledges it;
- *  - "I need help" brings the next step forward at once, and an SMS the
- *    gateway refuses for good falls back to a call to the same person;
+ *  - "I need help" brings the next step forward at once; an SMS the gateway
+ *    refuses falls back to a call, a call the platform reports failed to an
+ *    SMS, an SMS reported undeliverable to the next relative, whose 1 on the
+ *    call acknowledges it;
  *  - a forged, a replayed and an unsigned callback are refused with 401 and
  *    change nothing.
  */
@@ -51,7 +53,7 @@
 	"{\"after\":\"4s\",\"roles\":[\"caseworker\"],\"channels\":[\"case\"]}]},"                          \
 	"\"q\":{\"steps\":["                                                                               \
 	"{\"after\":\"0s\",\"roles\":[\"self\"],\"channels\":[\"call\"]},"                                   \
-	"{\"after\":\"60s\",\"roles\":[\"family\"],\"channels\":[\"deadsms\"],\"fallback\":[\"call\"],"      \
+	"{\"after\":\"60s\",\"roles\":[\"family\"],\"channels\":[\"deadsms\"],\"fallback\":[\"call\",\"sms\"]," \
 	"\"contacts\":\"first\"},"                                                                         \
 	"{\"after\":\"120s\",\"roles\":[\"caseworker\"],\"channels\":[\"case\"]}]}}}"
 
@@ -501,9 +503,9 @@ static void fine_on_the_call_resolves_as_false_alarm(void **state)
 	assert_int_equal(requests_about(voice, step1), 0);
 }
 
-static void needs_help_jumps_ahead_and_a_refused_sms_falls_back(void **state)
+static void needs_help_jumps_ahead_and_failures_fall_back(void **state)
 {
-	char alert[64], key[256], body[1024], fam[256];
+	char alert[64], key[256], body[1024], fam[256], sms[256], son[256];
 	size_t i;
 	json_t *j;
 
@@ -529,12 +531,32 @@ static void needs_help_jumps_ahead_and_a_refused_sms_falls_back(void **state)
 	assert_int_equal(find_request(refusing, 0, alert, "to", SON), -1);
 	assert_int_equal(find_request(voice, 0, alert, "to", SON), -1);
 
-	/* Her daughter presses 1 ("I will call or visit now"): acknowledged by her, not resolved. */
-	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"confirmed_safe\"}", fam);
+	/* The platform reports the call could not be made: the next fallback, an SMS to her. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"call_id\":\"c\",\"status\":\"failed\",\"detail\":\"number unreachable\"}",
+		 fam);
+	assert_int_equal(callback("call", body), 200);
+	i = wait_request(gateway, alert, "to", DAUGHTER);
+	json_decref(request_body(gateway, i, sms, sizeof(sms)));
+	assert_non_null(strstr(sms, ":1:"));
+	/* The same report again changes nothing: one SMS. */
+	assert_int_equal(callback("call", body), 200);
+	/* The gateway's receipt: undeliverable.  Every channel to her failed: her brother is next. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"message_id\":\"m1\",\"status\":\"undeliverable\"}", sms);
+	assert_int_equal(callback("sms", body), 200);
+	wait_request(refusing, alert, "to", SON);
+	i = wait_request(voice, alert, "to", SON);
+	json_decref(request_body(voice, i, son, sizeof(son)));
+	size_t to_daughter = 0;
+	for (long k = 0; (k = find_request(gateway, (size_t)k, alert, "to", DAUGHTER)) >= 0; k++)
+		to_daughter++;
+	assert_int_equal(to_daughter, 1);
+
+	/* Her son presses 1 ("I will call or visit now"): acknowledged by him, not resolved. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"confirmed_safe\"}", son);
 	assert_int_equal(callback("call", body), 200);
 	wait_state(alert, "acknowledged");
 	char *by = alert_field(alert, "acknowledged_by");
-	assert_string_equal(by, "李娜 (family)");
+	assert_string_equal(by, "李强 (family)");
 	free(by);
 
 	/* A key of another channel, or of nothing this hub sent: 400. */
@@ -713,7 +735,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_escalation_then_caseworker_takes_it),
 		cmocka_unit_test(fine_on_the_call_resolves_as_false_alarm),
-		cmocka_unit_test(needs_help_jumps_ahead_and_a_refused_sms_falls_back),
+		cmocka_unit_test(needs_help_jumps_ahead_and_failures_fall_back),
 		cmocka_unit_test(kill_in_the_middle_of_a_step),
 		cmocka_unit_test(a_number_out_of_calls_falls_back_to_sms),
 	};
