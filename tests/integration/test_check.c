@@ -114,6 +114,21 @@ static void good_config_passes(void **state)
 	char example[600];
 	snprintf(example, sizeof(example), "%s/config/carehub.json", t_src_dir());
 	check(example, NULL, 1, NULL, NULL);
+	/* The providers example (ai_call, sms, caseworker) passes once its secrets are in the environment... */
+	static const char *const secrets[] = {"CAREHUB_VOICE_TOKEN", "CAREHUB_VOICE_SECRET", "CAREHUB_SMS_TOKEN",
+					      "CAREHUB_SMS_SECRET",  "CAREHUB_CASE_TOKEN",   "CAREHUB_CASE_SECRET"};
+	char pdir[700];
+	const char *ov[] = {pdir, NULL};
+	snprintf(pdir, sizeof(pdir), "plugins_dir=%s", plugins);
+	snprintf(example, sizeof(example), "%s/config/providers.example.json", t_src_dir());
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		setenv(secrets[i], "example-value", 1);
+	check(example, ov, 1, NULL, NULL);
+	/* ...and names the one that is missing. */
+	unsetenv("CAREHUB_SMS_SECRET");
+	check(example, ov, 0, NULL, "secret_env names CAREHUB_SMS_SECRET, which is not set in the environment");
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		unsetenv(secrets[i]);
 }
 
 static void syntax_error(void **state)
