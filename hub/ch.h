@@ -54,6 +54,8 @@ int ch_severity_parse(const char *name, enum ch_severity *out);
 
 /* Formats into buf like snprintf; returns CH_EINVAL when the result was truncated. */
 int ch_fmt(char *buf, size_t len, const char *fmt, ...) CH_PRINTF(3, 4);
+/* Appends to buf at *pos like snprintf; *pos counts the whole text even when buf is too small (cut, never overrun). */
+void ch_fmt_append(char *buf, size_t len, size_t *pos, const char *fmt, ...) CH_PRINTF(4, 5);
 
 /* Copies src into dst (always NUL-terminated); CH_EINVAL when truncated. */
 int ch_strlcpy(char *dst, const char *src, size_t len);

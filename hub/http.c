@@ -297,19 +297,6 @@ _Static_assert(sizeof(struct ch_metrics) ==
 		       (CH_ARRAY_LEN(counters) + CH_REJ_COUNT) * sizeof(atomic_uint_fast64_t),
 	       "struct ch_metrics changed: name the new counter in http.c counters[]");
 
-/* Appends to buf at *pos like snprintf, tracking the full length even when cut. */
-static void CH_PRINTF(4, 5) put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*pos += (size_t)n;
-}
-
 size_t ch_http_render_metrics(char *buf, size_t len)
 {
 	size_t pos = 0;
@@ -318,15 +305,15 @@ size_t ch_http_render_metrics(char *buf, size_t len)
 		buf[0] = '\0';
 	for (size_t i = 0; i < CH_ARRAY_LEN(counters); i++) {
 		const atomic_uint_fast64_t *c = (const atomic_uint_fast64_t *)((const char *)&ch_metrics + counters[i].off);
-		put(buf, len, &pos, "# HELP carehub_%s_total %s\n# TYPE carehub_%s_total counter\ncarehub_%s_total %llu\n",
+		ch_fmt_append(buf, len, &pos, "# HELP carehub_%s_total %s\n# TYPE carehub_%s_total counter\ncarehub_%s_total %llu\n",
 		    counters[i].name, counters[i].help, counters[i].name, counters[i].name,
 		    (unsigned long long)atomic_load_explicit(c, memory_order_relaxed));
 	}
-	put(buf, len, &pos,
+	ch_fmt_append(buf, len, &pos,
 	    "# HELP carehub_rejected_total Events refused, by reason (kept as dead letters).\n"
 	    "# TYPE carehub_rejected_total counter\n");
 	for (int r = CH_REJ_NONE + 1; r < CH_REJ_COUNT; r++)
-		put(buf, len, &pos, "carehub_rejected_total{reason=\"%s\"} %llu\n", ch_reject_name((enum ch_reject)r),
+		ch_fmt_append(buf, len, &pos, "carehub_rejected_total{reason=\"%s\"} %llu\n", ch_reject_name((enum ch_reject)r),
 		    (unsigned long long)atomic_load_explicit(&ch_metrics.rejected[r], memory_order_relaxed));
 	ch_metrics_render(buf, len, &pos);
 	return pos;

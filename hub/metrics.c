@@ -103,18 +103,6 @@ void ch_metrics_observe(enum ch_histogram h, int64_t ms)
 	atomic_fetch_add(&hist[h].sum_ms, (uint_fast64_t)ms);
 }
 
-static void CH_PRINTF(4, 5) put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*pos += (size_t)n;
-}
-
 /* A label value with \ " and newline escaped as the text format wants. */
 static void escape(const char *in, char *out, size_t len)
 {
@@ -137,14 +125,14 @@ void ch_metrics_render(char *buf, size_t len, size_t *pos)
 
 	pthread_mutex_lock(&mu);
 	for (int f = 0; f < CH_MF_COUNT; f++) {
-		put(buf, len, pos, "# HELP %s %s\n# TYPE %s counter\n", families[f].name, families[f].help,
+		ch_fmt_append(buf, len, pos, "# HELP %s %s\n# TYPE %s counter\n", families[f].name, families[f].help,
 		    families[f].name);
 		for (size_t i = 0; i < nseries; i++) {
 			if (table[i].f != (enum ch_metric_family)f)
 				continue;
 			escape(table[i].a, a, sizeof(a));
 			escape(table[i].b, b, sizeof(b));
-			put(buf, len, pos, "%s{%s=\"%s\",%s=\"%s\"} %llu\n", families[f].name, families[f].la, a,
+			ch_fmt_append(buf, len, pos, "%s{%s=\"%s\",%s=\"%s\"} %llu\n", families[f].name, families[f].la, a,
 			    families[f].lb, b, (unsigned long long)atomic_load(&table[i].n));
 		}
 	}
@@ -152,18 +140,18 @@ void ch_metrics_render(char *buf, size_t len, size_t *pos)
 	for (int h = 0; h < CH_H_COUNT; h++) {
 		uint64_t cum = 0;
 
-		put(buf, len, pos, "# HELP %s %s\n# TYPE %s histogram\n", hists[h].name, hists[h].help, hists[h].name);
+		ch_fmt_append(buf, len, pos, "# HELP %s %s\n# TYPE %s histogram\n", hists[h].name, hists[h].help, hists[h].name);
 		for (size_t i = 0; i <= NBOUNDS; i++) {
 			cum += atomic_load(&hist[h].bucket[i]);
 			if (i < NBOUNDS)
-				put(buf, len, pos, "%s_bucket{le=\"%lld.%03lld\"} %llu\n", hists[h].name,
+				ch_fmt_append(buf, len, pos, "%s_bucket{le=\"%lld.%03lld\"} %llu\n", hists[h].name,
 				    (long long)(bounds_ms[i] / 1000), (long long)(bounds_ms[i] % 1000),
 				    (unsigned long long)cum);
 			else
-				put(buf, len, pos, "%s_bucket{le=\"+Inf\"} %llu\n", hists[h].name, (unsigned long long)cum);
+				ch_fmt_append(buf, len, pos, "%s_bucket{le=\"+Inf\"} %llu\n", hists[h].name, (unsigned long long)cum);
 		}
 		uint64_t sum = atomic_load(&hist[h].sum_ms);
-		put(buf, len, pos, "%s_sum %llu.%03llu\n%s_count %llu\n", hists[h].name, (unsigned long long)(sum / 1000),
+		ch_fmt_append(buf, len, pos, "%s_sum %llu.%03llu\n%s_count %llu\n", hists[h].name, (unsigned long long)(sum / 1000),
 		    (unsigned long long)(sum % 1000), hists[h].name, (unsigned long long)atomic_load(&hist[h].count));
 	}
 }

@@ -149,8 +149,8 @@ static int64_t host_now_ms(void)
 	return ch_clock_now_ms();
 }
 
-static int host_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len,
-			    const char *sig_hex, int64_t now_s, int64_t window_s)
+int ch_channel_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
+			   int64_t now_s, int64_t window_s)
 {
 	switch (ch_http_verify_hmac(key, timestamp, body, len, sig_hex, now_s, window_s)) {
 	case 0:
@@ -534,7 +534,7 @@ int ch_channel_open(const char *dir, const char *name, const char *plugin, json_
 		.mqtt_publish = host_mqtt_publish,
 		.now_ms = host_now_ms,
 		.mask = host_mask,
-		.verify_hmac = host_verify_hmac,
+		.verify_hmac = ch_channel_verify_hmac,
 	};
 
 	if (p->init) {

@@ -55,6 +55,10 @@ void ch_channel_http_done(struct ch_channel *ch, const struct ch_notification *n
 int ch_channel_callback(struct ch_channel *ch, const struct ch_callback_request *req,
 			struct ch_callback_result *out, char *err, size_t errlen);
 
+/* struct ch_host.verify_hmac: ch_http_verify_hmac's answer in the ABI's terms (0, CH_HMAC_*). */
+int ch_channel_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
+			   int64_t now_s, int64_t window_s);
+
 /* fini()s the plugin instance and unloads the shared object. */
 void ch_channel_close(struct ch_channel *ch);
 

@@ -224,3 +224,15 @@ void ch_fmt_duration(int64_t ms, char *buf, size_t len)
 	else
 		ch_fmt(buf, len, "%lldms", (long long)ms);
 }
+
+void ch_fmt_append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf && *pos < len ? buf + *pos : NULL, buf && *pos < len ? len - *pos : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*pos += (size_t)n;
+}

@@ -192,6 +192,72 @@ static inline int ph_verify_callback(const struct ch_host *host, const char *sec
 	}
 }
 
+/* A copy of option name (or def when absent); *oom set when out of memory. */
+static inline char *ph_opt_dup(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name,
+			       const char *def, int *oom)
+{
+	const char *v = host->opt_string(cfg, name);
+	char *s;
+
+	if (!v)
+		v = def;
+	if (!v)
+		return NULL;
+	if (!(s = strdup(v)))
+		*oom = 1;
+	return s;
+}
+
+/* What a provider channel holds: where to send, its token, and how to check its callbacks. */
+struct ph_channel {
+	const struct ch_host *host; /* borrowed for the instance's lifetime */
+	char *url;
+	char *callback_url;
+	char *auth_header; /* "Authorization: Bearer ..." or NULL: a secret */
+	char *secret;      /* callback signing secret or NULL */
+	int64_t window_s;  /* a signed callback's time window, either side of now */
+};
+
+static inline void ph_channel_fini(struct ph_channel *c)
+{
+	free(c->url);
+	free(c->callback_url);
+	ph_wipe_free(c->auth_header);
+	ph_wipe_free(c->secret);
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Reads the options every provider channel shares: url (required),
+ * callback_url, auth_env, secret_env and callback_window (300 s, 10..86400).
+ * A callback_url without secret_env is refused: reports nobody could check
+ * would let anyone act on an alert.  0, or -1 with err (c left empty).
+ */
+static inline int ph_channel_init(struct ph_channel *c, const struct ch_host *host, const struct ch_plugin_config *cfg,
+				  char *err, size_t errlen)
+{
+	int oom = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->host = host;
+	c->url = ph_opt_dup(host, cfg, "url", NULL, &oom);
+	c->callback_url = ph_opt_dup(host, cfg, "callback_url", NULL, &oom);
+	c->window_s = host->opt_int(cfg, "callback_window", 300);
+	if (oom || !c->url)
+		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
+	else if (c->window_s < 10 || c->window_s > 86400)
+		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)c->window_s);
+	else if (ph_auth_header(host, cfg, &c->auth_header, err, errlen) ||
+		 ph_secret(host, cfg, "secret_env", &c->secret, err, errlen))
+		;
+	else if (c->callback_url && !c->secret)
+		snprintf(err, errlen, "callback_url needs secret_env: callbacks are signed");
+	else
+		return 0;
+	ph_channel_fini(c);
+	return -1;
+}
+
 static inline void ph_free_request(struct ch_http_request *r)
 {
 	if (r->headers) {

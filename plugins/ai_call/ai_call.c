@@ -28,17 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_WINDOW_S 300
-
 struct ai_call {
-	const struct ch_host *host;
-	char *url;
+	struct ph_channel ch; /* url, callback_url, token, secret, window */
 	char *caller_id;
 	char *language;
-	char *callback_url;
-	char *auth_header;
-	char *secret;
-	int64_t window_s;
 };
 
 static const struct ch_plugin_option options[] = {
@@ -58,28 +51,10 @@ static void ai_fini(void *ctx)
 
 	if (!a)
 		return;
-	free(a->url);
+	ph_channel_fini(&a->ch);
 	free(a->caller_id);
 	free(a->language);
-	free(a->callback_url);
-	ph_wipe_free(a->auth_header);
-	ph_wipe_free(a->secret);
 	free(a);
-}
-
-static char *opt_dup(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name,
-		     const char *def, int *oom)
-{
-	const char *v = host->opt_string(cfg, name);
-	char *s;
-
-	if (!v)
-		v = def;
-	if (!v)
-		return NULL;
-	if (!(s = strdup(v)))
-		*oom = 1;
-	return s;
 }
 
 static int ai_init(const struct ch_host *host, void *host_ctx, const struct ch_plugin_config *cfg, void **ctx,
@@ -89,37 +64,21 @@ static int ai_init(const struct ch_host *host, void *host_ctx, const struct ch_p
 	int oom = 0;
 
 	(void)host_ctx;
-	if (!a) {
-		snprintf(err, errlen, "out of memory");
+	if (!a || ph_channel_init(&a->ch, host, cfg, err, errlen)) {
+		if (!a)
+			snprintf(err, errlen, "out of memory");
+		free(a);
 		return -1;
 	}
-	a->host = host;
-	a->url = opt_dup(host, cfg, "url", NULL, &oom);
-	a->caller_id = opt_dup(host, cfg, "caller_id", NULL, &oom);
-	a->language = opt_dup(host, cfg, "language", "zh-CN", &oom);
-	a->callback_url = opt_dup(host, cfg, "callback_url", NULL, &oom);
-	a->window_s = host->opt_int(cfg, "callback_window", DEFAULT_WINDOW_S);
-	if (oom || !a->url) {
-		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
-		goto fail;
-	}
-	if (a->window_s < 10 || a->window_s > 86400) {
-		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)a->window_s);
-		goto fail;
-	}
-	if (ph_auth_header(host, cfg, &a->auth_header, err, errlen) ||
-	    ph_secret(host, cfg, "secret_env", &a->secret, err, errlen))
-		goto fail;
-	if (a->callback_url && !a->secret) {
-		/* Reports nobody could check would let anyone resolve an alert. */
-		snprintf(err, errlen, "callback_url needs secret_env: callbacks are signed");
-		goto fail;
+	a->caller_id = ph_opt_dup(host, cfg, "caller_id", NULL, &oom);
+	a->language = ph_opt_dup(host, cfg, "language", "zh-CN", &oom);
+	if (oom) {
+		snprintf(err, errlen, "out of memory");
+		ai_fini(a);
+		return -1;
 	}
 	*ctx = a;
 	return 0;
-fail:
-	ai_fini(a);
-	return -1;
 }
 
 static void ai_send(void *ctx, const struct ch_notification *n, struct ch_send_result *res)
@@ -141,11 +100,11 @@ static void ai_send(void *ctx, const struct ch_notification *n, struct ch_send_r
 	}
 	body = json_pack("{s:s, s:s, s:s*, s:s, s:s, s:{s:s, s:s}, s:s*, s:s*, s:s*}", "id", n->idempotency_key, "to",
 			 n->contact_phone, "caller_id", a->caller_id, "language", a->language, "script", n->text,
-			 "answers", "1", "confirmed_safe", "2", "needs_help", "callback_url", a->callback_url, "alert",
+			 "answers", "1", "confirmed_safe", "2", "needs_help", "callback_url", a->ch.callback_url, "alert",
 			 n->alert_id, "role", n->contact_role);
 	enc = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	ph_post_json(a->url, n->idempotency_key, a->auth_header, enc, res);
+	ph_post_json(a->ch.url, n->idempotency_key, a->ch.auth_header, enc, res);
 }
 
 static void ai_http_done(void *ctx, const struct ch_notification *n, const struct ch_http_response *resp,
@@ -155,7 +114,7 @@ static void ai_http_done(void *ctx, const struct ch_notification *n, const struc
 	json_t *doc, *id;
 
 	(void)n;
-	ph_classify(a->host, resp, res);
+	ph_classify(a->ch.host, resp, res);
 	if (res->status != CH_SEND_OK || res->provider_ref[0] || !resp->body_len)
 		return;
 	doc = json_loadb(resp->body, resp->body_len, 0, NULL);
@@ -194,7 +153,7 @@ static int ai_callback(void *ctx, const struct ch_callback_request *req, struct 
 	json_t *doc;
 	int rc = CH_CB_BAD_REQUEST;
 
-	if (ph_verify_callback(a->host, a->secret, a->window_s, req, err, errlen))
+	if (ph_verify_callback(a->ch.host, a->ch.secret, a->ch.window_s, req, err, errlen))
 		return CH_CB_UNAUTHORIZED;
 	doc = json_loadb(req->body, req->body_len, 0, NULL);
 	key = json_string_value(json_object_get(doc, "id"));

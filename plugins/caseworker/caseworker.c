@@ -34,19 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_WINDOW_S 300
 #define DEFAULT_DUE_S 3600
 /* A task due later than this is a typo in the config, not a plan. */
 #define MAX_DUE_S (30 * 86400)
 
 struct caseworker {
-	const struct ch_host *host;
-	char *url;
-	char *callback_url;
-	char *auth_header;
-	char *secret;
+	struct ph_channel ch; /* url, callback_url, token, secret, window */
 	int64_t due_s;
-	int64_t window_s;
 };
 
 static const struct ch_plugin_option options[] = {
@@ -67,64 +61,30 @@ static void cw_fini(void *ctx)
 
 	if (!c)
 		return;
-	free(c->url);
-	free(c->callback_url);
-	ph_wipe_free(c->auth_header);
-	ph_wipe_free(c->secret);
+	ph_channel_fini(&c->ch);
 	free(c);
-}
-
-static char *opt_dup(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name, int *oom)
-{
-	const char *v = host->opt_string(cfg, name);
-	char *s = v ? strdup(v) : NULL;
-
-	if (v && !s)
-		*oom = 1;
-	return s;
 }
 
 static int cw_init(const struct ch_host *host, void *host_ctx, const struct ch_plugin_config *cfg, void **ctx,
 		   char *err, size_t errlen)
 {
 	struct caseworker *c = calloc(1, sizeof(*c));
-	int oom = 0;
 
 	(void)host_ctx;
-	if (!c) {
-		snprintf(err, errlen, "out of memory");
+	if (!c || ph_channel_init(&c->ch, host, cfg, err, errlen)) {
+		if (!c)
+			snprintf(err, errlen, "out of memory");
+		free(c);
 		return -1;
 	}
-	c->host = host;
-	c->url = opt_dup(host, cfg, "url", &oom);
-	c->callback_url = opt_dup(host, cfg, "callback_url", &oom);
 	c->due_s = host->opt_int(cfg, "due", DEFAULT_DUE_S);
-	c->window_s = host->opt_int(cfg, "callback_window", DEFAULT_WINDOW_S);
-	if (oom || !c->url) {
-		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
-		goto fail;
-	}
 	if (c->due_s < 0 || c->due_s > MAX_DUE_S) {
 		snprintf(err, errlen, "due must be 0..%d seconds, not %lld", MAX_DUE_S, (long long)c->due_s);
-		goto fail;
-	}
-	if (c->window_s < 10 || c->window_s > 86400) {
-		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)c->window_s);
-		goto fail;
-	}
-	if (ph_auth_header(host, cfg, &c->auth_header, err, errlen) ||
-	    ph_secret(host, cfg, "secret_env", &c->secret, err, errlen))
-		goto fail;
-	if (c->callback_url && !c->secret) {
-		/* Reports nobody could check would let anyone close an alert. */
-		snprintf(err, errlen, "callback_url needs secret_env: callbacks are signed");
-		goto fail;
+		cw_fini(c);
+		return -1;
 	}
 	*ctx = c;
 	return 0;
-fail:
-	cw_fini(c);
-	return -1;
 }
 
 static void cw_send(void *ctx, const struct ch_notification *n, struct ch_send_result *res)
@@ -157,7 +117,7 @@ static void cw_send(void *ctx, const struct ch_notification *n, struct ch_send_r
 			    n->summary, "opened_at_ms", (json_int_t)opened, "subject", "id",
 			    n->subject_id, "name", n->subject_name, "address", n->subject_address, "summary", n->text,
 			    "due_at_ms", (json_int_t)(opened + c->due_s * 1000), "assignee", "name", n->contact_name,
-			    "role", n->contact_role, "callback_url", c->callback_url);
+			    "role", n->contact_role, "callback_url", c->ch.callback_url);
 	if (!body && json_error_code(&jerr) != json_error_out_of_memory) {
 		/* Text that is not UTF-8 would be refused the same way on every retry. */
 		res->status = CH_SEND_FAIL;
@@ -166,7 +126,7 @@ static void cw_send(void *ctx, const struct ch_notification *n, struct ch_send_r
 	}
 	enc = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	ph_post_json(c->url, n->idempotency_key, c->auth_header, enc, res);
+	ph_post_json(c->ch.url, n->idempotency_key, c->ch.auth_header, enc, res);
 }
 
 /* {"task_id": REF} from the system's answer, whole or not at all; leaves res alone otherwise. */
@@ -189,7 +149,7 @@ static void cw_http_done(void *ctx, const struct ch_notification *n, const struc
 	const struct caseworker *c = ctx;
 
 	(void)n;
-	ph_classify(c->host, resp, res);
+	ph_classify(c->ch.host, resp, res);
 	if (!resp->transport_error && resp->status == 409) {
 		/* The first POST made the task and its answer was lost: the job is done. */
 		res->status = CH_SEND_OK;
@@ -228,7 +188,7 @@ static int cw_callback(void *ctx, const struct ch_callback_request *req, struct 
 	size_t off;
 	int rc = CH_CB_BAD_REQUEST;
 
-	if (ph_verify_callback(c->host, c->secret, c->window_s, req, err, errlen))
+	if (ph_verify_callback(c->ch.host, c->ch.secret, c->ch.window_s, req, err, errlen))
 		return CH_CB_UNAUTHORIZED;
 	doc = json_loadb(req->body, req->body_len, 0, NULL);
 	key = json_string_value(json_object_get(doc, "external_id"));

@@ -32,16 +32,9 @@
 /* A longer text is cut at this many parts; gateways refuse more than about ten. */
 #define MAX_PARTS 10
 
-#define DEFAULT_WINDOW_S 300
-
 struct sms {
-	const struct ch_host *host;
-	char *url;
+	struct ph_channel ch; /* url, callback_url, token, secret, window */
 	char *sender;
-	char *callback_url;
-	char *auth_header;
-	char *secret;
-	int64_t window_s;
 };
 
 static const struct ch_plugin_option options[] = {
@@ -54,27 +47,14 @@ static const struct ch_plugin_option options[] = {
 	{.name = NULL},
 };
 
-static char *dup_opt(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name, int *oom)
-{
-	const char *v = host->opt_string(cfg, name);
-	char *s = v ? strdup(v) : NULL;
-
-	if (v && !s)
-		*oom = 1;
-	return s;
-}
-
 static void sms_fini(void *ctx)
 {
 	struct sms *m = ctx;
 
 	if (!m)
 		return;
-	free(m->url);
+	ph_channel_fini(&m->ch);
 	free(m->sender);
-	free(m->callback_url);
-	ph_wipe_free(m->auth_header);
-	ph_wipe_free(m->secret);
 	free(m);
 }
 
@@ -85,36 +65,20 @@ static int sms_init(const struct ch_host *host, void *host_ctx, const struct ch_
 	int oom = 0;
 
 	(void)host_ctx;
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
+	if (!m || ph_channel_init(&m->ch, host, cfg, err, errlen)) {
+		if (!m)
+			snprintf(err, errlen, "out of memory");
+		free(m);
 		return -1;
 	}
-	m->host = host;
-	m->url = dup_opt(host, cfg, "url", &oom);
-	m->sender = dup_opt(host, cfg, "sender", &oom);
-	m->callback_url = dup_opt(host, cfg, "callback_url", &oom);
-	m->window_s = host->opt_int(cfg, "callback_window", DEFAULT_WINDOW_S);
-	if (oom || !m->url) {
-		snprintf(err, errlen, oom ? "out of memory" : "option \"url\" is missing");
-		goto fail;
-	}
-	if (m->window_s < 10 || m->window_s > 86400) {
-		snprintf(err, errlen, "callback_window must be 10..86400 seconds, not %lld", (long long)m->window_s);
-		goto fail;
-	}
-	if (ph_auth_header(host, cfg, &m->auth_header, err, errlen) ||
-	    ph_secret(host, cfg, "secret_env", &m->secret, err, errlen))
-		goto fail;
-	if (m->callback_url && !m->secret) {
-		/* Receipts nobody could check would let anyone write a dispatch's fate. */
-		snprintf(err, errlen, "callback_url needs secret_env: delivery receipts are signed");
-		goto fail;
+	m->sender = ph_opt_dup(host, cfg, "sender", NULL, &oom);
+	if (oom) {
+		snprintf(err, errlen, "out of memory");
+		sms_fini(m);
+		return -1;
 	}
 	*ctx = m;
 	return 0;
-fail:
-	sms_fini(m);
-	return -1;
 }
 
 static void sms_send(void *ctx, const struct ch_notification *n, struct ch_send_result *res)
@@ -144,10 +108,10 @@ static void sms_send(void *ctx, const struct ch_notification *n, struct ch_send_
 	}
 	body = json_pack("{s:s, s:s, s:s*, s:s, s:o, s:I, s:s*}", "id", n->idempotency_key, "to", n->contact_phone,
 			 "sender", m->sender, "text", text, "parts", parts ? parts : json_array(), "units",
-			 (json_int_t)units, "callback_url", m->callback_url);
+			 (json_int_t)units, "callback_url", m->ch.callback_url);
 	enc = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	ph_post_json(m->url, n->idempotency_key, m->auth_header, enc, res);
+	ph_post_json(m->ch.url, n->idempotency_key, m->ch.auth_header, enc, res);
 }
 
 static void sms_http_done(void *ctx, const struct ch_notification *n, const struct ch_http_response *resp,
@@ -156,7 +120,7 @@ static void sms_http_done(void *ctx, const struct ch_notification *n, const stru
 	const struct sms *m = ctx;
 
 	(void)n;
-	ph_classify(m->host, resp, res);
+	ph_classify(m->ch.host, resp, res);
 }
 
 static int sms_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out, char *err,
@@ -169,7 +133,7 @@ static int sms_callback(void *ctx, const struct ch_callback_request *req, struct
 	size_t off;
 	int rc = CH_CB_BAD_REQUEST;
 
-	if (ph_verify_callback(m->host, m->secret, m->window_s, req, err, errlen))
+	if (ph_verify_callback(m->ch.host, m->ch.secret, m->ch.window_s, req, err, errlen))
 		return CH_CB_UNAUTHORIZED;
 	doc = json_loadb(req->body, req->body_len, 0, NULL);
 	key = json_string_value(json_object_get(doc, "id"));
@@ -204,7 +168,7 @@ static int sms_callback(void *ctx, const struct ch_callback_request *req, struct
 		ph_copy_text(reason + off, sizeof(reason) - off, error);
 	}
 	/* Masking keeps the length, so the reason stays whole and valid UTF-8. */
-	m->host->mask(reason, out->reason, sizeof(out->reason));
+	m->ch.host->mask(reason, out->reason, sizeof(out->reason));
 	rc = 0;
 out:
 	json_decref(doc);

@@ -16,6 +16,7 @@
 
 #include "control.h"
 #include "http.h"
+#include "plugin_host.h"
 #include "registry.h"
 
 #include <stdint.h>
@@ -69,21 +70,6 @@ static void fz_mask(const char *src, char *dst, size_t len)
 	snprintf(dst, len, "%s", src);
 }
 
-static int fz_verify(const char *key, const char *ts, const char *body, size_t len, const char *sig, int64_t now_s,
-		     int64_t window_s)
-{
-	switch (ch_http_verify_hmac(key, ts, body, len, sig, now_s, window_s)) {
-	case 0:
-		return 0;
-	case CH_ETIMEOUT:
-		return CH_HMAC_STALE;
-	case CH_EPROTO:
-		return CH_HMAC_BAD;
-	default:
-		return CH_HMAC_MALFORMED;
-	}
-}
-
 static const char fz_registry[] =
 	"{\"subjects\":[{\"id\":\"s-001\",\"name\":\"n\",\"address\":\"a\",\"phone\":\"+8613800000000\","
 	"\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"pir\",\"type\":\"motion\",\"location\":\"hall\"}],"
@@ -98,7 +84,7 @@ static int fz_run(const struct ch_plugin *p, const uint8_t *data, size_t size)
 	static const struct ch_host host = {
 		.abi_version = CH_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct ch_host), .log = fz_log,
 		.opt_string = fz_opt_string, .opt_int = fz_opt_int, .opt_bool = fz_opt_bool, .now_ms = fz_now,
-		.mask = fz_mask, .verify_hmac = fz_verify};
+		.mask = fz_mask, .verify_hmac = ch_channel_verify_hmac};
 	static void *ctx;
 	static struct ch_registry *reg;
 	char err[256], sig[65], ts[32], h1[64], h2[128], *body, *doc = NULL;

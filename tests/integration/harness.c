@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <mosquitto.h>
@@ -891,4 +892,77 @@ void t_http_stop(struct t_http *s)
 	free(s->plan);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+/* ---------------------------------------------------------------- HTTP client */
+
+static void curl_global_init_default(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int t_free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p = -1;
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		p = ntohs(a.sin_port);
+	close(fd);
+	if (p < 0)
+		die("no free port: %s", strerror(errno));
+	return p;
+}
+
+struct collect {
+	char *out;
+	size_t len, used;
+};
+
+static size_t collect_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct collect *c = arg;
+	size_t m = size * n;
+
+	if (!c->len)
+		return size * n;
+	if (m > c->len - 1 - c->used)
+		m = c->len - 1 - c->used;
+	memcpy(c->out + c->used, p, m);
+	c->used += m;
+	c->out[c->used] = '\0';
+	return size * n;
+}
+
+long t_http_call(const char *url, const char *const *headers, const char *body, char *out, size_t outlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct collect col = {out, outlen, 0};
+	struct curl_slist *h = NULL;
+	CURL *c;
+	long status = 0;
+
+	pthread_once(&once, curl_global_init_default);
+	if (outlen)
+		out[0] = '\0';
+	c = curl_easy_init();
+	if (!c)
+		die("curl_easy_init");
+	for (; headers && *headers; headers++)
+		h = curl_slist_append(h, *headers);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &col);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
 }

@@ -121,6 +121,15 @@ void t_http_release(struct t_http *s);
 /* Waits until at least n requests arrived. */
 bool t_http_wait(struct t_http *s, size_t n, int deadline_ms);
 
+/* A loopback TCP port free right now (for carehubd's HTTP server). */
+int t_free_port(void);
+/*
+ * A request to url: POST body when body is non-NULL, else GET; headers a
+ * NULL-terminated list of "Name: value" (may be NULL).  The status (0 when no
+ * answer came within 5 s); the answer's body, cut to fit, in out.
+ */
+long t_http_call(const char *url, const char *const *headers, const char *body, char *out, size_t outlen);
+
 /* ---- services ---- */
 /* Stops and restarts redis-server / mosquitto (scripts/services). */
 void t_services(const char *verb);

@@ -19,18 +19,13 @@
 #include "harness.h"
 #include "http.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -61,20 +56,6 @@ static struct t_hub hub;
 static struct t_http *voice, *gateway, *refusing, *cases;
 static int hub_port;
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	p = ntohs(a.sin_port);
-	close(fd);
-	return p;
-}
-
 static int setup(void **state)
 {
 	static const int ok[] = {200}, created[] = {201}, refused[] = {400};
@@ -82,7 +63,6 @@ static int setup(void **state)
 	const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
 
 	(void)state;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	setenv("CH_TEST_CALLBACK_SECRET", SECRET, 1);
 	setenv("CH_TEST_PROVIDER_TOKEN", "provider-token", 1);
 	voice = t_http_start(ok, 1);
@@ -93,7 +73,7 @@ static int setup(void **state)
 	t_http_reply(refusing, "{\"error\":\"number blocked\"}");
 	cases = t_http_start(created, 1);
 	t_http_reply(cases, "{\"task_id\":\"task-%d\"}");
-	hub_port = free_port();
+	hub_port = t_free_port();
 	snprintf(chans, sizeof(chans),
 		 "{\"call\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\","
 		 " \"auth_env\": \"CH_TEST_PROVIDER_TOKEN\", \"secret_env\": \"CH_TEST_CALLBACK_SECRET\","
@@ -124,7 +104,6 @@ static int teardown(void **state)
 	t_http_stop(gateway);
 	t_http_stop(refusing);
 	t_http_stop(cases);
-	curl_global_cleanup();
 	return 0;
 }
 
@@ -132,70 +111,32 @@ static int teardown(void **state)
 
 struct buf {
 	char data[65536];
-	size_t len;
 };
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct buf *b = arg;
-	size_t k = size * n;
-
-	if (b->len + k >= sizeof(b->data))
-		k = sizeof(b->data) - 1 - b->len;
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	b->data[b->len] = '\0';
-	return size * n;
-}
 
 /* POSTs body to /v1/callbacks/<channel>, signed with key at ts (0: unsigned); the HTTP status. */
 static long post_callback(const char *channel, const char *body, const char *key, long long ts, struct buf *b)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
 	char url[256], sig[65], hts[64], hsig[128];
-	long status = 0;
+	const char *headers[] = {"Content-Type: application/json", hts, hsig, NULL};
 
-	memset(b, 0, sizeof(*b));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/callbacks/%s", hub_port, channel);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	if (ts) {
+	if (!ts) {
+		headers[1] = NULL;
+	} else {
 		snprintf(hts, sizeof(hts), "%lld", ts);
 		ch_http_sign_hmac(key, hts, body, strlen(body), sig);
 		snprintf(hts, sizeof(hts), "X-Carehub-Timestamp: %lld", ts);
 		snprintf(hsig, sizeof(hsig), "X-Carehub-Signature: %s", sig);
-		h = curl_slist_append(h, hts);
-		h = curl_slist_append(h, hsig);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	return status;
+	return t_http_call(url, headers, body, b->data, sizeof(b->data));
 }
 
 static long get(const char *path, struct buf *b)
 {
-	CURL *c = curl_easy_init();
 	char url[256];
-	long status = 0;
 
-	memset(b, 0, sizeof(*b));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hub_port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	return status;
+	return t_http_call(url, NULL, NULL, b->data, sizeof(b->data));
 }
 
 static long long now_s(void)
@@ -603,7 +544,7 @@ static void start_hub_r(void)
 		gateway2 = t_http_start(ok, 1);
 		slow = t_http_start(hang_then_ok, 2);
 		cases2 = t_http_start(ok, 1);
-		hub_port = free_port();
+		hub_port = t_free_port();
 	}
 	snprintf(chans, sizeof(chans),
 		 "{\"limcall\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\", \"rate_limit\": [[1, \"1h\"]]},"

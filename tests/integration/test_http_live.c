@@ -6,75 +6,29 @@
  */
 #include "harness.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 static struct t_hub hub;
 static int port;
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	p = ntohs(a.sin_port);
-	close(fd);
-	return p;
-}
-
 struct buf {
 	char data[65536];
-	size_t len;
 };
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct buf *b = arg;
-	size_t m = size * n;
-
-	if (m > sizeof(b->data) - 1 - b->len)
-		m = sizeof(b->data) - 1 - b->len;
-	memcpy(b->data + b->len, p, m);
-	b->len += m;
-	b->data[b->len] = '\0';
-	return size * n;
-}
 
 /* GET or POST (body non-NULL) on the hub; returns the status, body in b. */
 static long request(const char *path, const char *body, struct buf *b)
 {
-	CURL *c = curl_easy_init();
 	char url[256];
-	long status = 0;
 
-	b->len = 0;
-	b->data[0] = '\0';
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	return status;
+	return t_http_call(url, NULL, body, b->data, sizeof(b->data));
 }
 
 static int setup(void **state)
@@ -83,9 +37,8 @@ static int setup(void **state)
 	const char *ov[] = {"http.enabled=true", ov_port, NULL};
 
 	(void)state;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	t_mqtt_init();
-	port = free_port();
+	port = t_free_port();
 	snprintf(ov_port, sizeof(ov_port), "http.port=%d", port);
 	t_hub_config(&hub, "httplive", "{\"log\": {\"plugin\": \"log\", \"path\": \"%DIR%/n.jsonl\"}}",
 		     T_POLICY_FAMILY("\"log\""), NULL);
@@ -98,7 +51,6 @@ static int teardown(void **state)
 	(void)state;
 	t_hub_stop(&hub);
 	t_mqtt_done();
-	curl_global_cleanup();
 	return 0;
 }
 

@@ -887,8 +887,8 @@ static void test_sms_refusals(void **state)
 	(void)state;
 	open_refused("sms", "{\"url\":\"https://sms.test/send\",\"callback_url\":\"https://hub.test/cb\"}", err,
 		     sizeof(err));
-	assert_string_equal(err, "channel chan: plugin sms init failed: callback_url needs secret_env: delivery "
-				 "receipts are signed");
+	assert_string_equal(err, "channel chan: plugin sms init failed: callback_url needs secret_env: callbacks "
+				 "are signed");
 	open_refused("sms", "{\"url\":\"https://sms.test/send\",\"secret_env\":\"CH_TEST_CB_UNSET\"}", err,
 		     sizeof(err));
 	assert_string_equal(err, "channel chan: plugin sms init failed: secret_env names CH_TEST_CB_UNSET, which is "
