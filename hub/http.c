@@ -334,6 +334,7 @@ struct ch_http {
 	uint8_t token_digest[32];
 	size_t max_body;
 	ch_http_callback_fn callback;
+	ch_http_api_fn api;
 	ch_http_health_fn health;
 	ch_http_metrics_fn metrics_extra;
 	void *arg;
@@ -530,6 +531,11 @@ static const char *lookup_header(const struct ch_http_incoming *rq, const char *
 	return MHD_lookup_connection_value(rq->impl, MHD_HEADER_KIND, name);
 }
 
+static const char *lookup_query(const struct ch_http_incoming *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->impl, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static enum MHD_Result serve_callback(struct ch_http *h, struct MHD_Connection *c, const char *path,
 				      const char *channel, const char *method, struct req *rs)
 {
@@ -556,6 +562,7 @@ static enum MHD_Result serve_callback(struct ch_http *h, struct MHD_Connection *
 		.remote = addr,
 		.headers = hl.v ? (const char *const *)hl.v : no_headers,
 		.header = lookup_header,
+		.query = lookup_query,
 		.impl = c,
 	};
 	h->callback(h->arg, channel, &rq, &status, out, REPLY_MAX);
@@ -569,6 +576,60 @@ static enum MHD_Result serve_callback(struct ch_http *h, struct MHD_Connection *
 			  channel, addr);
 	ret = reply_json(c, (unsigned)status, out[0] ? out : "{}");
 	free(out);
+	return ret;
+}
+
+/* ---- /v1 API and the console ---- */
+
+static enum MHD_Result serve_api(struct ch_http *h, struct MHD_Connection *c, const char *path, const char *method,
+				 struct req *rs)
+{
+	static const char *const no_headers[1] = {NULL};
+	char addr[INET6_ADDRSTRLEN] = "?";
+	char *out = NULL;
+	int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	enum MHD_Result ret;
+
+	remote_addr(c, addr, sizeof(addr));
+	struct ch_http_incoming rq = {
+		.method = method,
+		.path = path,
+		.body = rs->body ? rs->body : "",
+		.len = rs->len,
+		.remote = addr,
+		.headers = no_headers,
+		.header = lookup_header,
+		.query = lookup_query,
+		.impl = c,
+	};
+	h->api(h->arg, &rq, &status, &out);
+	if (status < 100 || status > 599)
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	ret = reply_json(c, (unsigned)status, out ? out : "{}");
+	free(out);
+	return ret;
+}
+
+#include "console.html.h"
+
+static enum MHD_Result serve_console(struct MHD_Connection *c)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(console_html) - 1, (void *)(uintptr_t)console_html,
+								 MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	/* Everything the page needs is in it; it talks only to this server. */
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+				"connect-src 'self'; form-action 'none'; frame-ancestors 'none'");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
 	return ret;
 }
 
@@ -619,8 +680,12 @@ static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const 
 		if (!token_ok(h, c))
 			return reply(c, MHD_HTTP_UNAUTHORIZED, "application/json", "{\"error\":\"unauthorized\"}",
 				     strlen("{\"error\":\"unauthorized\"}"), MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+		if (!h->api)
+			return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+		return serve_api(h, c, url, method, rs);
 	}
+	if (strcmp(url, "/") == 0)
+		return is_get(method) ? serve_console(c) : reply_405(c, "GET, HEAD");
 	return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -761,6 +826,7 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 	}
 	h->max_body = o->max_body ? o->max_body : CH_HTTP_DEFAULT_MAX_BODY;
 	h->callback = o->callback;
+	h->api = o->api;
 	h->health = o->health;
 	h->metrics_extra = o->metrics_extra;
 	h->arg = o->arg;

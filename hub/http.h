@@ -13,7 +13,8 @@
  *   POST /v1/callbacks/{channel}  the callback hook, no token (the plugin checks a signature);
  *                                 channel is [A-Za-z0-9_-]{1,63}, anything else 404
  *   any  /v1/...                  401 without "Authorization: Bearer <token>", 503 when no
- *                                 token is configured, else 404 (no API routes yet)
+ *                                 token is configured, else the api hook (api.c)
+ *   GET  /                        the monitoring console (one page; it asks for the token)
  * Unknown paths 404, a known path with the wrong method 405 (with Allow).  Bodies
  * are bounded by max_body (413).  Every answer is JSON except /metrics.
  *
@@ -44,6 +45,8 @@ struct ch_http_incoming {
 	const char *const *headers;
 	/* Header lookup, case-insensitive on the name; NULL if absent. */
 	const char *(*header)(const struct ch_http_incoming *rq, const char *name);
+	/* Query string argument lookup ("?state=open"), percent-decoded; NULL if absent. */
+	const char *(*query)(const struct ch_http_incoming *rq, const char *name);
 	void *impl;
 };
 
@@ -63,6 +66,13 @@ typedef void (*ch_http_callback_fn)(void *arg, const char *channel, const struct
  */
 typedef bool (*ch_http_health_fn)(void *arg, char *detail, size_t len);
 
+/*
+ * The /v1 API behind the token gate (everything under /v1 but callbacks):
+ * fills *status and *reply, a malloc'ed JSON text the server frees (NULL:
+ * "{}").  Called from the server's one thread, like the other hooks.
+ */
+typedef void (*ch_http_api_fn)(void *arg, const struct ch_http_incoming *rq, int *status, char **reply);
+
 /* Appends text to /metrics (e.g. queue depths): NUL-terminated within len. */
 typedef void (*ch_http_metrics_fn)(void *arg, char *buf, size_t len);
 
@@ -76,6 +86,7 @@ struct ch_http_opts {
 	ch_http_callback_fn callback; /* NULL: callbacks answer 404 */
 	ch_http_health_fn health;     /* NULL: always healthy */
 	ch_http_metrics_fn metrics_extra; /* may be NULL */
+	ch_http_api_fn api;               /* NULL: /v1 routes answer 404 */
 	void *arg;                    /* passed to every hook; borrowed */
 };
 

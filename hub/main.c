@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "ingest.h"
 #include "http.h"
+#include "api.h"
 #include "control.h"
 #include "journal.h"
 #include "log.h"
@@ -251,6 +252,14 @@ out:
 	ch_runtime_release(rt);
 }
 
+/* The API's answers and silences: queued like a message from MQTT (journal, then the queue). */
+static int inject(void *arg, const char *topic, const char *payload, size_t len)
+{
+	(void)arg;
+	on_message(NULL, topic, payload, len);
+	return 0;
+}
+
 static bool has_room(void *arg)
 {
 	(void)arg;
@@ -428,6 +437,7 @@ int main(int argc, char **argv)
 	struct ch_ingest *ig = NULL;
 	struct ch_mqtt *mq = NULL;
 	struct ch_http *http = NULL;
+	struct ch_api *api = NULL;
 	const char *mqtt_pw = NULL, *redis_pw = NULL;
 	char err[1024];
 	int rc, exit_code = 0;
@@ -587,8 +597,15 @@ int main(int argc, char **argv)
 	atomic_store(&g.mqtt, mq);
 	if (rt->cfg->http.enabled) {
 		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
+		struct ch_api_opts ao = {.store = &so, .inject = inject};
+		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
+			ch_log(CH_LOG_ERROR, "api: %s", err);
+			exit_code = 1;
+			goto shutdown;
+		}
 		struct ch_http_opts ho = {.listen = rt->cfg->http.listen, .port = rt->cfg->http.port, .token = token,
-					  .callback = callback, .health = health, .metrics_extra = metrics_extra};
+					  .callback = callback, .api = ch_api_handle, .health = health,
+					  .metrics_extra = metrics_extra, .arg = api};
 		if (!token)
 			ch_log(CH_LOG_WARN, "http: %s is not set: the /v1 API answers 503 until it is",
 			       rt->cfg->http.token_env ? rt->cfg->http.token_env : "http.token_env");
@@ -618,6 +635,7 @@ int main(int argc, char **argv)
 
 shutdown:
 	ch_http_stop(http);
+	ch_api_close(api);
 	if (mq)
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);

@@ -240,6 +240,14 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);
+/* For the API (each a new JSON reference in *out):
+ * the open and acknowledged alerts, oldest first, at most max documents; */
+int ch_store_alerts_open(struct ch_store *st, size_t max, json_t **out, char *err, size_t errlen);
+/* a subject's alerts in any state, newest first, at most max; */
+int ch_store_subject_alerts(struct ch_store *st, const char *sid, size_t max, json_t **out, char *err, size_t errlen);
+/* a subject's silences as {target ("*": the subject): {"scope","target","until","until_ms","reason","by"}}. */
+int ch_store_silences_get(struct ch_store *st, const char *sid, json_t **out, char *err, size_t errlen);
+
 /* The job an alert's contact was told by ("cid|channel" in {sid}:alert:<n>:told), or CH_ENOTFOUND.
  * *job is malloc'ed JSON. */
 int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *field, char **job, char *err,

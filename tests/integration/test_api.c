@@ -1,0 +1,222 @@
+/*
+ * test_api.c - the /v1 API and the console of a real carehubd: the token
+ * gate, the queue of open alerts with who the subject is, one alert with its
+ * timeline, acknowledge and resolve (checked like MQTT acks, applied by the
+ * correlator), subjects, devices and silences, and the console page.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define TOKEN "test-api-token"
+
+static struct t_hub hub;
+static int port;
+static char out[65536];
+
+static long call(const char *method_body, const char *path, const char *token)
+{
+	char url[256], auth[128];
+	const char *headers[] = {auth, "Content-Type: application/json", NULL};
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token ? token : "");
+	if (!token)
+		headers[0] = headers[1], headers[1] = NULL;
+	return t_http_call(url, headers, method_body, out, sizeof(out));
+}
+
+/* GET with the token; the body parsed into *j (caller decrefs). */
+static long get(const char *path, json_t **j)
+{
+	long st = call(NULL, path, TOKEN);
+
+	*j = json_loads(out, 0, NULL);
+	return st;
+}
+
+static int setup(void **state)
+{
+	char ov_port[64];
+	const char *ov[] = {"http.enabled=true", ov_port, "http.token_env=CH_TEST_API_TOKEN", NULL};
+
+	(void)state;
+	setenv("CH_TEST_API_TOKEN", TOKEN, 1);
+	t_mqtt_init();
+	port = t_free_port();
+	snprintf(ov_port, sizeof(ov_port), "http.port=%d", port);
+	t_hub_config(&hub, "api", "{\"log\": {\"plugin\": \"log\", \"path\": \"%DIR%/n.jsonl\"}}",
+		     T_POLICY_FAMILY("\"log\""), NULL);
+	t_hub_start(&hub, ov);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	t_hub_stop(&hub);
+	t_mqtt_done();
+	return 0;
+}
+
+struct state_wait {
+	const char *path, *state;
+};
+
+static bool alert_state(void *arg)
+{
+	struct state_wait *w = arg;
+	json_t *j;
+	bool ok = get(w->path, &j) == 200 &&
+		  json_is_string(json_object_get(json_object_get(j, "alert"), "state")) &&
+		  strcmp(json_string_value(json_object_get(json_object_get(j, "alert"), "state")), w->state) == 0;
+
+	json_decref(j);
+	return ok;
+}
+
+static bool queue_has_one(void *arg)
+{
+	json_t *j;
+	bool ok = get("/v1/alerts", &j) == 200 && json_integer_value(json_object_get(j, "count")) >= 1;
+
+	(void)arg;
+	json_decref(j);
+	return ok;
+}
+
+static void the_token_gate(void **state)
+{
+	(void)state;
+	assert_int_equal(call(NULL, "/v1/alerts", NULL), 401);
+	assert_int_equal(call(NULL, "/v1/alerts", "wrong"), 401);
+	assert_int_equal(call(NULL, "/v1/alerts", TOKEN), 200);
+	assert_int_equal(call(NULL, "/v1/nothing", TOKEN), 404);
+	/* The console page needs no token (it asks for one); its data does. */
+	assert_int_equal(call(NULL, "/", NULL), 200);
+	assert_non_null(strstr(out, "carehub 监控台"));
+}
+
+static void queue_detail_ack_and_resolve(void **state)
+{
+	struct state_wait w;
+	char path[128], id[64];
+	json_t *j, *a;
+
+	(void)state;
+	t_publish_event("sos-1", "{\"device\":\"sos-1\",\"type\":\"sos\",\"value\":true}");
+	assert_true(t_wait(queue_has_one, NULL, T_DEADLINE_MS));
+
+	/* The queue: the alert with who and where, filterable. */
+	assert_int_equal(get("/v1/alerts?severity=critical&state=open", &j), 200);
+	a = json_array_get(json_object_get(j, "alerts"), 0);
+	assert_non_null(a);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(a, "id")));
+	assert_string_equal(json_string_value(json_object_get(a, "subject_name")), "王秀英");
+	assert_non_null(json_string_value(json_object_get(a, "address")));
+	json_decref(j);
+	assert_int_equal(get("/v1/alerts?severity=low", &j), 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "count")), 0);
+	json_decref(j);
+	assert_int_equal(get("/v1/alerts?limit=0", &j), 400);
+	json_decref(j);
+
+	/* One alert with its timeline. */
+	snprintf(path, sizeof(path), "/v1/alerts/%s", id);
+	assert_int_equal(get(path, &j), 200);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "id")), id);
+	assert_true(json_array_size(json_object_get(j, "timeline")) >= 1);
+	json_decref(j);
+	assert_int_equal(get("/v1/alerts/s-001:999", &j), 404);
+	json_decref(j);
+
+	/* Acknowledge, then resolve: checked here, applied by the correlator. */
+	snprintf(path, sizeof(path), "/v1/alerts/%s/ack", id);
+	assert_int_equal(call("{\"by\":\"centre operator 7\",\"note\":\"calling her\"}", path, TOKEN), 202);
+	w = (struct state_wait){NULL, "acknowledged"};
+	char detail[128];
+	snprintf(detail, sizeof(detail), "/v1/alerts/%s", id);
+	w.path = detail;
+	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
+	snprintf(path, sizeof(path), "/v1/alerts/%s/resolve", id);
+	assert_int_equal(call("{\"by\":\"centre operator 7\"}", path, TOKEN), 400); /* no outcome */
+	assert_int_equal(call("not json", path, TOKEN), 400);
+	assert_int_equal(call("{\"by\":\"centre operator 7\",\"outcome\":\"accidental\",\"note\":\"pressed by mistake\"}",
+			      path, TOKEN),
+			 202);
+	w.state = "resolved";
+	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
+	assert_int_equal(get(detail, &j), 200);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "outcome")), "accidental");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "resolved_by")),
+			    "centre operator 7");
+	json_decref(j);
+	assert_int_equal(call("{\"by\":\"x\"}", "/v1/alerts/s-001:999/ack", TOKEN), 404);
+	assert_int_equal(call(NULL, path, TOKEN), 405);
+
+	/* Gone from the queue; still in the subject's history. */
+	assert_int_equal(get("/v1/alerts?state=open", &j), 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "count")), 0);
+	json_decref(j);
+	assert_int_equal(get("/v1/alerts?subject=s-001", &j), 200);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "alerts"), 0), "id")), id);
+	json_decref(j);
+	assert_int_equal(get("/v1/alerts?subject=nobody", &j), 404);
+	json_decref(j);
+}
+
+static bool silence_listed(void *arg)
+{
+	json_t *j;
+	bool there = get("/v1/silences?subject=s-001", &j) == 200 &&
+		     json_object_get(json_object_get(json_object_get(j, "silences"), "s-001"), "pir-1") != NULL;
+
+	(void)arg;
+	json_decref(j);
+	return there;
+}
+
+static void subjects_devices_and_silences(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(get("/v1/subjects", &j), 200);
+	assert_true(json_integer_value(json_object_get(j, "count")) >= 2);
+	json_decref(j);
+	assert_int_equal(get("/v1/subjects/s-001", &j), 200);
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "王秀英");
+	assert_true(json_array_size(json_object_get(j, "contacts")) >= 1);
+	json_decref(j);
+	assert_int_equal(get("/v1/subjects/nobody", &j), 404);
+	json_decref(j);
+	assert_int_equal(get("/v1/devices", &j), 200);
+	assert_non_null(strstr(out, "\"id\":\"smoke-1\""));
+	json_decref(j);
+
+	/* A silence goes the way of carehub/v1/silences: checked, queued, stored. */
+	assert_int_equal(call("{\"subject\":\"s-001\",\"device\":\"pir-1\",\"for\":\"2h\",\"reason\":\"sensor moved\","
+			      "\"by\":\"caseworker chen\"}",
+			      "/v1/silences", TOKEN),
+			 202);
+	assert_int_equal(call("{\"subject\":\"s-001\",\"for\":\"2h\"}", "/v1/silences", TOKEN), 400);
+	assert_true(t_wait(silence_listed, NULL, T_DEADLINE_MS));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(the_token_gate),
+		cmocka_unit_test(queue_detail_ack_and_resolve),
+		cmocka_unit_test(subjects_devices_and_silences),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
