@@ -1,7 +1,7 @@
 /*
  * test_quiet.c - quiet hours: a contact inside their quiet hours is not told
- * of a medium alert (a water leak) until they end, while a critical one (SOS)
- * reaches them at once; a held notification is sent when the quiet hours end
+ * of a medium alert (a water leak) until they end, while a critical one (a
+ * smoke alarm) reaches them at once; a held notification is sent when the quiet hours end
  * if the alert is still open, and dropped, on the timeline, if someone
  * answered it meanwhile; a resolve sends the all clear to exactly those told.  The quiet window is written around the current
  * time; its end is then brought forward in Redis instead of waiting for it.
@@ -39,7 +39,7 @@ static int setup(void **state)
 	snprintf(reg, sizeof(reg), "%s/registry.json", hub.dir);
 	snprintf(text, sizeof(text),
 		 "{\"subjects\":[{\"id\":\"q-1\",\"name\":\"q\",\"address\":\"a\",\"phone\":\"+8613800000000\","
-		 "\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"q-sos\",\"type\":\"sos\",\"location\":\"bed\"},"
+		 "\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"q-smoke\",\"type\":\"smoke\",\"location\":\"kitchen\"},"
 		 "{\"id\":\"q-leak\",\"type\":\"water_leak\",\"location\":\"bathroom\"}],\"contacts\":["
 		 "{\"name\":\"daughter\",\"phone\":\"+8613800000001\",\"role\":\"family\",\"order\":1,"
 		 "\"quiet_hours\":\"%02d:%02d-%02d:%02d\"},"
@@ -132,9 +132,9 @@ static void end_quiet_hours(void)
 	json_decref(held);
 }
 
-static void quiet_hours_hold_a_leak_not_an_sos(void **state)
+static void quiet_hours_hold_a_leak_not_a_smoke_alarm(void **state)
 {
-	struct told_wait leak = {"q-1:1", "caseworker,"}, sos = {"q-1:2", "family,caseworker,"};
+	struct told_wait leak = {"q-1:1", "caseworker,"}, smoke = {"q-1:2", "family,caseworker,"};
 	char got[256];
 
 	(void)state;
@@ -147,8 +147,8 @@ static void quiet_hours_hold_a_leak_not_an_sos(void **state)
 	assert_true(until > t_wall_ms() + 25 * 60000LL && until < t_wall_ms() + 36 * 60000LL);
 	json_decref(h);
 
-	t_publish_event("q-sos", "{\"device\":\"q-sos\",\"type\":\"sos\",\"value\":true}");
-	assert_true(t_wait(told_is, &sos, T_DEADLINE_MS));
+	t_publish_event("q-smoke", "{\"device\":\"q-smoke\",\"type\":\"smoke\",\"value\":true}");
+	assert_true(t_wait(told_is, &smoke, T_DEADLINE_MS));
 
 	/* Her quiet hours end with the leak still open: she is told then. */
 	end_quiet_hours();
@@ -204,7 +204,7 @@ static void answered_during_quiet_hours_is_not_sent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(quiet_hours_hold_a_leak_not_an_sos),
+		cmocka_unit_test(quiet_hours_hold_a_leak_not_a_smoke_alarm),
 		cmocka_unit_test(answered_during_quiet_hours_is_not_sent),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

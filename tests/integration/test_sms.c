@@ -74,8 +74,8 @@ static void sos_reaches_the_gateway_in_parts(void **state)
 	assert_false(t_hub_log_contains(&hub, "+8613800000011"));
 }
 
-/* The rate limit holds the fourth message to one number, and sends it when its window rolls over. */
-static void rate_limit_holds_the_fourth(void **state)
+/* The rate limit holds the fourth message and the fourth call to one number, and sends them when the window rolls over. */
+static void rate_limit_holds_the_fourth_message_and_call(void **state)
 {
 	static const int ok[] = {200};
 	struct t_http *gw2 = t_http_start(ok, 1);
@@ -84,10 +84,12 @@ static void rate_limit_holds_the_fourth(void **state)
 	static const char *const devs[][2] = {{"sos-1", "sos"}, {"smoke-1", "smoke"}, {"gas-1", "gas"}, {"leak-1", "water_leak"}};
 
 	(void)state;
+	/* An SMS gateway and a voice platform (one local server plays both), each 3 per number per 4 s. */
 	snprintf(channels, sizeof(channels),
-		 "{\"sms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\", \"rate_limit\": [[3, \"4s\"]]}}",
-		 t_http_port(gw2));
-	t_hub_config(&h, "smsrate", channels, T_POLICY_FAMILY("\"sms\""), NULL);
+		 "{\"sms\": {\"plugin\": \"sms\", \"url\": \"http://127.0.0.1:%d/sms\", \"rate_limit\": [[3, \"4s\"]]},"
+		 " \"call\": {\"plugin\": \"ai_call\", \"url\": \"http://127.0.0.1:%d/calls\", \"rate_limit\": [[3, \"4s\"]]}}",
+		 t_http_port(gw2), t_http_port(gw2));
+	t_hub_config(&h, "smsrate", channels, T_POLICY_FAMILY("\"sms\",\"call\""), NULL);
 	t_hub_start(&h, NULL);
 	/* Start just after a 4 s window begins, so that all four fall in one window. */
 	while (t_wall_ms() % 4000 > 300)
@@ -98,13 +100,22 @@ static void rate_limit_holds_the_fourth(void **state)
 		snprintf(json, sizeof(json), "{\"device\":\"%s\",\"type\":\"%s\",\"value\":true}", devs[i][0], devs[i][1]);
 		t_publish_event(devs[i][0], json);
 	}
-	assert_true(t_http_wait(gw2, 3, T_DEADLINE_MS));
+	/* Three messages and three calls at once; the fourth of each waits for the next window. */
+	assert_true(t_http_wait(gw2, 6, T_DEADLINE_MS));
 	while (t_wall_ms() < boundary - 300) {
-		assert_int_equal(t_http_count(gw2), 3);
+		assert_int_equal(t_http_count(gw2), 6);
 		t_sleep_ms(50);
 	}
-	assert_true(t_http_wait(gw2, 4, T_DEADLINE_MS));
+	assert_true(t_http_wait(gw2, 8, T_DEADLINE_MS));
 	assert_true(t_wall_ms() >= boundary);
+	size_t calls = 0;
+	for (size_t i = 0; i < t_http_count(gw2); i++) {
+		struct t_http_req rq;
+		assert_true(t_http_get(gw2, i, &rq));
+		calls += strcmp(rq.path, "/calls") == 0;
+		t_http_req_free(&rq);
+	}
+	assert_int_equal(calls, 4);
 	assert_true(t_hub_log_contains(&h, "waits"));
 	t_hub_stop(&h);
 	t_http_stop(gw2);
@@ -114,7 +125,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sos_reaches_the_gateway_in_parts),
-		cmocka_unit_test(rate_limit_holds_the_fourth),
+		cmocka_unit_test(rate_limit_holds_the_fourth_message_and_call),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
