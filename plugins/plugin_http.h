@@ -258,6 +258,56 @@ static inline int ph_channel_init(struct ph_channel *c, const struct ch_host *ho
 	return -1;
 }
 
+/*
+ * The start of every callback(): the signature (CH_CB_UNAUTHORIZED), a JSON
+ * object body, and the notification's key in key_field (CH_CB_BAD_REQUEST
+ * with err), copied to out->idempotency_key; the provider's reference in
+ * ref_field is kept whole or not at all (cut short it would name another).
+ * 0 with *doc (the caller decrefs it), else *doc is NULL.
+ */
+static inline int ph_callback_open(const struct ph_channel *c, const struct ch_callback_request *req,
+				   const char *key_field, const char *ref_field, json_t **doc,
+				   struct ch_callback_result *out, char *err, size_t errlen)
+{
+	const char *key, *ref;
+
+	*doc = NULL;
+	if (ph_verify_callback(c->host, c->secret, c->window_s, req, err, errlen))
+		return CH_CB_UNAUTHORIZED;
+	*doc = json_loadb(req->body, req->body_len, 0, NULL);
+	if (!json_is_object(*doc)) {
+		snprintf(err, errlen, "body is not a JSON object");
+		goto bad;
+	}
+	key = json_string_value(json_object_get(*doc, key_field));
+	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
+		snprintf(err, errlen, "\"%s\" (the notification's idempotency key) missing or too long", key_field);
+		goto bad;
+	}
+	snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
+	ref = json_string_value(json_object_get(*doc, ref_field));
+	if (ref && strlen(ref) < sizeof(out->provider_ref))
+		snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
+	return 0;
+bad:
+	json_decref(*doc);
+	*doc = NULL;
+	return CH_CB_BAD_REQUEST;
+}
+
+/* "<head>" or "<head>: <text>" into a reason field, the provider's text made one safe line. */
+static inline void ph_reason(char *dst, size_t len, const char *head, const char *text)
+{
+	size_t off;
+
+	snprintf(dst, len, "%s", head);
+	off = strlen(dst);
+	if (text && *text && off + 2 < len) {
+		memcpy(dst + off, ": ", 3);
+		ph_copy_text(dst + off + 2, len - off - 2, text);
+	}
+}
+
 static inline void ph_free_request(struct ch_http_request *r)
 {
 	if (r->headers) {

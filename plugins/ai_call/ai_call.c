@@ -149,37 +149,23 @@ static int ai_callback(void *ctx, const struct ch_callback_request *req, struct 
 		       size_t errlen)
 {
 	const struct ai_call *a = ctx;
-	const char *key, *status, *answer, *ref, *detail;
+	const char *status, *answer;
+	char head[64];
 	json_t *doc;
-	int rc = CH_CB_BAD_REQUEST;
+	int rc = ph_callback_open(&a->ch, req, "id", "call_id", &doc, out, err, errlen);
 
-	if (ph_verify_callback(a->ch.host, a->ch.secret, a->ch.window_s, req, err, errlen))
-		return CH_CB_UNAUTHORIZED;
-	doc = json_loadb(req->body, req->body_len, 0, NULL);
-	key = json_string_value(json_object_get(doc, "id"));
+	if (rc)
+		return rc;
 	status = json_string_value(json_object_get(doc, "status"));
 	answer = json_string_value(json_object_get(doc, "answer"));
-	ref = json_string_value(json_object_get(doc, "call_id"));
-	detail = json_string_value(json_object_get(doc, "detail"));
-	if (!json_is_object(doc)) {
-		snprintf(err, errlen, "body is not a JSON object");
-	} else if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
-		snprintf(err, errlen, "\"id\" (the idempotency key of the call) missing or too long");
-	} else if (!status || outcome_of(status, answer, &out->outcome)) {
+	if (!status || outcome_of(status, answer, &out->outcome)) {
 		snprintf(err, errlen, "\"status\" must be answered, no_answer, busy or failed");
+		rc = CH_CB_BAD_REQUEST;
 	} else {
-		snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
-		if (ref)
-			snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
-		char line[sizeof(out->reason)];
 		/* status and a known answer are short ASCII words (outcome_of checked them). */
 		bool said = out->outcome == CH_CB_CONFIRMED_SAFE || out->outcome == CH_CB_NEEDS_HELP;
-		int off = snprintf(line, sizeof(line), "call %s%s%s%s", status, said ? ", answer " : "",
-				   said ? answer : "", detail ? ": " : "");
-		/* The platform's words go to logs and timelines: one line, cut on a character. */
-		ph_copy_text(line + off, sizeof(line) - (size_t)off, detail ? detail : "");
-		ph_copy_text(out->reason, sizeof(out->reason), line);
-		rc = 0;
+		snprintf(head, sizeof(head), "call %s%s%s", status, said ? ", answer " : "", said ? answer : "");
+		ph_reason(out->reason, sizeof(out->reason), head, json_string_value(json_object_get(doc, "detail")));
 	}
 	json_decref(doc);
 	return rc;

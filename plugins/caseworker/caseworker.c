@@ -179,31 +179,20 @@ static int take_resolution(const json_t *outcome, struct ch_callback_result *out
 	return -1;
 }
 
-static int cw_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out, char *err,
-		       size_t errlen)
+static int cw_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out,
+		       char *err, size_t errlen)
 {
 	const struct caseworker *c = ctx;
-	const char *key, *status, *ref, *by, *note;
+	const char *status, *by;
+	char head[64];
 	json_t *doc;
-	size_t off;
-	int rc = CH_CB_BAD_REQUEST;
+	int rc = ph_callback_open(&c->ch, req, "external_id", "task_id", &doc, out, err, errlen);
 
-	if (ph_verify_callback(c->ch.host, c->ch.secret, c->ch.window_s, req, err, errlen))
-		return CH_CB_UNAUTHORIZED;
-	doc = json_loadb(req->body, req->body_len, 0, NULL);
-	key = json_string_value(json_object_get(doc, "external_id"));
+	if (rc)
+		return rc;
 	status = json_string_value(json_object_get(doc, "status"));
-	ref = json_string_value(json_object_get(doc, "task_id"));
 	by = json_string_value(json_object_get(doc, "by"));
-	note = json_string_value(json_object_get(doc, "note"));
-	if (!json_is_object(doc)) {
-		snprintf(err, errlen, "body is not a JSON object");
-		goto out;
-	}
-	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
-		snprintf(err, errlen, "\"external_id\" (the idempotency key of the task) missing or too long");
-		goto out;
-	}
+	rc = CH_CB_BAD_REQUEST;
 	if (status && strcmp(status, "accepted") == 0) {
 		out->outcome = CH_CB_ACCEPTED;
 	} else if (status && strcmp(status, "closed") == 0) {
@@ -219,22 +208,13 @@ static int cw_callback(void *ctx, const struct ch_callback_request *req, struct 
 		snprintf(err, errlen, "\"status\" must be accepted, closed or rejected");
 		goto out;
 	}
-	snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
-	/* A task id cut short would name another task; keep it whole or not at all. */
-	if (ref && strlen(ref) < sizeof(out->provider_ref))
-		snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
 	if (by)
 		ph_copy_text(out->by, sizeof(out->by), by);
 	if (out->outcome == CH_CB_CLOSED)
-		snprintf(out->reason, sizeof(out->reason), "task closed (%s)", out->resolution);
+		snprintf(head, sizeof(head), "task closed (%s)", out->resolution);
 	else
-		snprintf(out->reason, sizeof(out->reason), "task %s", status);
-	off = strlen(out->reason);
-	if (note && *note && off + 2 < sizeof(out->reason)) {
-		memcpy(out->reason + off, ": ", 3);
-		off += 2;
-		ph_copy_text(out->reason + off, sizeof(out->reason) - off, note);
-	}
+		snprintf(head, sizeof(head), "task %s", status);
+	ph_reason(out->reason, sizeof(out->reason), head, json_string_value(json_object_get(doc, "note")));
 	rc = 0;
 out:
 	json_decref(doc);

@@ -123,56 +123,33 @@ static void sms_http_done(void *ctx, const struct ch_notification *n, const stru
 	ph_classify(m->ch.host, resp, res);
 }
 
-static int sms_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out, char *err,
-			size_t errlen)
+static int sms_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out,
+			char *err, size_t errlen)
 {
 	const struct sms *m = ctx;
-	const char *key, *status, *ref, *error;
-	char reason[sizeof(out->reason)];
+	const char *status;
+	char reason[sizeof(out->reason)], head[32];
 	json_t *doc;
-	size_t off;
-	int rc = CH_CB_BAD_REQUEST;
+	int rc = ph_callback_open(&m->ch, req, "id", "message_id", &doc, out, err, errlen);
 
-	if (ph_verify_callback(m->ch.host, m->ch.secret, m->ch.window_s, req, err, errlen))
-		return CH_CB_UNAUTHORIZED;
-	doc = json_loadb(req->body, req->body_len, 0, NULL);
-	key = json_string_value(json_object_get(doc, "id"));
+	if (rc)
+		return rc;
 	status = json_string_value(json_object_get(doc, "status"));
-	ref = json_string_value(json_object_get(doc, "message_id"));
-	error = json_string_value(json_object_get(doc, "error"));
-	if (!json_is_object(doc)) {
-		snprintf(err, errlen, "body is not a JSON object");
-		goto out;
-	}
-	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
-		snprintf(err, errlen, "\"id\" (the idempotency key of the message) missing or too long");
-		goto out;
-	}
 	if (status && strcmp(status, "delivered") == 0) {
 		out->outcome = CH_CB_DELIVERED;
 	} else if (status && (strcmp(status, "failed") == 0 || strcmp(status, "undeliverable") == 0)) {
 		out->outcome = CH_CB_FAILED;
 	} else {
 		snprintf(err, errlen, "\"status\" must be delivered, failed or undeliverable");
-		goto out;
+		json_decref(doc);
+		return CH_CB_BAD_REQUEST;
 	}
-	snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s", key);
-	/* A message id cut short would name another message; keep it whole or not at all. */
-	if (ref && strlen(ref) < sizeof(out->provider_ref))
-		snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
-	snprintf(reason, sizeof(reason), "sms %s", status);
-	off = strlen(reason);
-	if (error && *error && off + 2 < sizeof(reason)) {
-		memcpy(reason + off, ": ", 3);
-		off += 2;
-		ph_copy_text(reason + off, sizeof(reason) - off, error);
-	}
-	/* Masking keeps the length, so the reason stays whole and valid UTF-8. */
+	snprintf(head, sizeof(head), "sms %s", status);
+	ph_reason(reason, sizeof(reason), head, json_string_value(json_object_get(doc, "error")));
+	/* Gateways echo the number; masking keeps the length, so the reason stays whole and valid UTF-8. */
 	m->ch.host->mask(reason, out->reason, sizeof(out->reason));
-	rc = 0;
-out:
 	json_decref(doc);
-	return rc;
+	return 0;
 }
 
 static const struct ch_plugin plugin = {
