@@ -208,6 +208,14 @@ static inline char *ph_opt_dup(const struct ch_host *host, const struct ch_plugi
 	return s;
 }
 
+/* The option table entries every provider channel shares (ph_channel_init reads them). */
+#define PH_PROVIDER_OPTIONS(provider)                                                                      \
+	{.name = "url", .type = CH_OPT_URL, .required = 1, .help = "the " provider "'s endpoint"},               \
+	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the " provider "'s bearer token"}, \
+	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the callback signing secret"}, \
+	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the " provider " posts callbacks (/v1/callbacks/<channel>)"}, \
+	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed callback stays valid (default 300)"}
+
 /* What a provider channel holds: where to send, its token, and how to check its callbacks. */
 struct ph_channel {
 	const struct ch_host *host; /* borrowed for the instance's lifetime */

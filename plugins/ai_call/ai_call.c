@@ -35,13 +35,9 @@ struct ai_call {
 };
 
 static const struct ch_plugin_option options[] = {
-	{.name = "url", .type = CH_OPT_URL, .required = 1, .help = "the voice platform's call endpoint"},
-	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the platform's bearer token"},
-	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the callback signing secret"},
-	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the platform reports the call (the hub's /v1/callbacks/<channel>)"},
+	PH_PROVIDER_OPTIONS("voice platform"),
 	{.name = "caller_id", .type = CH_OPT_STRING, .help = "the number or name the callee sees"},
 	{.name = "language", .type = CH_OPT_STRING, .help = "speech language of the script (default zh-CN)"},
-	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed callback stays valid (default 300)"},
 	{.name = NULL},
 };
 

@@ -44,12 +44,8 @@ struct caseworker {
 };
 
 static const struct ch_plugin_option options[] = {
-	{.name = "url", .type = CH_OPT_URL, .required = 1, .help = "the case management system's task endpoint"},
-	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the system's bearer token"},
-	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the callback signing secret"},
-	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the system reports the task (the hub's /v1/callbacks/<channel>)"},
+	PH_PROVIDER_OPTIONS("case management system"),
 	{.name = "due", .type = CH_OPT_INT, .help = "seconds after the alert opened that the task is due (default 3600)"},
-	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed callback stays valid (default 300)"},
 	{.name = NULL},
 };
 

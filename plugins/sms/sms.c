@@ -38,12 +38,8 @@ struct sms {
 };
 
 static const struct ch_plugin_option options[] = {
-	{.name = "url", .type = CH_OPT_URL, .required = 1, .help = "the gateway's send endpoint"},
-	{.name = "auth_env", .type = CH_OPT_ENV, .help = "environment variable holding the gateway's bearer token"},
+	PH_PROVIDER_OPTIONS("SMS gateway"),
 	{.name = "sender", .type = CH_OPT_STRING, .help = "sender id or signature the gateway shows"},
-	{.name = "callback_url", .type = CH_OPT_URL, .help = "where the gateway posts delivery receipts"},
-	{.name = "secret_env", .type = CH_OPT_ENV, .help = "environment variable holding the receipt signing secret"},
-	{.name = "callback_window", .type = CH_OPT_INT, .help = "seconds a signed receipt stays valid (default 300)"},
 	{.name = NULL},
 };
 
