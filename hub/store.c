@@ -1250,7 +1250,7 @@ int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *fie
 	return *job ? 0 : CH_ENOMEM;
 }
 
-/* MGETs keys (owned; freed here) and appends each existing JSON document to arr. */
+/* MGETs keys (the array and its n strings are freed here) and appends each JSON document found to arr. */
 static int mget_docs(struct ch_store *st, char **keys, size_t n, json_t *arr, char *err, size_t errlen)
 {
 	const char **argv = calloc(n + 1, sizeof(*argv));
@@ -1278,6 +1278,7 @@ static int mget_docs(struct ch_store *st, char **keys, size_t n, json_t *arr, ch
 out:
 	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
+	free(keys);
 	free(argv);
 	return rc;
 }
