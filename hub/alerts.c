@@ -106,30 +106,22 @@ size_t ch_alert_hold_quiet(json_t *jobs, const struct ch_subject *subj, const st
 	if (sev >= CH_SEV_HIGH || !subj)
 		return 0;
 	json_array_foreach(jobs, i, job) {
-		const char *cid = json_string_value(json_object_get(job, "cid"));
+		const struct ch_contact *ct = ch_alert_find_contact(subj, json_string_value(json_object_get(job, "cid")));
+		const struct ch_tz *zone = tz;
+		char err[256];
+		int s, e;
 
-		for (size_t c = 0; cid && c < subj->ncontacts; c++) {
-			const struct ch_contact *ct = &subj->contacts[c];
-			char id[9];
-			int s, e;
-
-			if (!ct->quiet_hours || ch_parse_daywindow(ct->quiet_hours, &s, &e) || s == e)
-				continue;
-			const struct ch_tz *zone = tz;
-			char err[256];
-
-			ch_alert_contact_id(ct->role, ct->phone, id);
-			/* A son abroad keeps his own nights. */
-			if (ct->timezone && ch_tz_get(ct->timezone, &zone, err, sizeof(err)))
-				zone = tz;
-			if (strcmp(id, cid) != 0 || !ch_tz_in_window(zone, s, e, now_ms))
-				continue;
-			int64_t until = ch_tz_next_window_edge(zone, s, e, now_ms);
-			if (until != INT64_MAX) {
-				json_object_set_new(job, "hold_until", json_integer(until));
-				held++;
-			}
-			break;
+		if (!ct || !ct->quiet_hours || ch_parse_daywindow(ct->quiet_hours, &s, &e) || s == e)
+			continue;
+		/* A son abroad keeps his own nights. */
+		if (ct->timezone && ch_tz_get(ct->timezone, &zone, err, sizeof(err)))
+			zone = tz;
+		if (!ch_tz_in_window(zone, s, e, now_ms))
+			continue;
+		int64_t until = ch_tz_next_window_edge(zone, s, e, now_ms);
+		if (until != INT64_MAX) {
+			json_object_set_new(job, "hold_until", json_integer(until));
+			held++;
 		}
 	}
 	return held;

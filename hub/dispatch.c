@@ -133,6 +133,34 @@ static int inflight(const struct ch_dispatch *d, const struct ch_channel *ch)
 
 /* ---------------------------------------------------------------- outcomes */
 
+/*
+ * A fallback to another contact keeps that contact's quiet hours, as step
+ * jobs do (alerts below high only): when they hold it, the end of them, else 0.
+ */
+static int64_t fallback_hold(const struct task *t, json_t *next)
+{
+	const struct ch_subject *subj = t->rt ? ch_registry_subject(t->rt->reg, t->sid) : NULL;
+	const char *zone;
+	const struct ch_tz *tz = NULL;
+	enum ch_severity sev;
+	json_t *one;
+	char err[256];
+	int64_t until;
+
+	if (!subj || !t->alert || json_is_true(json_object_get(next, "all_clear")) ||
+	    ch_severity_parse(json_string_value(json_object_get(t->alert, "severity")), &sev) || sev >= CH_SEV_HIGH)
+		return 0;
+	zone = subj->timezone ? subj->timezone : t->rt->cfg->timezone;
+	if (ch_tz_get(zone, &tz, err, sizeof(err)))
+		return 0; /* a zone this machine lacks must not silence anyone */
+	one = json_array();
+	json_array_append(one, next);
+	ch_alert_hold_quiet(one, subj, tz, sev, ch_clock_now_ms());
+	until = json_integer_value(json_object_get(next, "hold_until"));
+	json_decref(one);
+	return until > 0 ? until : 0;
+}
+
 static void finish(struct ch_dispatch *d, struct task *t, const char *state, const struct ch_send_result *res)
 {
 	char ts[40], err[256], told[128];
@@ -141,6 +169,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	char *tlj, *nextj = NULL;
 	bool limited = strcmp(state, "limited") == 0;
 	bool failed = limited || strcmp(state, "failed") == 0;
+	int64_t hold = 0;
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
@@ -153,13 +182,14 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	json_decref(tl);
 	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */
 	if (failed && (next = ch_alert_next_job(t->job))) {
+		hold = fallback_hold(t, next);
 		nextj = json_dumps(next, JSON_COMPACT);
 		ch_fmt(told, sizeof(told), "%s|%s", json_string_value(json_object_get(next, "cid")),
 		       json_string_value(json_object_get(next, "channel")));
 	}
 	/* Redis away: keep trying; the job stays pending in the stream meanwhile. */
 	while ((rc = ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, t->sid, t->alert_id, tlj, nextj,
-					      nextj ? told : NULL, err, sizeof(err))) == CH_EAGAIN &&
+					      nextj ? told : NULL, hold, err, sizeof(err))) == CH_EAGAIN &&
 	       atomic_load(&d->running)) {
 		ch_log_rl("dispatch-redis", 10000, CH_LOG_WARN, "dispatch: %s; retrying", err);
 		struct timespec s = {0, 200 * 1000000L};
@@ -182,7 +212,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 		       res ? res->reason : "");
 	}
 	if (next && rc == 0) {
-		ch_log(CH_LOG_INFO, "[%s] falls back to %s", t->channel, json_string_value(json_object_get(next, "key")));
+		ch_log(CH_LOG_INFO, "[%s] falls back to %s%s", t->channel, json_string_value(json_object_get(next, "key")),
+		       hold ? " (held: quiet hours)" : "");
 		atomic_store(&d->woken, true);
 	}
 	free(nextj);
@@ -535,15 +566,15 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	t->step = (int)json_integer_value(json_object_get(t->job, "step"));
 	if (!t->key || !t->sid || !t->alert_id || !t->channel) {
 		ch_log(CH_LOG_ERROR, "dispatch: malformed job %s dropped", t->entry_id);
-		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, err,
-					 sizeof(err));
+		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, 0,
+					 err, sizeof(err));
 		task_free(t);
 		return;
 	}
 	rc = ch_store_dispatch_state(d->store, t->key, state, sizeof(state), err, sizeof(err));
 	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "limited") == 0)) {
 		/* Done before a restart: acknowledge, never send twice. */
-		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, NULL, NULL, err,
+		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, NULL, NULL, 0, err,
 					 sizeof(err));
 		task_free(t);
 		return;

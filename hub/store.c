@@ -1103,9 +1103,9 @@ int ch_store_dispatch_begin(struct ch_store *st, const char *idem, char *err, si
 int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const char *idem,
 			     const char *state, const char *sid, const char *alert_id,
 			     const char *timeline_json, const char *next_job, const char *next_told,
-			     char *err, size_t errlen)
+			     int64_t next_hold_ms, char *err, size_t errlen)
 {
-	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL;
+	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL, *held = NULL;
 	redisReply *r;
 	int rc, nsent = 0, first_rc = 0;
 
@@ -1118,7 +1118,8 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 		tk = alert_key(st, alert_id, ":tl");
 	if (alert_id && next_job && next_told)
 		told = alert_key(st, alert_id, ":told");
-	if (!dk || !ok || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
+	held = key(st, "held", (char *)NULL);
+	if (!dk || !ok || !held || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
 		rc = CH_ENOMEM;
 		goto out;
 	}
@@ -1134,7 +1135,14 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 		redisAppendCommandArgv(st->c, 3, push, NULL);
 		nsent++;
 	}
-	if (next_job) {
+	if (next_job && next_hold_ms > 0) {
+		/* Quiet hours: kept aside like any held job (store_escalate.lua 'held' releases it). */
+		char score[24];
+		ch_fmt(score, sizeof(score), "%lld", (long long)next_hold_ms);
+		const char *zadd[] = {"ZADD", held, score, next_job};
+		redisAppendCommandArgv(st->c, 4, zadd, NULL);
+		nsent++;
+	} else if (next_job) {
 		const char *add[] = {"XADD", ok, "*", "job", next_job};
 		redisAppendCommandArgv(st->c, 5, add, NULL);
 		nsent++;
@@ -1179,6 +1187,7 @@ out:
 	free(ok);
 	free(tk);
 	free(told);
+	free(held);
 	return rc;
 }
 

@@ -230,13 +230,14 @@ int ch_store_dispatch_begin(struct ch_store *st, const char *key, char *err, siz
 /*
  * Final outcome of a job: records state ("sent"/"failed"), appends a timeline
  * entry to the alert, queues next_job (a fallback, may be NULL; with
- * next_told, the "cid|channel" it is remembered under for the all clear) and
+ * next_told, the "cid|channel" it is remembered under for the all clear; with
+ * next_hold_ms > 0 it waits in the held set until then: quiet hours) and
  * acknowledges the stream entry, in one transaction and one round trip.
  */
 int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const char *key,
 			     const char *state, const char *sid, const char *alert_id,
 			     const char *timeline_json, const char *next_job, const char *next_told,
-			     char *err, size_t errlen);
+			     int64_t next_hold_ms, char *err, size_t errlen);
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);

@@ -201,11 +201,76 @@ static void answered_during_quiet_hours_is_not_sent(void **state)
 	json_decref(tl);
 }
 
+static bool held_is(void *arg)
+{
+	const struct t_hub *h = arg;
+
+	return t_redis_int("ZCARD %sheld", h->prefix) == 1;
+}
+
+/*
+ * Falling back to the next relative keeps her quiet hours: the son (first in
+ * order) cannot be reached, his sister is in her quiet hours, and a leak is
+ * not worth waking her: the fallback waits in the held set until they end.
+ */
+static void a_fallback_to_the_next_contact_keeps_her_quiet_hours(void **state)
+{
+	static const int refused[] = {400};
+	struct t_http *dead = t_http_start(refused, 1);
+	struct t_hub h;
+	char chans[256], reg[700], ov[760], text[2048];
+	int64_t m = (t_wall_ms() / 60000 + 8 * 60) % 1440;
+	int s = (int)((m + 1440 - 30) % 1440), e = (int)((m + 30) % 1440);
+	FILE *f;
+
+	(void)state;
+	snprintf(chans, sizeof(chans), "{\"dead\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/hook\"}}",
+		 t_http_port(dead));
+	t_hub_config(&h, "quietfb", chans,
+		     "{\"by_severity\":{\"critical\":\"m\",\"high\":\"m\",\"medium\":\"m\",\"low\":\"m\",\"info\":\"m\"},"
+		     "\"policies\":{\"m\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"dead\"],"
+		     "\"contacts\":\"first\"}]}}}",
+		     NULL);
+	snprintf(reg, sizeof(reg), "%s/registry.json", h.dir);
+	snprintf(text, sizeof(text),
+		 "{\"subjects\":[{\"id\":\"q-2\",\"name\":\"q\",\"address\":\"a\",\"phone\":\"+8613800000000\","
+		 "\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"q2-leak\",\"type\":\"water_leak\",\"location\":\"bathroom\"}],"
+		 "\"contacts\":[{\"name\":\"son\",\"phone\":\"+8613800000003\",\"role\":\"family\",\"order\":0},"
+		 "{\"name\":\"daughter\",\"phone\":\"+8613800000001\",\"role\":\"family\",\"order\":1,"
+		 "\"quiet_hours\":\"%02d:%02d-%02d:%02d\"}]}]}",
+		 s / 60, s % 60, e / 60, e % 60);
+	f = fopen(reg, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(ov, sizeof(ov), "registry.file=%s", reg);
+	const char *ovs[] = {ov, NULL};
+	t_hub_start(&h, ovs);
+
+	t_publish_event("q2-leak", "{\"device\":\"q2-leak\",\"type\":\"water_leak\",\"value\":true}");
+	assert_true(t_wait(held_is, &h, T_DEADLINE_MS));
+	json_t *held = t_redis("ZRANGE %sheld 0 -1 WITHSCORES", h.prefix);
+	const char *job = json_string_value(json_array_get(held, 0));
+	assert_non_null(strstr(job, "\"name\":\"daughter\""));
+	long long until = atoll(json_string_value(json_array_get(held, 1)));
+	assert_true(until > t_wall_ms() + 25 * 60000LL && until < t_wall_ms() + 36 * 60000LL);
+	/* Only the son was tried. */
+	assert_int_equal(t_http_count(dead), 1);
+
+	/* Her quiet hours end: she is tried then. */
+	json_decref(t_redis("ZADD %sheld XX %lld %s", h.prefix, (long long)t_wall_ms() - 1, job));
+	json_decref(held);
+	assert_true(t_http_wait(dead, 2, T_DEADLINE_MS));
+	t_hub_stop(&h);
+	t_http_stop(dead);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(quiet_hours_hold_a_leak_not_a_smoke_alarm),
 		cmocka_unit_test(answered_during_quiet_hours_is_not_sent),
+		cmocka_unit_test(a_fallback_to_the_next_contact_keeps_her_quiet_hours),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
