@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -210,12 +211,71 @@ static void subjects_devices_and_silences(void **state)
 	assert_true(t_wait(silence_listed, NULL, T_DEADLINE_MS));
 }
 
+/* Runs carehubctl against the hub; its exit status, stdout (and stderr) in out. */
+static int ctl(const char *args, const char *token)
+{
+	char cmd[2048];
+	size_t n;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "CAREHUB_API_TOKEN='%s' CAREHUB_URL='http://127.0.0.1:%d' '%s/carehubctl' %s 2>&1",
+		 token ? token : "", port, t_build_dir(), args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void carehubctl_is_the_api_on_the_command_line(void **state)
+{
+	char id[64], args[256], detail[128];
+	struct state_wait w;
+	json_t *j;
+
+	(void)state;
+	t_publish_event("smoke-1", "{\"device\":\"smoke-1\",\"type\":\"smoke\",\"value\":true}");
+	assert_true(t_wait(queue_has_one, NULL, T_DEADLINE_MS));
+	assert_int_equal(get("/v1/alerts?state=open", &j), 200);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(json_array_get(json_object_get(j, "alerts"), 0), "id")));
+	json_decref(j);
+
+	assert_int_equal(ctl("alerts", TOKEN), 0);
+	assert_non_null(strstr(out, id));
+	assert_non_null(strstr(out, "critical"));
+	assert_non_null(strstr(out, "王秀英"));
+	snprintf(args, sizeof(args), "alert %s", id);
+	assert_int_equal(ctl(args, TOKEN), 0);
+	assert_non_null(strstr(out, "opened"));
+	assert_int_equal(ctl("subjects", TOKEN), 0);
+	assert_non_null(strstr(out, "s-001"));
+
+	/* A refusal is the hub's reason and exit 1; no token, exit 1; bad usage, exit 2. */
+	snprintf(args, sizeof(args), "resolve %s --by 'op 3'", id);
+	assert_int_equal(ctl(args, TOKEN), 1);
+	assert_non_null(strstr(out, "resolve needs \"outcome\""));
+	assert_int_equal(ctl("alerts", NULL), 1);
+	assert_non_null(strstr(out, "CAREHUB_API_TOKEN is not set"));
+	assert_int_equal(ctl("alerts", "wrong"), 1);
+	assert_non_null(strstr(out, "HTTP 401"));
+	assert_int_equal(ctl("ack", TOKEN), 2);
+
+	snprintf(args, sizeof(args), "resolve %s --by 'op 3' --outcome false_alarm --note 'burnt toast'", id);
+	assert_int_equal(ctl(args, TOKEN), 0);
+	snprintf(detail, sizeof(detail), "/v1/alerts/%s", id);
+	w = (struct state_wait){detail, "resolved"};
+	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_token_gate),
 		cmocka_unit_test(queue_detail_ack_and_resolve),
 		cmocka_unit_test(subjects_devices_and_silences),
+		cmocka_unit_test(carehubctl_is_the_api_on_the_command_line),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
