@@ -182,8 +182,9 @@ for _ = 1, ng do
       elseif kind == 'note' and doc then
         redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'callback', by = by,
           text = text}))
-        -- Not delivered: the fallback the hub worked out, once (a repeated receipt finds it told).
-        if doc.state ~= 'resolved' and jobs ~= '' and jobs ~= '[]' then
+        -- Not delivered: the fallback the hub worked out, once (a repeated receipt finds it told);
+        -- not once someone has taken the alert.
+        if doc.state == 'open' and jobs ~= '' and jobs ~= '[]' then
           for _, job in ipairs(cjson.decode(jobs)) do
             if redis.call('HSETNX', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job)) == 1 then
               redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
