@@ -239,6 +239,13 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
 		goto out;
 	}
+	if (!ch_queue_has_room(g.queue)) {
+		/* Full (Redis away, a backlog): the provider will try again; nothing is half taken. */
+		*status = 503;
+		ch_log_rl("callback-busy", 5000, CH_LOG_WARN, "[%s] callback deferred: the ingest queue is full", channel);
+		ch_fmt(reply, len, "{\"error\":\"busy, try again\"}");
+		goto out;
+	}
 	atomic_fetch_add(&ch_metrics.callbacks_ok, 1);
 	ch_metrics_inc(CH_MF_CALLBACKS, channel, ch_control_callback_name(r.outcome));
 	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
@@ -256,6 +263,8 @@ out:
 static int inject(void *arg, const char *topic, const char *payload, size_t len)
 {
 	(void)arg;
+	if (!ch_queue_has_room(g.queue))
+		return CH_EFULL; /* the API answers 503: try again */
 	on_message(NULL, topic, payload, len);
 	return 0;
 }
