@@ -167,7 +167,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	json_t *c = json_object_get(t->job, "contact");
 	json_t *tl, *next = NULL;
 	char *tlj, *nextj = NULL;
-	bool limited = strcmp(state, "limited") == 0;
+	bool limited = strcmp(state, "limited") == 0, skipped = strcmp(state, "skipped") == 0;
 	bool failed = limited || strcmp(state, "failed") == 0;
 	int64_t hold = 0;
 	int rc;
@@ -175,7 +175,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
 	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
-		       limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor, "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
+		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
+		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
 		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
 		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
@@ -198,10 +199,12 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	free(tlj);
-	ch_metrics_inc(CH_MF_SENDS, t->channel, limited ? "limited" : failed ? "failed" : "ok");
-	if (!failed && t->step == 0 && t->n.opened_at_ms > 0)
+	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
+	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0)
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
-	if (!failed) {
+	if (skipped) {
+		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
+	} else if (!failed) {
 		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
 	} else if (limited) {
@@ -527,6 +530,14 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 		handle_result(d, t, idx, &res);
 		return;
 	}
+	if (t->attempt == 1 && t->n.state && strcmp(t->n.state, "resolved") == 0 &&
+	    !json_is_true(json_object_get(t->job, "all_clear"))) {
+		/* Over before this went out (its all clear is queued already): one message, not two. */
+		ch_strlcpy(res.reason, "the alert was resolved before this was sent", sizeof(res.reason));
+		finish(d, t, "skipped", &res);
+		remove_task(d, idx);
+		return;
+	}
 	ch_channel_send(t->ch, &t->n, &res);
 	if (res.status != CH_SEND_HTTP) {
 		handle_result(d, t, idx, &res);
@@ -572,7 +583,8 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 		return;
 	}
 	rc = ch_store_dispatch_state(d->store, t->key, state, sizeof(state), err, sizeof(err));
-	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "limited") == 0)) {
+	if (rc == 0 && (strcmp(state, "sent") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "limited") == 0 ||
+			strcmp(state, "skipped") == 0)) {
 		/* Done before a restart: acknowledge, never send twice. */
 		ch_store_dispatch_finish(d->store, t->entry_id, t->key, state, NULL, NULL, NULL, NULL, NULL, 0, err,
 					 sizeof(err));

@@ -2,7 +2,8 @@
  * test_delivery.c - the host's retry policy against providers that fail:
  * 500, 500, 200 is delivered once after retries with one idempotency key;
  * 400 fails at once and is never retried; an endpoint that hangs holds up
- * neither another channel nor ingest.
+ * neither another channel nor ingest; a notification still waiting for its
+ * turn when the alert is resolved is not sent.
  */
 #include "harness.h"
 
@@ -155,12 +156,87 @@ static void hanging_endpoint_blocks_nothing(void **state)
 	assert_int_equal(t_http_count(slow), 1);
 }
 
+struct hub_state_wait {
+	const struct t_hub *h;
+	const char *state;
+};
+
+static bool alert_state_is(void *arg)
+{
+	struct hub_state_wait *w = arg;
+	char *doc = t_redis_str("GET %s{s-001}:alert:1", w->h->prefix);
+	json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
+	bool ok = json_is_string(json_object_get(j, "state")) &&
+		  strcmp(json_string_value(json_object_get(j, "state")), w->state) == 0;
+
+	json_decref(j);
+	free(doc);
+	return ok;
+}
+
+static bool timeline_says(void *arg)
+{
+	const struct t_hub *h = arg;
+	json_t *tl = t_redis("LRANGE %s{s-001}:alert:1:tl 0 -1", h->prefix);
+	char *text = json_dumps(tl, 0);
+	bool ok = text && strstr(text, "not_sent") != NULL;
+
+	free(text);
+	json_decref(tl);
+	return ok;
+}
+
+/*
+ * A notification still waiting for its turn when the alert is resolved is not
+ * sent (the all clear, queued at the resolve, says it all): the caseworker's
+ * waits behind the family's on a channel that takes one at a time.
+ */
+static void resolved_before_its_turn_is_not_sent(void **state)
+{
+	static const int hang_then_ok[] = {-1, 200};
+	struct t_http *one = t_http_start(hang_then_ok, 2);
+	struct t_hub h;
+	char channels[256];
+	const char *res = "{\"alert\":\"s-001:1\",\"action\":\"resolve\",\"by\":\"centre\",\"outcome\":\"accidental\"}";
+	struct hub_state_wait w = {&h, "resolved"};
+
+	(void)state;
+	snprintf(channels, sizeof(channels),
+		 "{\"one\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"max_inflight\": 1,"
+		 " \"timeout\": \"60s\"}}",
+		 t_http_port(one));
+	t_hub_config(&h, "skipped", channels,
+		     "{\"by_severity\":{\"critical\":\"p\",\"high\":\"p\",\"medium\":\"p\",\"low\":\"p\",\"info\":\"p\"},"
+		     "\"policies\":{\"p\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\",\"caseworker\"],"
+		     "\"channels\":[\"one\"]}]}}}",
+		     NULL);
+	t_hub_start(&h, NULL);
+	t_publish_event("sos-1", "{\"device\":\"sos-1\",\"type\":\"sos\",\"value\":true}");
+	assert_true(t_http_wait(one, 1, T_DEADLINE_MS)); /* the family's, held by the provider */
+	t_mqtt_publish("carehub/v1/acks", res, strlen(res), 1);
+	assert_true(t_wait(alert_state_is, &w, T_DEADLINE_MS));
+	t_http_release(one);
+	assert_true(t_wait(timeline_says, &h, T_DEADLINE_MS));
+	/* The family's went (it was out already), the caseworker's step-0 never did; all clears follow. */
+	size_t step0 = 0;
+	for (size_t i = 0; i < t_http_count(one); i++) {
+		struct t_http_req rq;
+		assert_true(t_http_get(one, i, &rq));
+		step0 += strstr(rq.idem, ":0:") != NULL;
+		t_http_req_free(&rq);
+	}
+	assert_int_equal(step0, 1);
+	t_hub_stop(&h);
+	t_http_stop(one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(retries_until_delivered),
 		cmocka_unit_test(client_error_fails_without_retry),
 		cmocka_unit_test(hanging_endpoint_blocks_nothing),
+		cmocka_unit_test(resolved_before_its_turn_is_not_sent),
 	};
 	return cmocka_run_group_tests_name("delivery", tests, setup, teardown);
 }
