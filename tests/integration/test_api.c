@@ -211,6 +211,36 @@ static void subjects_devices_and_silences(void **state)
 	assert_true(t_wait(silence_listed, NULL, T_DEADLINE_MS));
 }
 
+/* An answer given while Redis is away is kept (journal, queue) and applied when it is back. */
+static void an_answer_while_redis_is_away(void **state)
+{
+	char id[64], path[128], detail[128];
+	struct state_wait w;
+	json_t *j;
+
+	(void)state;
+	t_publish_event("gas-1", "{\"device\":\"gas-1\",\"type\":\"gas\",\"value\":true}");
+	assert_true(t_wait(queue_has_one, NULL, T_DEADLINE_MS));
+	assert_int_equal(get("/v1/alerts?state=open&severity=critical", &j), 200);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(json_array_get(json_object_get(j, "alerts"), 0), "id")));
+	json_decref(j);
+	t_services("stop-redis");
+	/* Reads say so... */
+	assert_int_equal(get("/v1/alerts", &j), 503);
+	json_decref(j);
+	/* ...an answer is taken all the same. */
+	snprintf(path, sizeof(path), "/v1/alerts/%s/ack", id);
+	assert_int_equal(call("{\"by\":\"centre operator 9\"}", path, TOKEN), 202);
+	t_services("start-redis");
+	snprintf(detail, sizeof(detail), "/v1/alerts/%s", id);
+	w = (struct state_wait){detail, "acknowledged"};
+	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
+	snprintf(path, sizeof(path), "/v1/alerts/%s/resolve", id);
+	assert_int_equal(call("{\"by\":\"centre operator 9\",\"outcome\":\"genuine\"}", path, TOKEN), 202);
+	w.state = "resolved";
+	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
+}
+
 /* Runs carehubctl against the hub; its exit status, stdout (and stderr) in out. */
 static int ctl(const char *args, const char *token)
 {
@@ -276,6 +306,7 @@ int main(void)
 		cmocka_unit_test(queue_detail_ack_and_resolve),
 		cmocka_unit_test(subjects_devices_and_silences),
 		cmocka_unit_test(carehubctl_is_the_api_on_the_command_line),
+		cmocka_unit_test(an_answer_while_redis_is_away),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
