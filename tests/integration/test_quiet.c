@@ -25,33 +25,49 @@
 static struct t_hub hub;
 static char notif[700];
 
-static int setup(void **state)
+/* Quiet hours from 30 minutes ago to 30 minutes ahead, as "HH:MM-HH:MM" in Shanghai. */
+static void quiet_now(char out[16])
 {
-	char reg[700], ov[760], text[2048];
 	int64_t m = (t_wall_ms() / 60000 + 8 * 60) % 1440; /* minute of the day in Shanghai */
 	int s = (int)((m + 1440 - 30) % 1440), e = (int)((m + 30) % 1440);
+
+	snprintf(out, 16, "%02d:%02d-%02d:%02d", s / 60, s % 60, e / 60, e % 60);
+}
+
+/* Writes the registry text into the hub's directory and starts the hub with it. */
+static void start_with_registry(struct t_hub *h, const char *registry)
+{
+	char reg[700], ov[760];
 	FILE *f;
+
+	snprintf(reg, sizeof(reg), "%s/registry.json", h->dir);
+	f = fopen(reg, "w");
+	assert_non_null(f);
+	fputs(registry, f);
+	fclose(f);
+	snprintf(ov, sizeof(ov), "registry.file=%s", reg);
+	const char *ovs[] = {ov, NULL};
+	t_hub_start(h, ovs);
+}
+
+static int setup(void **state)
+{
+	char text[2048], quiet[16];
 
 	(void)state;
 	t_mqtt_init();
 	t_hub_config(&hub, "quiet", "{\"log\": {\"plugin\": \"log\", \"path\": \"%DIR%/n.jsonl\"}}", POLICY, NULL);
 	snprintf(notif, sizeof(notif), "%s/n.jsonl", hub.dir);
-	snprintf(reg, sizeof(reg), "%s/registry.json", hub.dir);
+	quiet_now(quiet);
 	snprintf(text, sizeof(text),
 		 "{\"subjects\":[{\"id\":\"q-1\",\"name\":\"q\",\"address\":\"a\",\"phone\":\"+8613800000000\","
 		 "\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"q-smoke\",\"type\":\"smoke\",\"location\":\"kitchen\"},"
 		 "{\"id\":\"q-leak\",\"type\":\"water_leak\",\"location\":\"bathroom\"}],\"contacts\":["
 		 "{\"name\":\"daughter\",\"phone\":\"+8613800000001\",\"role\":\"family\",\"order\":1,"
-		 "\"quiet_hours\":\"%02d:%02d-%02d:%02d\"},"
+		 "\"quiet_hours\":\"%s\"},"
 		 "{\"name\":\"caseworker\",\"phone\":\"+8613800000002\",\"role\":\"caseworker\",\"order\":2}]}]}",
-		 s / 60, s % 60, e / 60, e % 60);
-	f = fopen(reg, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(ov, sizeof(ov), "registry.file=%s", reg);
-	const char *ovs[] = {ov, NULL};
-	t_hub_start(&hub, ovs);
+		 quiet);
+	start_with_registry(&hub, text);
 	return 0;
 }
 
@@ -218,10 +234,7 @@ static void a_fallback_to_the_next_contact_keeps_her_quiet_hours(void **state)
 	static const int refused[] = {400};
 	struct t_http *dead = t_http_start(refused, 1);
 	struct t_hub h;
-	char chans[256], reg[700], ov[760], text[2048];
-	int64_t m = (t_wall_ms() / 60000 + 8 * 60) % 1440;
-	int s = (int)((m + 1440 - 30) % 1440), e = (int)((m + 30) % 1440);
-	FILE *f;
+	char chans[256], text[2048], quiet[16];
 
 	(void)state;
 	snprintf(chans, sizeof(chans), "{\"dead\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/hook\"}}",
@@ -231,21 +244,15 @@ static void a_fallback_to_the_next_contact_keeps_her_quiet_hours(void **state)
 		     "\"policies\":{\"m\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"dead\"],"
 		     "\"contacts\":\"first\"}]}}}",
 		     NULL);
-	snprintf(reg, sizeof(reg), "%s/registry.json", h.dir);
+	quiet_now(quiet);
 	snprintf(text, sizeof(text),
 		 "{\"subjects\":[{\"id\":\"q-2\",\"name\":\"q\",\"address\":\"a\",\"phone\":\"+8613800000000\","
 		 "\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"q2-leak\",\"type\":\"water_leak\",\"location\":\"bathroom\"}],"
 		 "\"contacts\":[{\"name\":\"son\",\"phone\":\"+8613800000003\",\"role\":\"family\",\"order\":0},"
 		 "{\"name\":\"daughter\",\"phone\":\"+8613800000001\",\"role\":\"family\",\"order\":1,"
-		 "\"quiet_hours\":\"%02d:%02d-%02d:%02d\"}]}]}",
-		 s / 60, s % 60, e / 60, e % 60);
-	f = fopen(reg, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(ov, sizeof(ov), "registry.file=%s", reg);
-	const char *ovs[] = {ov, NULL};
-	t_hub_start(&h, ovs);
+		 "\"quiet_hours\":\"%s\"}]}]}",
+		 quiet);
+	start_with_registry(&h, text);
 
 	t_publish_event("q2-leak", "{\"device\":\"q2-leak\",\"type\":\"water_leak\",\"value\":true}");
 	assert_true(t_wait(held_is, &h, T_DEADLINE_MS));
