@@ -544,14 +544,15 @@ static int parse_channels(const struct cctx *c, json_t *root, struct ch_config *
 		    (rc = get_int(c, ptr, ch, "max_inflight", 1, 10000, 16, &v)))
 			return rc;
 		cc->max_inflight = (int)v;
-		if ((rc = parse_rate(c, ptr, ch, cc)))
+		if ((rc = parse_rate(c, ptr, ch, cc)) ||
+		    (rc = get_bool(c, ptr, ch, "at_most_once", false, &cc->at_most_once)))
 			return rc;
 		/* What is left belongs to the plugin; the plugin host checks it. */
 		cc->options = json_deep_copy(ch);
 		if (!cc->options)
 			return CH_ENOMEM;
 		static const char *const host_keys[] = {"plugin",      "timeout",      "max_attempts", "backoff_base",
-							"backoff_cap", "max_inflight", "rate_limit"};
+							"backoff_cap", "max_inflight", "rate_limit",   "at_most_once"};
 		for (size_t k = 0; k < CH_ARRAY_LEN(host_keys); k++)
 			json_object_del(cc->options, host_keys[k]);
 	}

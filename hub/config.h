@@ -43,6 +43,10 @@ struct ch_channel_conf {
 	int64_t backoff_cap_ms;
 	int64_t timeout_ms;
 	int max_inflight;
+	/* The provider does not deduplicate by Idempotency-Key (voice platforms): a send that may
+	 * have reached it (no answer after the request went out, a hub killed mid-request) is not
+	 * repeated but counts as failed, so the step falls back instead of calling twice. */
+	bool at_most_once;
 	/* "rate_limit": [[N, window], ...]: at most N sends per contact in each window
 	 * (fixed windows aligned to the epoch), e.g. [[1,"1m"],[5,"1h"],[20,"1d"]]. */
 	struct {

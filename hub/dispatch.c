@@ -367,6 +367,18 @@ static void http_done(struct ch_dispatch *d, CURLMsg *msg)
 	resp.transport_msg = t->curl_err[0] ? t->curl_err : curl_easy_strerror(msg->data.result);
 	resp.retry_after_ms = t->retry_after_ms;
 	ch_channel_http_done(t->ch, &t->n, &resp, &res);
+	if (res.status == CH_SEND_RETRY && resp.transport_error && t->conf->at_most_once) {
+		long sent = 0;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &sent);
+		if (sent > 0) {
+			/* It may have been taken: never twice to a provider that cannot tell. */
+			char why[sizeof(res.reason)];
+			ch_fmt(why, sizeof(why), "no answer after the request went out (%s); not repeated: at_most_once",
+			       resp.transport_msg ? resp.transport_msg : "transport error");
+			ch_strlcpy(res.reason, why, sizeof(res.reason));
+			res.status = CH_SEND_FAIL;
+		}
+	}
 	if (res.status == CH_SEND_HTTP) {
 		/* A plugin may not chain requests; treat as a bug in the plugin. */
 		free_request(&res.http);
@@ -604,6 +616,14 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	/* "sending" is written once the send has its place in the rate limits (attempt()):
 	 * a send a killed hub had begun already counted there, and must not count twice. */
 	t->rate_ok = t->begun = rc == 0 && strcmp(state, "sending") == 0;
+	if (t->begun && t->conf->at_most_once) {
+		/* A hub died in the middle of it: the provider may have it, and cannot tell a repeat. */
+		struct ch_send_result res = {.status = CH_SEND_FAIL};
+		ch_strlcpy(res.reason, "interrupted in the middle of a send; not repeated: at_most_once", sizeof(res.reason));
+		finish(d, t, "failed", &res);
+		task_free(t);
+		return;
+	}
 	if (d->ntasks == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
 		struct task **nt = realloc(d->tasks, cap * sizeof(*nt));

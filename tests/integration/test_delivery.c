@@ -230,6 +230,60 @@ static void resolved_before_its_turn_is_not_sent(void **state)
 	t_http_stop(one);
 }
 
+static bool has_n(void *arg)
+{
+	struct t_http *srv = arg;
+	return t_http_count(srv) >= 1;
+}
+
+/*
+ * A provider that cannot tell a repeat (at_most_once): a request that got no
+ * answer is not sent again, nor one a killed hub was in the middle of; each
+ * counts as failed, and the step's fallback takes over.
+ */
+static void at_most_once_never_repeats_a_send_that_may_have_landed(void **state)
+{
+	static const int hang[] = {-1}, ok[] = {200};
+	struct t_http *voice = t_http_start(hang, 1), *slowvoice = t_http_start(hang, 1), *backup = t_http_start(ok, 1);
+	struct t_hub h;
+	char channels[1024];
+
+	(void)state;
+	snprintf(channels, sizeof(channels),
+		 "{\"once\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"timeout\": \"1s\","
+		 " \"at_most_once\": true},"
+		 " \"onceslow\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\", \"timeout\": \"60s\","
+		 " \"at_most_once\": true},"
+		 " \"backup\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%d/n\"}}",
+		 t_http_port(voice), t_http_port(slowvoice), t_http_port(backup));
+	t_hub_config(&h, "atmostonce", channels,
+		     "{\"by_severity\":{\"critical\":\"k\",\"high\":\"t\",\"medium\":\"t\",\"low\":\"t\",\"info\":\"t\"},"
+		     "\"policies\":{"
+		     "\"t\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"once\"],\"fallback\":[\"backup\"]}]},"
+		     "\"k\":{\"steps\":[{\"after\":\"0s\",\"roles\":[\"family\"],\"channels\":[\"onceslow\"],\"fallback\":[\"backup\"]}]}}}",
+		     NULL);
+	t_hub_start(&h, NULL);
+
+	/* No answer within the timeout: failed at once (no retry), the backup channel instead. */
+	t_publish_event("leak-1", "{\"device\":\"leak-1\",\"type\":\"water_leak\",\"value\":true}");
+	assert_true(t_wait(has_n, backup, T_DEADLINE_MS));
+	assert_int_equal(t_http_count(voice), 1);
+
+	/* Killed while the provider holds the request: after the restart, not sent again. */
+	t_publish_event("sos-1", "{\"device\":\"sos-1\",\"type\":\"sos\",\"value\":true}");
+	assert_true(t_wait(has_n, slowvoice, T_DEADLINE_MS));
+	t_hub_kill(&h);
+	t_hub_start(&h, NULL);
+	assert_true(t_http_wait(backup, 2, T_DEADLINE_MS));
+	t_http_release(slowvoice);
+	assert_int_equal(t_http_count(slowvoice), 1);
+	assert_true(t_hub_log_contains(&h, "not repeated: at_most_once"));
+	t_hub_stop(&h);
+	t_http_stop(voice);
+	t_http_stop(slowvoice);
+	t_http_stop(backup);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +291,7 @@ int main(void)
 		cmocka_unit_test(client_error_fails_without_retry),
 		cmocka_unit_test(hanging_endpoint_blocks_nothing),
 		cmocka_unit_test(resolved_before_its_turn_is_not_sent),
+		cmocka_unit_test(at_most_once_never_repeats_a_send_that_may_have_landed),
 	};
 	return cmocka_run_group_tests_name("delivery", tests, setup, teardown);
 }
