@@ -1117,15 +1117,6 @@ static int parse_presence(struct loader *ld, json_t *jp, struct ch_presence *pr)
 	return 0;
 }
 
-static const char *kind_name(enum ch_rule_kind kind)
-{
-	for (size_t i = 0; i < CH_ARRAY_LEN(kinds); i++) {
-		if (kinds[i].kind == kind)
-			return kinds[i].name;
-	}
-	return "?";
-}
-
 /* "raises" may name a rule further down the file, so it is checked once all are in. */
 static int check_raises(struct loader *ld, const struct ch_ruleset *rs)
 {
@@ -1146,7 +1137,7 @@ static int check_raises(struct loader *ld, const struct ch_ruleset *rs)
 			return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
 					   "\"raises\" names the %s rule \"%s\", expected the id of "
 					   "an event rule",
-					   kind_name(t->kind), r->raises);
+					   ch_rule_kind_name(t->kind), r->raises);
 	}
 	return 0;
 }
