@@ -140,7 +140,6 @@ static int inflight(const struct ch_dispatch *d, const struct ch_channel *ch)
 static int64_t fallback_hold(const struct task *t, json_t *next)
 {
 	const struct ch_subject *subj = t->rt ? ch_registry_subject(t->rt->reg, t->sid) : NULL;
-	const char *zone;
 	const struct ch_tz *tz = NULL;
 	enum ch_severity sev;
 	json_t *one;
@@ -150,8 +149,7 @@ static int64_t fallback_hold(const struct task *t, json_t *next)
 	if (!subj || !t->alert || json_is_true(json_object_get(next, "all_clear")) ||
 	    ch_severity_parse(json_string_value(json_object_get(t->alert, "severity")), &sev) || sev >= CH_SEV_HIGH)
 		return 0;
-	zone = subj->timezone ? subj->timezone : t->rt->cfg->timezone;
-	if (ch_tz_get(zone, &tz, err, sizeof(err)))
+	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
 		return 0; /* a zone this machine lacks must not silence anyone */
 	one = json_array();
 	json_array_append(one, next);
@@ -418,8 +416,7 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	}
 	const struct ch_contact *ct = ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid")));
 	const struct ch_tz *tz = NULL;
-	const char *zone = subj && subj->timezone ? subj->timezone : t->rt->cfg->timezone;
-	if (ch_tz_get(zone, &tz, err, sizeof(err)))
+	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
 		tz = NULL; /* {time} stays empty rather than wrong */
 	ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert, subj,
 			tz, contact, t->channel, t->conf->plugin, json_is_true(json_object_get(t->job, "all_clear")),

@@ -495,7 +495,7 @@ static const struct ch_tz *subject_tz(const struct ch_runtime *rt, const struct 
 	const struct ch_tz *tz = NULL;
 	char err[256];
 
-	if (ch_tz_get(subj->timezone ? subj->timezone : rt->cfg->timezone, &tz, err, sizeof(err)) &&
+	if (ch_tz_get(ch_runtime_zone(rt, subj), &tz, err, sizeof(err)) &&
 	    ch_tz_get("UTC", &tz, err, sizeof(err)))
 		tz = NULL;
 	return tz;

@@ -189,6 +189,16 @@ static void metrics_extra(void *arg, char *buf, size_t len)
 	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch));
 }
 
+/* Callbacks, the API's answers and silences: queued like a message from MQTT (journal, then the queue). */
+static int inject(void *arg, const char *topic, const char *payload, size_t len)
+{
+	(void)arg;
+	if (!ch_queue_has_room(g.queue))
+		return CH_EFULL; /* the API answers 503: try again */
+	on_message(NULL, topic, payload, len);
+	return 0;
+}
+
 /*
  * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
  * the signature and says what happened; control.c turns that into an ack,
@@ -239,7 +249,7 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
 		goto out;
 	}
-	if (!ch_queue_has_room(g.queue)) {
+	if (inject(NULL, CH_TOPIC_ACKS, doc, strlen(doc))) {
 		/* Full (Redis away, a backlog): the provider will try again; nothing is half taken. */
 		*status = 503;
 		ch_log_rl("callback-busy", 5000, CH_LOG_WARN, "[%s] callback deferred: the ingest queue is full", channel);
@@ -251,22 +261,11 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
 	ch_log(CH_LOG_INFO, "[%s] callback %s for %s (ref %s): %s", channel, ch_control_callback_name(r.outcome),
 	       r.idempotency_key, ref[0] ? ref : "-", ch_control_action_name(act));
-	on_message(NULL, CH_TOPIC_ACKS, doc, strlen(doc));
 	*status = 200;
 	ch_fmt(reply, len, "{\"ok\":true,\"action\":\"%s\"}", ch_control_action_name(act));
 out:
 	free(doc);
 	ch_runtime_release(rt);
-}
-
-/* The API's answers and silences: queued like a message from MQTT (journal, then the queue). */
-static int inject(void *arg, const char *topic, const char *payload, size_t len)
-{
-	(void)arg;
-	if (!ch_queue_has_room(g.queue))
-		return CH_EFULL; /* the API answers 503: try again */
-	on_message(NULL, topic, payload, len);
-	return 0;
 }
 
 static bool has_room(void *arg)

@@ -69,6 +69,11 @@ void ch_runtime_shutdown(void)
 	ch_runtime_release(old);
 }
 
+const char *ch_runtime_zone(const struct ch_runtime *rt, const struct ch_subject *subj)
+{
+	return subj && subj->timezone ? subj->timezone : rt->cfg->timezone;
+}
+
 struct ch_channel *ch_runtime_channel(const struct ch_runtime *rt, const char *name)
 {
 	for (size_t i = 0; i < rt->nchannels; i++) {

@@ -42,6 +42,9 @@ void ch_runtime_free(struct ch_runtime *rt);
 
 struct ch_channel *ch_runtime_channel(const struct ch_runtime *rt, const char *name);
 
+/* The IANA zone a subject's local times are in: its own, else the config's. */
+const char *ch_runtime_zone(const struct ch_runtime *rt, const struct ch_subject *subj);
+
 /* ---- counters (Prometheus names in http.c) ---- */
 struct ch_metrics {
 	atomic_uint_fast64_t events_in;
