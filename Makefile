@@ -53,6 +53,18 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 ALL_CFLAGS = $(CH_CFLAGS) $(CFLAGS) $(SANFLAGS)
 
+# The pkg-config flags above are read when this file is parsed. Targets that
+# install what is missing first (run, test, bench) therefore build through a
+# second make, which parses again once the libraries are there; any other goal
+# on a machine without them stops here with the command that fixes it, rather
+# than at the linker with a page of undefined symbols.
+DEPS_FIRST := deps run test bench clean stop
+ifeq ($(filter $(DEPS_FIRST),$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+$(error the development libraries are missing ($(PKGS)): run 'make deps' (scripts/install-deps) first, or 'make run' / 'make test', which install them)
+endif
+endif
+
 .PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench clean stop
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
@@ -146,7 +158,8 @@ test: deps
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	scripts/run-local
 
 stop:
@@ -154,7 +167,8 @@ stop:
 
 include tests/bench/bench.mk
 
-bench: deps all $(BUILD)/bench
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench
 	scripts/bench
 
 clean:
