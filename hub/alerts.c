@@ -139,6 +139,11 @@ int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g)
 	return (int64_t)round * (pol->steps[n - 1].after_ms + pol->repeat_after_ms) + pol->steps[g % n].after_ms;
 }
 
+int64_t ch_policy_step_gap_ms(const struct ch_policy *pol, size_t g)
+{
+	return ch_policy_step_due_ms(pol, g + 1) - ch_policy_step_due_ms(pol, g);
+}
+
 void ch_alert_contact_id(const char *role, const char *phone, char out[9])
 {
 	uint32_t h = 2166136261u;
@@ -278,6 +283,9 @@ json_t *ch_alert_next_job(json_t *failed)
 	/* A new key per contact and channel: the step stays once per person. */
 	if (json_is_true(json_object_get(next, "all_clear")))
 		ch_fmt(key, sizeof(key), "%s:clear:%s:%s", alert, cid, channel);
+	else if (json_is_string(json_object_get(next, "renotify")))
+		ch_fmt(key, sizeof(key), "%s:%s:%s:%s", alert, json_string_value(json_object_get(next, "renotify")), cid,
+		       channel);
 	else
 		ch_fmt(key, sizeof(key), "%s:%lld:%s:%s", alert,
 		       (long long)json_integer_value(json_object_get(next, "step")), cid, channel);
@@ -356,4 +364,91 @@ json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_su
 	}
 	return json_pack("{s:s, s:o, s:o, s:o, s:i, s:i, s:s}", "id", key, "alert", a, "subject", s, "contact",
 			 c, "step", step, "attempt", attempt, "text", text ? text : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Re-notification of a new occurrence                                 */
+/* ------------------------------------------------------------------ */
+
+static bool step_names(const struct ch_policy_step *st, const char *role)
+{
+	for (size_t r = 0; r < st->nroles; r++) {
+		if (strcmp(st->roles[r], role) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The centre's jobs for a re-notification of step i: none when the step names
+ * the centre itself; else the centre contacts on the channels of the first
+ * step that names the centre, or of step i when no step does.
+ */
+static json_t *centre_jobs(const struct ch_policy *pol, size_t i, const struct ch_subject *subj)
+{
+	const struct ch_policy_step *via = &pol->steps[i];
+	char role[] = "centre";
+	char *roles[] = {role};
+
+	if (step_names(via, role))
+		return json_array();
+	for (size_t k = 0; k < pol->nsteps; k++) {
+		if (step_names(&pol->steps[k], role)) {
+			via = &pol->steps[k];
+			break;
+		}
+	}
+	struct ch_policy_step one = {.roles = roles, .nroles = 1, .channels = via->channels,
+				     .nchannels = via->nchannels, .fallback = via->fallback,
+				     .nfallback = via->nfallback, .first_contact = via->first_contact,
+				     .fallback_when_limited = via->fallback_when_limited};
+	struct ch_policy p1 = {.name = pol->name, .steps = &one, .nsteps = 1};
+	return ch_alert_step_jobs(&p1, 0, subj);
+}
+
+json_t *ch_alert_renotify(const struct ch_policy *pol, const struct ch_subject *subj, const struct ch_tz *tz,
+			  enum ch_severity sev, int64_t every_ms, const char *tag, int64_t now_ms)
+{
+	json_t *steps, *out;
+
+	if (!pol || !pol->nsteps || !subj || !tag)
+		return NULL;
+	if (!(steps = json_array()))
+		return NULL;
+	for (size_t i = 0; i < pol->nsteps; i++) {
+		json_t *jobs = ch_alert_step_jobs(pol, i, subj), *extra = centre_jobs(pol, i, subj), *job;
+		size_t k;
+
+		if (!jobs || !extra || json_array_extend(jobs, extra)) {
+			json_decref(jobs);
+			json_decref(extra);
+			json_decref(steps);
+			return NULL;
+		}
+		json_decref(extra);
+		json_array_foreach(jobs, k, job)
+			json_object_set_new(job, "renotify", json_string(tag));
+		ch_alert_hold_quiet(jobs, subj, tz, sev, now_ms);
+		if (json_array_append_new(steps, json_pack("{s:I, s:o}", "after", (json_int_t)pol->steps[i].after_ms,
+							   "jobs", jobs))) {
+			json_decref(steps);
+			return NULL;
+		}
+	}
+	out = json_pack("{s:I, s:s, s:I, s:I, s:o}", "every", (json_int_t)every_ms, "tag", tag, "total",
+			(json_int_t)ch_policy_total_steps(pol), "cycle",
+			(json_int_t)(pol->steps[pol->nsteps - 1].after_ms + pol->repeat_after_ms), "steps", steps);
+	return out;
+}
+
+void ch_alert_renotify_tag(const char *device, const char *event_id, char out[CH_RENOTIFY_TAG_LEN])
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *parts[] = {device ? device : "", "|", event_id ? event_id : ""};
+
+	for (size_t i = 0; i < CH_ARRAY_LEN(parts); i++) {
+		for (const char *p = parts[i]; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	}
+	ch_fmt(out, CH_RENOTIFY_TAG_LEN, "r%012llx", (unsigned long long)(h & 0xffffffffffffull));
 }

@@ -52,8 +52,9 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
  * The step's "fallback" channels come first, to the same contact, in order;
  * with "contacts": "first", when they are used up, the next contact of the
  * role from the step's own channel ("lane") with the fallbacks again.  The
- * new job's key is alert:step:cid:channel like every other.  An all clear
- * only changes channel (alert:clear:cid:channel): it goes to those told.
+ * new job's key is alert:step:cid:channel like every other (a re-notification's
+ * alert:tag:cid:channel).  An all clear only changes channel
+ * (alert:clear:cid:channel): it goes to those told.
  * New reference.
  */
 json_t *ch_alert_next_job(json_t *failed);
@@ -66,6 +67,39 @@ json_t *ch_alert_next_job(json_t *failed);
  */
 size_t ch_policy_total_steps(const struct ch_policy *pol);
 int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g);
+
+/* The delay from global step g to step g + 1 (the repeat gap after a round's last step). */
+int64_t ch_policy_step_gap_ms(const struct ch_policy *pol, size_t g);
+
+/*
+ * Re-notification: a new occurrence of an open (or acknowledged) alert's event
+ * (a second SOS press, the smoke alarm again) tells people at once.  Who: the
+ * contacts of the step the escalation is at, and the centre: the subject's
+ * contacts of role centre, on the channels (and fallbacks) of the first step
+ * of the policy that names the centre, or the current step's when none does
+ * (a policy without the centre still has the 24h centre hear of a new press,
+ * if the subject has one).  Which step is current only the store knows, so
+ * this gives every step's jobs and the store picks one:
+ *   {"every": MS, "tag": TAG, "total": N, "cycle": MS,
+ *    "steps": [{"after": MS, "jobs": [JOB...]}, ...]}
+ * every: the rule's minimum interval between re-notifications; total: the
+ * policy's steps counting repeats; step g is due floor(g / nsteps) * cycle +
+ * steps[g % nsteps].after after the escalation's start.  Jobs are
+ * ch_alert_step_jobs' with "renotify": TAG and quiet hours applied for sev at
+ * now_ms; the store keys them <alert>:<tag>:<cid>:<channel>, so they differ
+ * from the step's own keys and from another occurrence's.  New reference or
+ * NULL.
+ */
+json_t *ch_alert_renotify(const struct ch_policy *pol, const struct ch_subject *subj, const struct ch_tz *tz,
+			  enum ch_severity sev, int64_t every_ms, const char *tag, int64_t now_ms);
+
+/*
+ * The key part of one occurrence's re-notification: "r" and 12 hex digits of
+ * FNV-1a 64 over device and event id, so a replay of the same event (a restart,
+ * the journal) gives the same keys and the dispatcher never sends them twice.
+ */
+#define CH_RENOTIFY_TAG_LEN 14
+void ch_alert_renotify_tag(const char *device, const char *event_id, char out[CH_RENOTIFY_TAG_LEN]);
 
 /*
  * Quiet hours: for an alert below high, each job whose contact is inside its

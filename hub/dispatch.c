@@ -198,7 +198,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
-	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0)
+	/* Time to first notification: a re-notification of step 0 comes later on purpose. */
+	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify"))
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");

@@ -57,6 +57,7 @@ struct group {
 	size_t nsacts;
 	char *docs[CH_ENGINE_MAX_ACTIONS];
 	char *jobs[CH_ENGINE_MAX_ACTIONS];
+	char *renots[CH_ENGINE_MAX_ACTIONS];
 	struct ch_store_event *sevs;
 	size_t nsev;
 	uint8_t *blob;
@@ -510,7 +511,8 @@ static void group_reset(struct group *g)
 	for (size_t i = 0; g->acts && i < g->acts->n; i++) {
 		free(g->docs[i]);
 		free(g->jobs[i]);
-		g->docs[i] = g->jobs[i] = NULL;
+		free(g->renots[i]);
+		g->docs[i] = g->jobs[i] = g->renots[i] = NULL;
 	}
 	free(g->acts);
 	g->acts = NULL;
@@ -531,6 +533,33 @@ static const char *slot_json_of(struct slot *slots, size_t ns, const struct ch_e
 			return slots[i].event_json;
 	}
 	return "";
+}
+
+/*
+ * What a new occurrence of an event rule's alert tells people (alerts.h,
+ * ch_alert_renotify), keyed by the event so a replay gives the same keys;
+ * whether the stored alert is open and due for it is the store's decision.
+ * *out stays NULL when the rule does not re-notify.
+ */
+static int renotify_json(const struct ch_action *a, const struct ch_policy *pol, const struct group *g,
+			 struct slot *slots, size_t ns, int64_t now, char **out)
+{
+	char tag[CH_RENOTIFY_TAG_LEN];
+	json_t *rn;
+
+	*out = NULL;
+	if (a->rule->kind != CH_RULE_EVENT || a->rule->renotify_ms < 0 || !a->ev || !pol || !pol->nsteps)
+		return 0;
+	for (size_t i = 0; i < ns; i++) {
+		if (&slots[i].ev == a->ev) {
+			ch_alert_renotify_tag(slots[i].ev.device, slots[i].dedup, tag);
+			rn = ch_alert_renotify(pol, g->subj, g->tz, a->severity, a->rule->renotify_ms, tag, now);
+			*out = rn ? json_dumps(rn, JSON_COMPACT) : NULL;
+			json_decref(rn);
+			return *out ? 0 : CH_ENOMEM;
+		}
+	}
+	return 0;
 }
 
 /* Runs the engine over the group's events (or its due timer) from the cached state. */
@@ -602,7 +631,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 			g->jobs[i] = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
 			json_decref(doc);
 			json_decref(jobs);
-			if (!g->docs[i] || !g->jobs[i])
+			if (!g->docs[i] || !g->jobs[i] || renotify_json(a, pol, g, slots, ns, now, &g->renots[i]))
 				return CH_ENOMEM;
 		}
 		x->kind = ch_action_kind_name(a->kind);
@@ -613,6 +642,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		x->outcome = a->outcome ? a->outcome : "";
 		x->severity = ch_severity_name(a->severity);
 		x->event_json = slot_json_of(slots, ns, a->ev);
+		x->renotify = g->renots[i];
 		k++;
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
@@ -652,8 +682,15 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 	for (size_t i = 0; i < res->ntransitions; i++) {
 		const struct ch_transition *t = &res->transitions[i];
 		json_t *doc = json_loads(t->doc, 0, NULL);
+		json_int_t upd = json_integer_value(json_object_get(doc, "updated_at_ms"));
+		json_int_t told = json_integer_value(json_object_get(doc, "renotified_at_ms"));
 
 		ch_metrics_inc(CH_MF_ALERTS, json_string_value(json_object_get(doc, "rule")), t->kind);
+		/* A new occurrence that told people again (store_ingest.lua renotify) says so in the log. */
+		if (strcmp(t->kind, "repeat") == 0 && upd && told == upd)
+			ch_log(CH_LOG_INFO, "alert %s: occurrence %lld, people told again%s", t->alert_id,
+			       (long long)json_integer_value(json_object_get(doc, "count")),
+			       json_integer_value(json_object_get(doc, "reopened_at_ms")) == upd ? "; re-opened" : "");
 		json_decref(doc);
 		if (strcmp(t->kind, "opened") == 0) {
 			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
@@ -1075,9 +1112,12 @@ static void escalate_one(struct ch_ingest *ig, struct ch_runtime *rt, const stru
 	json_array_foreach(jobs, idx, job)
 		json_object_set_new(job, "step", json_integer(d->step));
 	jtext = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
-	if ((size_t)d->step + 1 < total)
-		next = json_integer_value(json_object_get(doc, "opened_at_ms")) +
+	if ((size_t)d->step + 1 < total) {
+		/* A re-opened alert's schedule counts from its re-opening (store_ingest.lua). */
+		json_t *base = json_object_get(doc, "escalation_base_ms");
+		next = json_integer_value(base ? base : json_object_get(doc, "opened_at_ms")) +
 		       ch_policy_step_due_ms(pol, (size_t)d->step + 1);
+	}
 	{
 		const struct ch_policy_step *ps = &pol->steps[(size_t)d->step % pol->nsteps];
 		size_t o = 0;

@@ -458,6 +458,7 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 					store__argv_i64(&a, x->esc_at);
 				else
 					store__argv_str(&a, "");
+				store__argv_str(&a, x->renotify ? x->renotify : "");
 			}
 		}
 		if (a.oom) {

@@ -13,7 +13,8 @@
  *   P{sid}:alert:<n>:tl                the alert's timeline (list of JSON entries)
  *   Palerts:open                       sorted set of open alert ids by opening time
  *   Ptimers                            sorted set: subject id -> its next deadline (ms)
- *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step
+ *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step (kept
+ *                                      while acknowledged: a new press goes on from it)
  *   Pescalations                       sorted set: alert id -> when its next step is due
  *   Pheld                              sorted set: job (JSON) held for quiet hours -> when they end
  *   Poutbox                            stream of notification jobs (consumer group "dispatch")
@@ -75,6 +76,7 @@ struct ch_store_action {
 	const char *by;         /* who, for the timeline; NULL: the hub */
 	const char *esc_policy; /* opened: the policy whose later steps follow */
 	int64_t esc_at;         /* opened: when step 1 is due (0: no later steps) */
+	const char *renotify;   /* opened/repeat of a rule that re-notifies: ch_alert_renotify (JSON); NULL: none */
 };
 
 /*

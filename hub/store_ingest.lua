@@ -12,7 +12,8 @@
 --   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
 --   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
 --     alert_id (a person's ack/resolve/escalate/note: only that alert, if it is still the open one), by,
---     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none)
+--     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none),
+--     renotify (opened/repeat of a rule that re-notifies: alerts.h ch_alert_renotify; '' for none)
 -- Returns {njobs, records...}: per group either
 --   'V', sid, version          applied
 --   'C', sid, version, state   not applied: the state moved on
@@ -38,13 +39,106 @@ local function record(kind, sid, aid, akey, doc, text, ev, outcome, by)
   put('T', kind, sid, aid, enc)
 end
 
+-- "90 s", "30 s", "1 h" for a timeline line.
+local function secs(ms)
+  local s = math.floor(ms / 1000)
+  if s >= 3600 and s % 3600 == 0 then return (s / 3600) .. ' h' end
+  if s >= 60 and s % 60 == 0 then return (s / 60) .. ' min' end
+  return s .. ' s'
+end
+
+local function due(rn, g)
+  local n = #rn.steps
+  return math.floor(g / n) * rn.cycle + rn.steps[g % n + 1].after
+end
+
+-- An acknowledged alert opens again: its escalation goes on from step cur, the
+-- schedule counting from now as if step cur were due now (ingest.c reads
+-- escalation_base_ms); the acknowledgement stays on the timeline.
+local function reopen(S, aid, doc, rn, cur, g)
+  local ekey = S .. 'esc:' .. string.match(aid, ':(%d+)$')
+  local was = 'acknowledged by ' .. (doc.acknowledged_by or '?')
+  local following = 'no step after it'
+  doc.state = 'open'
+  doc.reopened_at = now_iso
+  doc.reopened_at_ms = now
+  doc.acknowledged_at, doc.acknowledged_at_ms, doc.acknowledged_by = nil, nil, nil
+  doc.escalation_base_ms = now - due(rn, cur)
+  if g and g < rn.total and redis.call('EXISTS', ekey) == 1 then
+    local at = doc.escalation_base_ms + due(rn, g)
+    redis.call('HSET', ekey, 'at', at)
+    redis.call('ZADD', P .. 'escalations', at, aid)
+    following = 'step ' .. g .. ' in ' .. secs(at - now)
+  end
+  return {ts = now_iso, ts_ms = now, what = 'reopened', by = actor, step = cur,
+    text = 're-opened (it was ' .. was .. '): the escalation goes on from step ' .. cur .. ', ' .. following}
+end
+
+-- A new occurrence of an open or acknowledged alert's event (a second SOS
+-- press, the smoke alarm again): the contacts of the step the escalation is at
+-- and the centre are told again at once, at most once per rn.every while the
+-- alert is open (a bouncing button, a bridge resending); an acknowledged alert
+-- opens again.  Keys <alert>:<tag>:<cid>:<channel>: the tag comes from the
+-- event, so a replay never tells anyone twice.  Returns a note for the
+-- 'repeat' line and the timeline entries that follow it.
+local function renotify(S, aid, akey, doc, rnj)
+  if rnj == '' or (doc.state ~= 'open' and doc.state ~= 'acknowledged') then return '', {} end
+  local rn = cjson.decode(rnj)
+  if #rn.steps == 0 or rn.total < 1 then return '', {} end
+  local last = doc.renotified_at_ms or doc.opened_at_ms or 0
+  if doc.state == 'open' and now - last < rn.every then
+    return '; not told again: told ' .. secs(now - last) .. ' ago, at most once every ' .. secs(rn.every) ..
+      ' (renotify)', {}
+  end
+  -- The step the escalation is at: the one before its next, else (none left) its last.
+  local g = tonumber(redis.call('HGET', S .. 'esc:' .. string.match(aid, ':(%d+)$'), 'g') or '')
+  local cur = g and g - 1 or rn.total - 1
+  if cur < 0 then cur = 0 end
+  local told, held, roles, seen = 0, 0, {}, {}
+  for _, job in ipairs(rn.steps[cur % #rn.steps + 1].jobs) do
+    job.alert = aid
+    job.step = cur
+    job.key = aid .. ':' .. rn.tag .. ':' .. job.cid .. ':' .. job.channel
+    if job.hold_until then
+      redis.call('ZADD', P .. 'held', job.hold_until, cjson.encode(job))
+      held = held + 1
+    else
+      redis.call('XADD', P .. 'outbox', '*', 'job', cjson.encode(job))
+      redis.call('HSET', akey .. ':told', job.cid .. '|' .. job.channel, cjson.encode(job))
+      njobs = njobs + 1
+      told = told + 1
+    end
+    local role = job.contact and job.contact.role or '?'
+    if not seen[role] then
+      seen[role] = true
+      roles[#roles + 1] = role
+    end
+  end
+  doc.renotified_at = now_iso
+  doc.renotified_at_ms = now
+  local lines = {}
+  if doc.state == 'acknowledged' then lines[1] = reopen(S, aid, doc, rn, cur, g) end
+  local who = #roles > 0 and table.concat(roles, ', ') or 'nobody (no contacts for this step)'
+  lines[#lines + 1] = {ts = now_iso, ts_ms = now, what = 'renotified', by = actor, step = cur, jobs = told,
+    text = 'told again at once: step ' .. cur .. ', ' .. who .. ' (' .. told .. ' notifications' ..
+      (held > 0 and (', ' .. held .. ' held for quiet hours') or '') .. ')'}
+  return '', lines
+end
+
+local function again_text(doc, ev, text)
+  if ev and ev.type == 'sos' then
+    return 'pressed again, ' .. doc.count .. ' presses in all: ' .. text
+  end
+  return 'again, ' .. doc.count .. ' times in all: ' .. text
+end
+
 for _ = 1, ng do
   local sid, expect, state, deadline = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local nev = tonumber(ARGV[i + 4])
   local evb = i + 5
   local nact = tonumber(ARGV[evb + 5 * nev])
   local actb = evb + 5 * nev + 1
-  i = actb + 12 * nact
+  i = actb + 13 * nact
   local S = P .. '{' .. sid .. '}:'
   local cur = redis.call('HGET', S .. 'eng', 'v') or '0'
   local ok = true
@@ -75,11 +169,11 @@ for _ = 1, ng do
   end
   if ok then
     for a = 0, nact - 1 do
-      local b = actb + 12 * a
+      local b = actb + 13 * a
       local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
       local text, outcome, sev, evj = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
       local want, by = ARGV[b + 8], ARGV[b + 9]
-      local escpol, escat = ARGV[b + 10], ARGV[b + 11]
+      local escpol, escat, rnj = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
       if by == '' then by = actor end
       local ev = nil
       if evj ~= '' then ev = cjson.decode(evj) end
@@ -104,7 +198,9 @@ for _ = 1, ng do
       elseif (kind == 'opened' or kind == 'repeat') and doc then
         doc.count = doc.count + 1
         if ev then doc.last_event = ev end
-        record('repeat', sid, aid, akey, doc, text, ev)
+        local note, lines = renotify(S, aid, akey, doc, rnj)
+        record('repeat', sid, aid, akey, doc, again_text(doc, ev, text) .. note, ev)
+        for _, l in ipairs(lines) do redis.call('RPUSH', akey .. ':tl', cjson.encode(l)) end
       elseif kind == 'opened' or kind == 'repeat' then
         local n = redis.call('INCR', S .. 'seq')
         aid = sid .. ':' .. n
@@ -165,7 +261,8 @@ for _ = 1, ng do
         doc.acknowledged_at = now_iso
         doc.acknowledged_at_ms = now
         doc.acknowledged_by = by
-        redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
+        -- Paused, not ended: a new press re-opens the alert and the escalation
+        -- goes on from the step it was at (renotify); a resolve ends it.
         redis.call('ZREM', P .. 'escalations', aid)
         record('acknowledged', sid, aid, akey, doc, text, ev, nil, by)
       elseif kind == 'escalate' and doc then
