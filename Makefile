@@ -65,7 +65,7 @@ $(error the development libraries are missing ($(PKGS)): run 'make deps' (script
 endif
 endif
 
-.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench clean stop
+.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench bench-care clean stop
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
 
@@ -170,6 +170,11 @@ include tests/bench/bench.mk
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench
 	scripts/bench
+
+# Care efficacy: the rule pack and a naive baseline on two synthetic fleets with ground
+# truth and the two real logs (scripts/bench-care; README "Measuring care efficacy").
+bench-care: all
+	scripts/bench-care --build $(BUILD)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz
