@@ -65,7 +65,7 @@ $(error the development libraries are missing ($(PKGS)): run 'make deps' (script
 endif
 endif
 
-.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench bench-care clean stop
+.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check harness-check deps bench bench-care clean stop
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
 
@@ -152,9 +152,14 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: fuzz
 	tests/fuzz/smoke $(FUZZ_BINS)
 
+# The care-efficacy harness's scripts: the scorer on a hand-made pair, a tiny fleet end to end.
+harness-check: all
+	tests/backtest/harness-selftest $(BUILD)
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-check
+	@$(MAKE) --no-print-directory harness-check
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 

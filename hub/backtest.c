@@ -92,6 +92,7 @@ struct transition {
 	const struct ch_rule *rule;
 	enum ch_severity severity;
 	const char *key, *why, *outcome, *caveat, *by;
+	const char *device; /* the device concerned, or NULL */
 	long n;
 	int64_t at_ms;
 };
@@ -327,6 +328,8 @@ static void emit(struct bt *b, const struct run *r, const struct transition *t)
 		json_object_set_new(o, "caveat", json_string(t->caveat));
 	if (o && t->by)
 		json_object_set_new(o, "by", json_string(t->by));
+	if (o && t->device)
+		json_object_set_new(o, "device", json_string(t->device));
 	print_json(b->o->out, o);
 }
 
@@ -341,6 +344,7 @@ static void report(struct bt *b, struct run *r, const struct ch_actions *acts, i
 				       .why = a->why,
 				       .outcome = a->outcome,
 				       .caveat = a->caveat[0] ? a->caveat : NULL,
+				       .device = a->dev ? a->dev->id : NULL,
 				       .at_ms = a->at_ms};
 		t.n = alert_number(b, r, a, now);
 		emit(b, r, &t);
@@ -520,7 +524,8 @@ static void summary_text(const struct bt *b, double days, double homes30)
 static void summary(struct bt *b)
 {
 	struct ch_backtest_result *res = b->res;
-	double days = b->last_ms > b->first_ms ? (double)(b->last_ms - b->first_ms) / DAY_MS : 0.0;
+	double days = b->first_ms != INT64_MIN && b->last_ms > b->first_ms ? (double)(b->last_ms - b->first_ms) / DAY_MS
+									   : 0.0;
 	double homes30 = (double)b->active * days / 30.0;
 
 	res->unknown_devices = b->unknown.n;
