@@ -178,8 +178,9 @@ bench: deps
 
 # Care efficacy: the rule pack and a naive baseline on two synthetic fleets with ground
 # truth and the two real logs (scripts/bench-care; README "Measuring care efficacy").
+# e.g. make bench-care BENCH_CARE_ARGS="--rules my-rules.json --repeat-notifies"
 bench-care: all
-	scripts/bench-care --build $(BUILD)
+	scripts/bench-care --build $(BUILD) $(BENCH_CARE_ARGS)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz
