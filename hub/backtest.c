@@ -474,7 +474,7 @@ static void summary_json(const struct bt *b, double days, double homes30)
 {
 	const struct ch_backtest_result *res = b->res;
 	json_t *rules = per_rule_json(b, homes30);
-	json_t *s = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f}", "events",
+	json_t *s = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:f}", "events",
 			      (json_int_t)res->events, "skipped",
 			      (json_int_t)(res->bad_lines + res->unknown_events), "bad_lines",
 			      (json_int_t)res->bad_lines, "unknown_events", (json_int_t)res->unknown_events,
@@ -482,7 +482,8 @@ static void summary_json(const struct bt *b, double days, double homes30)
 			      (json_int_t)res->transitions, "opened", (json_int_t)res->opened, "households",
 			      (json_int_t)b->active, "days", days, "resolve_after_ms",
 			      (json_int_t)b->o->resolve_after_ms, "events_per_s",
-			      res->seconds > 0 ? (double)res->events / res->seconds : 0.0);
+			      res->seconds > 0 ? (double)res->events / res->seconds : 0.0, "events_per_cpu_s",
+			      res->cpu_seconds > 0 ? (double)res->events / res->cpu_seconds : 0.0);
 
 	if (s && rules)
 		json_object_update(s, rules);
@@ -543,8 +544,9 @@ static void summary(struct bt *b)
 	if (res->bad_lines > EXAMPLES)
 		fprintf(b->o->err, "backtest: %zu lines were not canonical events (the first 5 above)\n",
 			res->bad_lines);
-	fprintf(b->o->err, "backtest: %zu events in %.3f s (%.0f events/s)\n", res->events, res->seconds,
-		res->seconds > 0 ? (double)res->events / res->seconds : 0.0);
+	fprintf(b->o->err, "backtest: %zu events in %.3f s (%.0f events/s; %.3f s of CPU, %.0f events/s on one core)\n",
+		res->events, res->seconds, res->seconds > 0 ? (double)res->events / res->seconds : 0.0, res->cpu_seconds,
+		res->cpu_seconds > 0 ? (double)res->events / res->cpu_seconds : 0.0);
 }
 
 /* ---------------------------------------------------------------- the run */
@@ -673,9 +675,10 @@ int ch_backtest_run(const struct ch_backtest_opts *o, struct ch_backtest_result 
 	if ((rc = runs_init(&b)) != 0) {
 		ch_fmt(err, errlen, "out of memory");
 	} else {
-		int64_t t0 = ch_clock_mono_ms();
+		int64_t t0 = ch_clock_mono_ms(), c0 = ch_clock_cpu_ms();
 		read_all(&b, in, size);
 		res->seconds = (double)(ch_clock_mono_ms() - t0) / 1000.0;
+		res->cpu_seconds = (double)(ch_clock_cpu_ms() - c0) / 1000.0;
 		summary(&b);
 	}
 	if (in != stdin)

@@ -39,6 +39,7 @@ struct ch_backtest_result {
 	size_t unknown_devices; /* distinct such device ids */
 	size_t transitions, opened;
 	double seconds;         /* wall time of the run */
+	double cpu_seconds;     /* CPU time of the run: the speed on one core, even on a busy machine */
 };
 
 /*
