@@ -409,11 +409,12 @@ static bool strset_add(struct strset *s, const char *v)
 		if (!slot)
 			return false;
 		for (size_t i = 0; i < s->cap; i++) {
-			size_t h = s->slot[i] ? ch_fnv1a32(s->slot[i]) & (cap - 1) : 0;
-			while (s->slot[i] && slot[h])
+			if (!s->slot[i])
+				continue;
+			size_t h = ch_fnv1a32(s->slot[i]) & (cap - 1);
+			while (slot[h])
 				h = (h + 1) & (cap - 1);
-			if (s->slot[i])
-				slot[h] = s->slot[i];
+			slot[h] = s->slot[i];
 		}
 		free(s->slot);
 		s->slot = slot;
