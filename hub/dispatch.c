@@ -171,12 +171,12 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
-	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
+	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
 		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
-		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
+		       res ? res->provider_ref : "", "reason", res ? res->reason : "", "key", t->key);
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
 	json_decref(tl);
 	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */

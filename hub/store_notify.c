@@ -389,7 +389,7 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *timeline_json, const char *next_job, const char *next_told,
 			     int64_t next_hold_ms, char *err, size_t errlen)
 {
-	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL, *held = NULL;
+	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL, *held = NULL, *ck = NULL;
 	redisReply *r;
 	int rc, nsent = 0, first_rc = 0;
 
@@ -403,7 +403,8 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 	if (alert_id && next_job && next_told)
 		told = store__alert_key(st, alert_id, ":told");
 	held = store__key(st, "held", (char *)NULL);
-	if (!dk || !ok || !held || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
+	ck = store__key(st, "changes", (char *)NULL);
+	if (!dk || !ok || !held || !ck || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
 		rc = CH_ENOMEM;
 		goto out;
 	}
@@ -416,7 +417,11 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 	nsent++;
 	if (tk) {
 		const char *push[] = {"RPUSH", tk, timeline_json};
+		/* The live feed hears of it too (the reader adds the alert document). */
+		const char *feed[] = {"XADD", ck, "MAXLEN", "~", "10000", "*", "alert", alert_id, "kind", state, "doc", ""};
 		redisAppendCommandArgv(st->c, 3, push, NULL);
+		nsent++;
+		redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(feed), feed, NULL);
 		nsent++;
 	}
 	if (next_job && next_hold_ms > 0) {
@@ -472,5 +477,6 @@ out:
 	free(tk);
 	free(told);
 	free(held);
+	free(ck);
 	return rc;
 }

@@ -34,6 +34,24 @@ static long call(const char *method_body, const char *path, const char *token)
 	return t_http_call(url, headers, method_body, out, sizeof(out));
 }
 
+/* A request with another method (DELETE) and the token; its status. */
+static long call_method(const char *method, const char *path)
+{
+	char cmd[512];
+	FILE *p;
+	int code = 0;
+
+	snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null -w '%%{http_code}' -X %s -H 'Authorization: Bearer %s' "
+				   "'http://127.0.0.1:%d%s'",
+		 method, TOKEN, port, path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fscanf(p, "%d", &code) != 1)
+		code = 0;
+	pclose(p);
+	return code;
+}
+
 /* GET with the token; the body parsed into *j (caller decrefs). */
 static long get(const char *path, json_t **j)
 {
@@ -186,8 +204,11 @@ static void queue_detail_ack_and_resolve(void **state)
 	/* The family's all clear says so: 误报 (false alarm), and the note. */
 	struct text_wait tw = {id, "结果：误报。说明：pressed by mistake"};
 	assert_true(t_wait(notified_with, &tw, T_DEADLINE_MS));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "resolved_by")),
-			    "centre operator 7");
+	/* Who resolved it is the token's account, whatever "by" the body typed. */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "resolved_by")), "service");
+	assert_string_equal(json_string_value(json_object_get(j, "resolved_by")), "service");
+	/* A second resolve of a resolved alert is refused, not lost silently. */
+	assert_int_equal(call("{\"outcome\":\"genuine\"}", path, TOKEN), 409);
 	json_decref(j);
 	assert_int_equal(call("{\"by\":\"x\"}", "/v1/alerts/s-001:999/ack", TOKEN), 404);
 	assert_int_equal(call(NULL, path, TOKEN), 405);
@@ -207,11 +228,23 @@ static bool silence_listed(void *arg)
 {
 	json_t *j;
 	bool there = get("/v1/silences?subject=s-001", &j) == 200 &&
-		     json_object_get(json_object_get(json_object_get(j, "silences"), "s-001"), "pir-1") != NULL;
+		     json_is_string(json_object_get(json_array_get(json_object_get(j, "silences"), 0), "id")) &&
+		     strcmp(json_string_value(json_object_get(json_array_get(json_object_get(j, "silences"), 0), "id")),
+			    "s-001~pir-1") == 0;
 
 	(void)arg;
 	json_decref(j);
 	return there;
+}
+
+static bool silence_gone(void *arg)
+{
+	json_t *j;
+	bool gone = get("/v1/silences?subject=s-001", &j) == 200 && json_array_size(json_object_get(j, "silences")) == 0;
+
+	(void)arg;
+	json_decref(j);
+	return gone;
 }
 
 static void subjects_devices_and_silences(void **state)
@@ -239,6 +272,17 @@ static void subjects_devices_and_silences(void **state)
 			 202);
 	assert_int_equal(call("{\"subject\":\"s-001\",\"for\":\"2h\"}", "/v1/silences", TOKEN), 400);
 	assert_true(t_wait(silence_listed, NULL, T_DEADLINE_MS));
+	/* Who silenced it is the token's account ("service"), not a typed name. */
+	assert_int_equal(get("/v1/silences", &j), 200);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "silences"), 0), "by")),
+			    "service");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "silences"), 0), "device")),
+			    "pir-1");
+	json_decref(j);
+	/* Lifted: gone from the list. */
+	assert_int_equal(call_method("DELETE", "/v1/silences/s-001~pir-1"), 202);
+	assert_true(t_wait(silence_gone, NULL, T_DEADLINE_MS));
+	assert_int_equal(call_method("DELETE", "/v1/silences/nonsense"), 404);
 }
 
 /* An answer given while Redis is away is kept (journal, queue) and applied when it is back. */
@@ -312,18 +356,24 @@ static void carehubctl_is_the_api_on_the_command_line(void **state)
 	assert_int_equal(ctl("subjects", TOKEN), 0);
 	assert_non_null(strstr(out, "s-001"));
 
-	/* A refusal is the hub's reason and exit 1; no token, exit 1; bad usage, exit 2. */
-	snprintf(args, sizeof(args), "resolve %s --by 'op 3'", id);
-	assert_int_equal(ctl(args, TOKEN), 1);
-	assert_non_null(strstr(out, "resolve needs \"outcome\""));
+	/* A refusal is the hub's reason and exit 1; no token, exit 1; bad usage, exit 2 before any request. */
+	snprintf(args, sizeof(args), "resolve %s", id);
+	assert_int_equal(ctl(args, TOKEN), 2);
+	assert_non_null(strstr(out, "--outcome must be"));
+	snprintf(args, sizeof(args), "resolve %s --outcome sorted", id);
+	assert_int_equal(ctl(args, TOKEN), 2);
 	assert_int_equal(ctl("alerts", NULL), 1);
 	assert_non_null(strstr(out, "CAREHUB_API_TOKEN is not set"));
 	assert_int_equal(ctl("alerts", "wrong"), 1);
 	assert_non_null(strstr(out, "HTTP 401"));
 	assert_int_equal(ctl("ack", TOKEN), 2);
+	assert_int_equal(ctl("ack s-001:1 --by someone", TOKEN), 2); /* the hub knows who acts: no --by */
+	assert_int_equal(ctl("ack s-001:999", TOKEN), 1);
+	assert_non_null(strstr(out, "HTTP 404"));
 
-	snprintf(args, sizeof(args), "resolve %s --by 'op 3' --outcome false_alarm --note 'burnt toast'", id);
+	snprintf(args, sizeof(args), "resolve %s --outcome false_alarm --note 'burnt toast'", id);
 	assert_int_equal(ctl(args, TOKEN), 0);
+	assert_non_null(strstr(out, "resolved"));
 	snprintf(detail, sizeof(detail), "/v1/alerts/%s", id);
 	w = (struct state_wait){detail, "resolved"};
 	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
