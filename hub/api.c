@@ -607,6 +607,25 @@ static void audit_list(struct api_req *r, const char *arg)
 	api_json(r, 200, json_pack("{s:o}", "audit", out));
 }
 
+/* ---------------------------------------------------------------- replies */
+
+int ch_api_reply_key(struct ch_api *api, const char *channel, const char *phone, char *key, size_t keylen)
+{
+	struct ch_http_reply out = {0};
+	struct api_req r = {.api = api, .out = &out};
+	struct ch_store *st = api_store(&r);
+	char err[256];
+	int rc = st ? ch_store_reply_find(st, channel, phone, key, keylen, err, sizeof(err)) : CH_EAGAIN;
+
+	if (rc && rc != CH_ENOTFOUND)
+		ch_log_rl("api-reply", 10000, CH_LOG_WARN, "api: %s", st ? err : "no Redis connection free");
+	store_release(&r);
+	free(out.body);
+	for (size_t i = 0; i < out.nheaders; i++)
+		free(out.headers[i]);
+	return rc == CH_ENOTFOUND ? rc : rc ? CH_EAGAIN : 0;
+}
+
 /* ---------------------------------------------------------------- routing */
 
 typedef void (*handler_fn)(struct api_req *r, const char *arg);

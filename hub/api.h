@@ -56,6 +56,13 @@ void ch_api_close(struct ch_api *api);
 void ch_api_handle(void *arg, const struct ch_http_incoming *rq, struct ch_http_reply *out);
 
 /*
+ * The notification key a reply from phone on channel answers (the latest one
+ * sent there; store.h ch_store_reply_find), from the API's pool: 0,
+ * CH_ENOTFOUND, or CH_EAGAIN while Redis is away or busy.
+ */
+int ch_api_reply_key(struct ch_api *api, const char *channel, const char *phone, char *key, size_t keylen);
+
+/*
  * The live feed's data line for one change (ch_stream_opts.render): the
  * alert's list item with "change": kind; arg unused.  Malloc'ed.
  */

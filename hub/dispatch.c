@@ -196,6 +196,12 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	}
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
+	/* A reply to this number ("1": on it) answers this notification; best effort. */
+	if (!failed && !skipped && t->step >= 0 && !json_is_true(json_object_get(t->job, "all_clear")) &&
+	    json_string_value(json_object_get(c, "phone")) &&
+	    ch_store_reply_note(d->store, t->channel, json_string_value(json_object_get(c, "phone")), t->key, err,
+				sizeof(err)) == CH_EAGAIN)
+		ch_log_rl("dispatch-reply", 10000, CH_LOG_WARN, "dispatch: %s", err);
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
 	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0)

@@ -232,7 +232,6 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	char *doc = NULL;
 	int rc;
 
-	(void)arg;
 	if (!ch) {
 		*status = 404;
 		ch_fmt(reply, len, "{\"error\":\"no such channel\"}");
@@ -252,6 +251,23 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 			  rq->remote, *status, err);
 		ch_fmt(reply, len, "{\"error\":\"%s\"}", *status == 401 ? "unauthorized" : "not understood");
 		goto out;
+	}
+	/* An SMS sent back names no notification: the latest one sent to that number. */
+	if (strncmp(r.idempotency_key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
+		char phone[64], masked[64];
+		ch_strlcpy(phone, r.idempotency_key + strlen(CH_CB_REPLY_TO), sizeof(phone));
+		rc = arg ? ch_api_reply_key(arg, channel, phone, r.idempotency_key, sizeof(r.idempotency_key))
+			 : CH_ENOTFOUND;
+		if (rc) {
+			ch_log_mask_phone(phone, masked, sizeof(masked));
+			ch_log_rl("callback-reply", 5000, CH_LOG_INFO, "[%s] reply from %s %s", channel, masked,
+				  rc == CH_ENOTFOUND ? "answers no recent notification: ignored" : "deferred: Redis away");
+			/* Nothing to answer: 200 so the gateway does not resend it; busy: 503, it will. */
+			*status = rc == CH_ENOTFOUND ? 200 : 503;
+			ch_fmt(reply, len, rc == CH_ENOTFOUND ? "{\"ok\":true,\"action\":\"none\"}"
+							      : "{\"error\":\"busy, try again\"}");
+			goto out;
+		}
 	}
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {

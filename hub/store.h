@@ -26,6 +26,7 @@
  *   Poperators                         hash name -> operator account (JSON, argon2id hash)
  *   Psession:<sha256 of the cookie>    a signed-in session (JSON), expires when idle
  *   Ploginfail:<kind>:<who>            failed logins in the current window (counter)
+ *   Preply:<channel>:<last 11 digits>  the latest notification sent to a number (a day)
  *   P{sid}:devhealth                   hash "<device>|battery" -> "<percent>|<ms>", "<device>|online"
  *                                      -> "0|1|<ms>": what devices last said of themselves
  *
@@ -249,6 +250,16 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *state, const char *sid, const char *alert_id,
 			     const char *timeline_json, const char *next_job, const char *next_told,
 			     int64_t next_hold_ms, char *err, size_t errlen);
+/*
+ * Remembers key as the latest notification sent to phone on channel (for a
+ * day), so an SMS the person sends back can be matched to it; and looks it up.
+ * Numbers are compared by their last 11 digits: gateways add or drop the
+ * country code.  CH_ENOTFOUND when nothing was sent there lately.
+ */
+int ch_store_reply_note(struct ch_store *st, const char *channel, const char *phone, const char *key, char *err,
+			size_t errlen);
+int ch_store_reply_find(struct ch_store *st, const char *channel, const char *phone, char *key, size_t keylen,
+			char *err, size_t errlen);
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);

@@ -480,3 +480,68 @@ out:
 	free(ck);
 	return rc;
 }
+
+/* ---------------------------------------------------------------- replies */
+
+/* "Preply:<channel>:<the number's last 11 digits>"; NULL when it has fewer than 5. */
+static char *reply_key(struct ch_store *st, const char *channel, const char *phone)
+{
+	char digits[32];
+	size_t n = 0;
+
+	for (const char *p = phone ? phone : ""; *p && n + 1 < sizeof(digits); p++)
+		if (*p >= '0' && *p <= '9')
+			digits[n++] = *p;
+	digits[n] = '\0';
+	if (n < 5)
+		return NULL;
+	return store__key(st, "reply:", channel, ":", n > 11 ? digits + n - 11 : digits, (char *)NULL);
+}
+
+int ch_store_reply_note(struct ch_store *st, const char *channel, const char *phone, const char *key, char *err,
+			size_t errlen)
+{
+	char *k = reply_key(st, channel, phone);
+	redisReply *r;
+	int rc;
+
+	if (!k)
+		return CH_EINVAL;
+	if ((rc = ch_store_ensure(st, err, errlen))) {
+		free(k);
+		return rc;
+	}
+	const char *argv[] = {"SET", k, key, "EX", "86400"};
+	r = redisCommandArgv(st->c, 5, argv, NULL);
+	free(k);
+	if ((rc = store__reply_error(st, r, "SET reply", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
+int ch_store_reply_find(struct ch_store *st, const char *channel, const char *phone, char *key, size_t keylen,
+			char *err, size_t errlen)
+{
+	char *k = reply_key(st, channel, phone);
+	redisReply *r;
+	int rc;
+
+	key[0] = '\0';
+	if (!k)
+		return CH_ENOTFOUND;
+	if ((rc = ch_store_ensure(st, err, errlen))) {
+		free(k);
+		return rc;
+	}
+	const char *argv[] = {"GET", k};
+	r = redisCommandArgv(st->c, 2, argv, NULL);
+	free(k);
+	if ((rc = store__reply_error(st, r, "GET reply", err, errlen)))
+		return rc;
+	rc = r->type == REDIS_REPLY_STRING && r->len < keylen ? 0 : CH_ENOTFOUND;
+	if (!rc)
+		ch_fmt(key, keylen, "%.*s", (int)r->len, r->str);
+	freeReplyObject(r);
+	return rc;
+}
