@@ -86,7 +86,7 @@ int ch_stream_id_cmp(const char *a, const char *b)
 
 char *ch_sse_frame(const char *id, const char *event, const char *data)
 {
-	size_t n = (id ? strlen(id) + 5 : 0) + (event ? strlen(event) + 8 : 0) + strlen(data) + 8;
+	size_t n = (id ? strlen(id) + 5 : 0) + (event ? strlen(event) + 8 : 0) + strlen(data) + 9;
 	char *f = malloc(n);
 
 	if (!f)

@@ -79,12 +79,15 @@ static void a_new_sos_arrives_live(void **state)
 	print_message("SOS published -> event on the stream: %lld ms\n", (long long)(t_now_ms() - t0));
 	text = t_sse_text(s);
 	assert_non_null(strstr(text, "event: alert\n"));
+	/* Each event ends with a blank line: what makes a browser dispatch it. */
+	assert_non_null(strstr(text, "\"}\n\n"));
 	assert_non_null(strstr(text, "\"rule\":\"sos\""));
 	assert_non_null(strstr(text, "\"severity\":\"critical\""));
 	assert_non_null(strstr(text, "\"subject_name\":\"王秀英\""));
 	free(text);
 	/* The notifications follow as they go out: who has been reached. */
 	assert_true(t_sse_wait(s, "\"change\":\"sent\"", T_DEADLINE_MS));
+	assert_true(t_sse_wait(s, "\"}\n\nid: ", T_DEADLINE_MS));
 	needle(want, sizeof(want), "s-001:1", "opened");
 	assert_true(t_sse_wait(s, want, T_DEADLINE_MS));
 	t_sse_close(s);
