@@ -16,7 +16,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 SAN     ?=
 
-PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd
+PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd libargon2
 TEST_PKGS := cmocka
 
 CH_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
