@@ -169,6 +169,10 @@ void api_alert_get(struct api_req *r, const char *id)
 	o = ch_view_item(d, s, s ? zone_of(r, s) : NULL);
 	json_object_set_new(o, "timeline", ch_view_timeline(tl, s));
 	json_object_set_new(o, "reached", ch_view_reached(tl, s));
+	/* Only an open alert escalates: an acknowledged one's escalation is paused
+	 * (a new occurrence re-opens it), a resolved one's is gone. */
+	if (!rc && (!jstr(d, "state") || strcmp(jstr(d, "state"), "open") != 0))
+		rc = CH_ENOTFOUND;
 	json_object_set_new(o, "plan",
 			    ch_view_plan(rc ? NULL : policy_named(r->rt->cfg, pol), g, at,
 					 json_integer_value(json_object_get(d, "opened_at_ms")), s, PLAN_MAX));
