@@ -133,6 +133,15 @@ void ch_http_hmac_sha256(const void *key, size_t keylen, const void *data, size_
 int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
 			int64_t now_s, int64_t window_s);
 
+/*
+ * What names one signed callback for replay detection: lowercase hex
+ * SHA-256 of the channel, the X-Carehub-Timestamp header (from headers, a
+ * NULL-terminated "Name: value" list; "" when absent) and the body.  The same
+ * text posted again gives the same digest, however its signature is spelt.
+ */
+void ch_http_callback_digest(const char *channel, const char *const *headers, const char *body, size_t len,
+			     char out_hex[65]);
+
 /* out_hex = lowercase hex(HMAC-SHA256(key, "<timestamp>.<body>")), NUL-terminated. */
 void ch_http_sign_hmac(const char *key, const char *timestamp, const char *body, size_t len, char out_hex[65]);
 

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,7 +59,10 @@ static struct {
 	char sync_topic[256];
 	struct ch_ingest *_Atomic ingest;
 	atomic_uint_fast64_t sync_nonce;
-} g;
+	/* Callbacks taken, so a replay is refused (one connection, whichever HTTP thread asks). */
+	struct ch_store *cb_store;
+	pthread_mutex_t cb_mu;
+} g = {.cb_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void usage(FILE *f)
 {
@@ -200,6 +204,43 @@ static int inject(void *arg, const char *topic, const char *payload, size_t len)
 }
 
 /*
+ * A verified callback is taken once: its digest (channel, timestamp, body) is
+ * claimed in Redis for twice the channel's callback_window, the span in which
+ * its signature passes, so a replay to this hub, after a restart or to
+ * another instance gets 409 and changes nothing.  CH_EDUP for a replay,
+ * CH_EAGAIN while Redis is away (503: the provider tries again).
+ */
+static int claim_callback(const struct ch_runtime *rt, const char *channel, const struct ch_http_incoming *rq,
+			  char *name, size_t namelen)
+{
+	const struct ch_channel_conf *cc = ch_config_channel(rt->cfg, channel);
+	json_t *w = cc ? json_object_get(cc->options, "callback_window") : NULL;
+	int64_t window_s = json_is_integer(w) ? json_integer_value(w) : 300;
+	char hex[65], err[256];
+	int rc;
+
+	ch_http_callback_digest(channel, rq->headers, rq->body, rq->len, hex);
+	ch_fmt(name, namelen, "callback:%s", hex);
+	pthread_mutex_lock(&g.cb_mu);
+	rc = g.cb_store ? ch_store_claim(g.cb_store, name, (2 * window_s + 60) * 1000, err, sizeof(err)) : CH_EAGAIN;
+	pthread_mutex_unlock(&g.cb_mu);
+	if (rc && rc != CH_EDUP)
+		ch_log_rl("callback-claim", 10000, CH_LOG_WARN, "[%s] callback deferred: %s", channel,
+			  g.cb_store ? err : "no Redis connection");
+	return rc == CH_EDUP || rc == 0 ? rc : CH_EAGAIN;
+}
+
+static void unclaim_callback(const char *name)
+{
+	char err[256];
+
+	pthread_mutex_lock(&g.cb_mu);
+	if (g.cb_store)
+		ch_store_unclaim(g.cb_store, name, err, sizeof(err));
+	pthread_mutex_unlock(&g.cb_mu);
+}
+
+/*
  * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
  * the signature and says what happened; control.c turns that into an ack,
  * resolve, escalate or note, which goes into the journal and the ingest queue
@@ -215,7 +256,7 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		.body = rq->body, .body_len = rq->len, .headers = rq->headers, .now_ms = ch_clock_now_ms()};
 	struct ch_callback_result r;
 	enum ch_ack_action act;
-	char err[256], ref[128];
+	char err[256], ref[128], claim[96];
 	char *doc = NULL;
 	int rc;
 
@@ -249,8 +290,18 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
 		goto out;
 	}
+	if ((rc = claim_callback(rt, channel, rq, claim, sizeof(claim)))) {
+		*status = rc == CH_EDUP ? 409 : 503;
+		ch_metrics_inc(CH_MF_CALLBACKS, channel, rc == CH_EDUP ? "replayed" : "deferred");
+		if (rc == CH_EDUP)
+			ch_log_rl("callback-replay", 5000, CH_LOG_WARN, "[%s] callback from %s refused (409): a replay",
+				  channel, rq->remote);
+		ch_fmt(reply, len, "{\"error\":\"%s\"}", rc == CH_EDUP ? "replayed" : "busy, try again");
+		goto out;
+	}
 	if (inject(NULL, CH_TOPIC_ACKS, doc, strlen(doc))) {
 		/* Full (Redis away, a backlog): the provider will try again; nothing is half taken. */
+		unclaim_callback(claim);
 		*status = 503;
 		ch_log_rl("callback-busy", 5000, CH_LOG_WARN, "[%s] callback deferred: the ingest queue is full", channel);
 		ch_fmt(reply, len, "{\"error\":\"busy, try again\"}");
@@ -604,6 +655,12 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&g.mqtt, mq);
 	if (rt->cfg->http.enabled) {
+		/* Connects now if it can; else at the first callback (which waits for Redis with a 503). */
+		if (ch_store_open(&so, &g.cb_store, err, sizeof(err)) == CH_ENOMEM) {
+			ch_log(CH_LOG_ERROR, "out of memory");
+			exit_code = 1;
+			goto shutdown;
+		}
 		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
 		struct ch_api_opts ao = {.store = &so, .inject = inject};
 		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
@@ -644,6 +701,8 @@ int main(int argc, char **argv)
 shutdown:
 	ch_http_stop(http);
 	ch_api_close(api);
+	ch_store_close(g.cb_store);
+	g.cb_store = NULL;
 	if (mq)
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);

@@ -154,6 +154,50 @@ const char *ch_store_prefix(const struct ch_store *st)
 	return st->prefix;
 }
 
+/*
+ * Once only, across restarts and instances: SET NX with an expiry.  Redis
+ * rather than memory so a replay is caught by whichever hub it reaches.
+ */
+int ch_store_claim(struct ch_store *st, const char *name, int64_t ttl_ms, char *err, size_t errlen)
+{
+	char *key, ttl[24];
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(key = store__key(st, name, (char *)NULL)))
+		return CH_ENOMEM;
+	ch_fmt(ttl, sizeof(ttl), "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+	const char *argv[] = {"SET", key, "1", "NX", "PX", ttl};
+	r = store__cmd_argv(st, 6, argv, NULL);
+	free(key);
+	if ((rc = store__reply_error(st, r, "SET NX", err, errlen)))
+		return rc;
+	rc = r->type == REDIS_REPLY_NIL ? CH_EDUP : 0;
+	freeReplyObject(r);
+	return rc;
+}
+
+int ch_store_unclaim(struct ch_store *st, const char *name, char *err, size_t errlen)
+{
+	char *key;
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(key = store__key(st, name, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"DEL", key};
+	r = store__cmd_argv(st, 2, argv, NULL);
+	free(key);
+	if ((rc = store__reply_error(st, r, "DEL", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- argv builder */
 
 

@@ -20,6 +20,8 @@
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
  *   Pregistry:subjects                 hash subject id -> subject record (JSON)
+ *   Pcallback:<digest>                 a provider callback taken (replays refused), for
+ *                                      twice its channel's callback_window
  *
  * A connection (struct ch_store) belongs to one thread.  After any error the
  * connection is dropped and the next call reconnects (hiredis contexts are not
@@ -50,6 +52,14 @@ void ch_store_close(struct ch_store *st);
 int ch_store_ensure(struct ch_store *st, char *err, size_t errlen);
 bool ch_store_connected(const struct ch_store *st);
 const char *ch_store_prefix(const struct ch_store *st);
+
+/*
+ * Claims P<name> for ttl_ms (SET NX PX): 0 when this call took it, CH_EDUP
+ * when it is already taken (a replay), CH_EAGAIN while Redis is away.
+ * ch_store_unclaim gives it back (the claimant could not finish).
+ */
+int ch_store_claim(struct ch_store *st, const char *name, int64_t ttl_ms, char *err, size_t errlen);
+int ch_store_unclaim(struct ch_store *st, const char *name, char *err, size_t errlen);
 
 /* ---- ingest ---- */
 
