@@ -9,7 +9,8 @@
  *
  * Routes:
  *   GET  /healthz                 200 {"status":"ok",...} / 503 {"status":"degraded",...}
- *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra)
+ *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra);
+ *                                 with metrics_token, 401 without that bearer token
  *   POST /v1/callbacks/{channel}  the callback hook, no token (the plugin checks a signature);
  *                                 channel is [A-Za-z0-9_-]{1,63}, anything else 404
  *   any  /v1/...                  401 without "Authorization: Bearer <token>", 503 when no
@@ -88,6 +89,12 @@ struct ch_http_opts {
 	ch_http_metrics_fn metrics_extra; /* may be NULL */
 	ch_http_api_fn api;               /* NULL: /v1 routes answer 404 */
 	void *arg;                    /* passed to every hook; borrowed */
+	/* Bearer token /metrics requires (copied as a digest); NULL or "": /metrics is open. */
+	const char *metrics_token;
+	/* PEM certificate (chain) and private key: HTTPS only (GnuTLS); both NULL: plain HTTP.
+	 * Borrowed for the call (libmicrohttpd copies them). */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 #define CH_HTTP_DEFAULT_MAX_BODY (64 * 1024)

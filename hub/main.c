@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "rules.h"
 #include "runtime.h"
+#include "secret.h"
 #include "store.h"
 
 #include <errno.h>
@@ -56,6 +57,8 @@ static struct {
 	char instance[128];
 	char redis_host[256];
 	char redis_prefix[128];
+	char redis_socket[256];
+	char redis_user[128];
 	char sync_topic[256];
 	struct ch_ingest *_Atomic ingest;
 	atomic_uint_fast64_t sync_nonce;
@@ -342,17 +345,57 @@ static void replay(void *arg, uint64_t seq, const char *topic, const char *paylo
 
 /* ---------------------------------------------------------------- loading */
 
-static int secret(const char *env, const char **out, char *err, size_t errlen)
+/* Secrets and TLS material for one run, wiped at exit (secret.h says where they come from). */
+struct secrets {
+	char *mqtt, *redis, *api, *metrics;
+	char *tls_cert, *tls_key;
+};
+
+static void secrets_free(struct secrets *s)
 {
-	*out = NULL;
-	if (!env)
-		return 0;
-	*out = getenv(env);
-	if (!*out) {
-		ch_fmt(err, errlen, "environment variable %s (named in the config) is not set", env);
-		return CH_ECONFIG;
-	}
+	ch_secret_free(s->mqtt);
+	ch_secret_free(s->redis);
+	ch_secret_free(s->api);
+	ch_secret_free(s->metrics);
+	ch_secret_free(s->tls_cert);
+	ch_secret_free(s->tls_key);
+	*s = (struct secrets){0};
+}
+
+/*
+ * Everything secret the config names.  A missing or readable-by-others file
+ * stops the start (and --check), and so does an unset variable for MQTT,
+ * Redis or the /metrics token; a missing API token only closes the API (503).
+ */
+static int secrets_load(const struct ch_config *cfg, struct secrets *s, char *err, size_t errlen)
+{
+	size_t n;
+	int rc;
+
+	*s = (struct secrets){0};
+	if ((rc = ch_secret_read("mqtt.password", cfg->mqtt.password_env, cfg->mqtt.password_file, &s->mqtt, err,
+				 errlen)) ||
+	    (rc = ch_secret_read("redis.password", cfg->redis.password_env, cfg->redis.password_file, &s->redis, err,
+				 errlen)))
+		goto fail;
+	if (cfg->http.enabled &&
+	    ((rc = ch_secret_read("http.metrics_token", cfg->http.metrics_token_env, cfg->http.metrics_token_file,
+				  &s->metrics, err, errlen)) ||
+	     (cfg->http.tls.cert_file &&
+	      ((rc = ch_secret_read_file("http.tls.cert_file", cfg->http.tls.cert_file, false, 1 << 20, &s->tls_cert, &n,
+					 err, errlen)) ||
+	       (rc = ch_secret_read_file("http.tls.key_file", cfg->http.tls.key_file, true, 1 << 20, &s->tls_key, &n,
+					 err, errlen))))))
+		goto fail;
+	rc = ch_secret_read("http.token", cfg->http.token_env, cfg->http.token_file, &s->api, err, errlen);
+	if (rc == CH_ENOTFOUND && !cfg->http.token_file)
+		rc = 0; /* the API answers 503 until the hub is restarted with it */
+	if (rc)
+		goto fail;
 	return 0;
+fail:
+	secrets_free(s);
+	return rc;
 }
 
 /* The options outlive the runtime they came from: keep their strings in g. */
@@ -360,7 +403,11 @@ static void store_opts(const struct ch_config *cfg, const char *password, struct
 {
 	ch_strlcpy(g.redis_host, cfg->redis.host, sizeof(g.redis_host));
 	ch_strlcpy(g.redis_prefix, cfg->redis.prefix, sizeof(g.redis_prefix));
+	ch_strlcpy(g.redis_socket, cfg->redis.socket ? cfg->redis.socket : "", sizeof(g.redis_socket));
+	ch_strlcpy(g.redis_user, cfg->redis.username ? cfg->redis.username : "", sizeof(g.redis_user));
 	*o = (struct ch_store_opts){.host = g.redis_host, .port = cfg->redis.port, .db = cfg->redis.db,
+				    .socket = g.redis_socket[0] ? g.redis_socket : NULL,
+				    .username = g.redis_user[0] ? g.redis_user : NULL,
 				    .password = password, .prefix = g.redis_prefix, .timeout_ms = 5000};
 }
 
@@ -449,6 +496,7 @@ fail:
 static int check_only(void)
 {
 	struct ch_runtime *rt;
+	struct secrets sec;
 	char err[1024];
 	int rc = load_runtime(NULL, &rt, err, sizeof(err));
 
@@ -456,6 +504,12 @@ static int check_only(void)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	if (secrets_load(rt->cfg, &sec, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", g.config_path, err);
+		ch_runtime_free(rt);
+		return 2;
+	}
+	secrets_free(&sec);
 	printf("%s: ok (%zu rules, %zu subjects, %zu channels)\n", g.config_path, rt->rules->n,
 	       ch_registry_count(rt->reg), rt->nchannels);
 	ch_runtime_free(rt);
@@ -497,7 +551,7 @@ int main(int argc, char **argv)
 	struct ch_mqtt *mq = NULL;
 	struct ch_http *http = NULL;
 	struct ch_api *api = NULL;
-	const char *mqtt_pw = NULL, *redis_pw = NULL;
+	static struct secrets sec; /* static: reachable on every way out, wiped on the normal one */
 	char err[1024];
 	int rc, exit_code = 0;
 
@@ -547,9 +601,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ch_log_set_level_name(rt->cfg->log.level);
-	if (secret(rt->cfg->mqtt.password_env, &mqtt_pw, err, sizeof(err)) ||
-	    secret(rt->cfg->redis.password_env, &redis_pw, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
+	if (secrets_load(rt->cfg, &sec, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", g.config_path, err);
 		ch_runtime_free(rt);
 		return 2;
 	}
@@ -575,7 +628,7 @@ int main(int argc, char **argv)
 		g.subs[i] = ch_strdup(buf);
 	}
 	g.max_payload = rt->cfg->limits.max_payload;
-	store_opts(rt->cfg, redis_pw, &so);
+	store_opts(rt->cfg, sec.redis, &so);
 	ch_runtime_free(rt);
 	rt = NULL;
 
@@ -631,7 +684,7 @@ int main(int argc, char **argv)
 		.port = rt->cfg->mqtt.port,
 		.client_id = rt->cfg->mqtt.client_id,
 		.username = rt->cfg->mqtt.username,
-		.password = mqtt_pw,
+		.password = sec.mqtt,
 		.keepalive_s = rt->cfg->mqtt.keepalive_s,
 		.tls = rt->cfg->mqtt.tls.enabled,
 		.cafile = rt->cfg->mqtt.tls.cafile,
@@ -661,7 +714,7 @@ int main(int argc, char **argv)
 			exit_code = 1;
 			goto shutdown;
 		}
-		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
+		const char *token = sec.api;
 		struct ch_api_opts ao = {.store = &so, .inject = inject};
 		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
 			ch_log(CH_LOG_ERROR, "api: %s", err);
@@ -670,7 +723,8 @@ int main(int argc, char **argv)
 		}
 		struct ch_http_opts ho = {.listen = rt->cfg->http.listen, .port = rt->cfg->http.port, .token = token,
 					  .callback = callback, .api = ch_api_handle, .health = health,
-					  .metrics_extra = metrics_extra, .arg = api};
+					  .metrics_extra = metrics_extra, .arg = api, .metrics_token = sec.metrics,
+					  .tls_cert = sec.tls_cert, .tls_key = sec.tls_key};
 		if (!token)
 			ch_log(CH_LOG_WARN, "http: %s is not set: the /v1 API answers 503 until it is",
 			       rt->cfg->http.token_env ? rt->cfg->http.token_env : "http.token_env");
@@ -679,7 +733,8 @@ int main(int argc, char **argv)
 			exit_code = 1;
 			goto shutdown;
 		}
-		ch_log(CH_LOG_INFO, "http: listening on %s:%d", rt->cfg->http.listen, ch_http_port(http));
+		ch_log(CH_LOG_INFO, "http: listening on %s:%d (%s)", rt->cfg->http.listen, ch_http_port(http),
+		       sec.tls_cert ? "https" : "plain http");
 	}
 	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
@@ -716,6 +771,7 @@ shutdown:
 	ch_runtime_release(rt);
 	ch_runtime_shutdown();
 	ch_store_close(st);
+	secrets_free(&sec);
 	for (size_t i = 0; g.subs && i < g.nsubs; i++)
 		free(g.subs[i]);
 	free(g.subs);

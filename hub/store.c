@@ -67,16 +67,22 @@ int ch_store_ensure(struct ch_store *st, char *err, size_t errlen)
 
 	if (st->c)
 		return 0;
-	st->c = redisConnectWithTimeout(st->host, st->port, tv);
+	st->c = st->socket ? redisConnectUnixWithTimeout(st->socket, tv) : redisConnectWithTimeout(st->host, st->port, tv);
 	if (!st->c || st->c->err) {
-		ch_fmt(err, errlen, "redis %s:%d: %s", st->host, st->port, st->c ? st->c->errstr : "out of memory");
+		if (st->socket)
+			ch_fmt(err, errlen, "redis %s: %s", st->socket, st->c ? st->c->errstr : "out of memory");
+		else
+			ch_fmt(err, errlen, "redis %s:%d: %s", st->host, st->port, st->c ? st->c->errstr : "out of memory");
 		store__drop(st);
 		return CH_EAGAIN;
 	}
 	redisSetTimeout(st->c, tv);
-	redisEnableKeepAlive(st->c);
+	if (!st->socket)
+		redisEnableKeepAlive(st->c);
 	if (st->password) {
-		r = redisCommand(st->c, "AUTH %s", st->password);
+		/* Redis 6 ACLs: AUTH <user> <password>; without a user, the default user. */
+		r = st->username ? redisCommand(st->c, "AUTH %s %s", st->username, st->password)
+				 : redisCommand(st->c, "AUTH %s", st->password);
 		if ((rc = store__reply_error(st, r, "AUTH", err, errlen)))
 			goto fail;
 		freeReplyObject(r);
@@ -118,7 +124,9 @@ int ch_store_open(const struct ch_store_opts *o, struct ch_store **out, char *er
 		return CH_ENOMEM;
 	st->host = ch_strdup(o->host ? o->host : "127.0.0.1");
 	st->port = o->port;
+	st->socket = ch_strdup(o->socket);
 	st->db = o->db;
+	st->username = ch_strdup(o->username);
 	st->password = ch_strdup(o->password);
 	st->prefix = ch_strdup(o->prefix ? o->prefix : "ch:");
 	st->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
@@ -136,6 +144,8 @@ void ch_store_close(struct ch_store *st)
 		return;
 	store__drop(st);
 	free(st->host);
+	free(st->socket);
+	free(st->username);
 	if (st->password) {
 		memset(st->password, 0, strlen(st->password));
 		free(st->password);

@@ -39,7 +39,9 @@ struct ch_store;
 struct ch_store_opts {
 	const char *host; /* borrowed, copied */
 	int port;
+	const char *socket; /* a unix socket path instead of host and port; NULL: TCP; copied */
 	int db;
+	const char *username; /* ACL user for AUTH; NULL: the default user; copied */
 	const char *password; /* NULL: no AUTH; copied, never logged */
 	const char *prefix;
 	int timeout_ms; /* connect and command timeout */
