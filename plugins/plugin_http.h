@@ -104,7 +104,8 @@ static inline int ph_auth_header(const struct ch_host *host, const struct ch_plu
 		return 0;
 	token = ph_env_secret(env);
 	if (!token) {
-		snprintf(err, errlen, "auth_env names %s, which is not set in the environment (nor a credential)", env);
+		snprintf(err, errlen, "auth_env names %s, which is not set in the environment%s", env,
+			 getenv("CREDENTIALS_DIRECTORY") ? " nor as a credential" : "");
 		return -1;
 	}
 	if (!ph_header_safe(token)) {
@@ -157,7 +158,8 @@ static inline int ph_secret(const struct ch_host *host, const struct ch_plugin_c
 	if (!env)
 		return 0;
 	if (!(*out = ph_env_secret(env))) {
-		snprintf(err, errlen, "%s names %s, which is not set in the environment (nor a credential)", name, env);
+		snprintf(err, errlen, "%s names %s, which is not set in the environment%s", name, env,
+			 getenv("CREDENTIALS_DIRECTORY") ? " nor as a credential" : "");
 		return -1;
 	}
 	return 0;
