@@ -49,21 +49,12 @@ static const struct {
 	M(events_in, "Events taken from MQTT (canonical and adapter topics)."),
 	M(events_processed, "Events applied to subject state."),
 	M(duplicates, "Events dropped because their id was seen within 24 h."),
-	M(alerts_opened, "Alerts opened."),
-	M(alerts_repeated, "Repeated occurrences folded into an open alert."),
-	M(alerts_resolved, "Alerts resolved."),
-	M(alerts_raised, "Alerts raised to a higher severity."),
 	M(timers_fired, "Subjects whose timer deadline was evaluated."),
 	M(state_conflicts, "Compare-and-set updates lost to another instance."),
 	M(redis_round_trips, "Round trips to Redis."),
 	M(jobs_queued, "Dispatch jobs queued in the outbox."),
-	M(sends_ok, "Notifications accepted by a provider."),
-	M(sends_retry, "Notification attempts that will be retried."),
-	M(sends_failed, "Notifications that failed for good."),
 	M(batches, "Ingest batches processed."),
 	M(redis_errors, "Redis errors."),
-	M(callbacks_ok, "Provider callbacks verified and queued."),
-	M(callbacks_refused, "Provider callbacks refused: unsigned, forged, replayed or not understood."),
 };
 #undef M
 

@@ -62,10 +62,20 @@ static struct {
 	char sync_topic[256];
 	struct ch_ingest *_Atomic ingest;
 	atomic_uint_fast64_t sync_nonce;
-	/* Callbacks taken, so a replay is refused (one connection, whichever HTTP thread asks). */
+	/* This thread's own connection, shared under cb_mu with the HTTP threads: callbacks taken
+	 * (so a replay is refused) and the alert gauges. */
 	struct ch_store *cb_store;
 	pthread_mutex_t cb_mu;
 } g = {.cb_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* What an operator alerts on, read from Redis by the main thread every GAUGE_MS (so every instance
+ * reports the same, whoever opened the alerts) and served from here by /metrics. */
+#define GAUGE_MS 5000
+static struct {
+	atomic_llong open[CH_SEV_COUNT];
+	atomic_llong oldest_critical_ms; /* opened_at_ms of the oldest critical alert not yet acknowledged; 0: none */
+	atomic_bool known;               /* false until read, and while Redis is away */
+} gauges;
 
 static void usage(FILE *f)
 {
@@ -183,10 +193,74 @@ static bool health(void *arg, char *detail, size_t len)
 	return mqtt && redis;
 }
 
+static void refresh_gauges(void)
+{
+	long long open[CH_SEV_COUNT] = {0}, oldest = 0;
+	json_t *arr = NULL, *a;
+	char err[256];
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&g.cb_mu);
+	rc = g.cb_store ? ch_store_alerts_open(g.cb_store, 100000, &arr, err, sizeof(err)) : CH_EAGAIN;
+	pthread_mutex_unlock(&g.cb_mu);
+	if (rc) {
+		atomic_store(&gauges.known, false);
+		return;
+	}
+	json_array_foreach(arr, i, a) {
+		enum ch_severity sev;
+		const char *state = json_string_value(json_object_get(a, "state"));
+		long long at = json_integer_value(json_object_get(a, "opened_at_ms"));
+		if (ch_severity_parse(json_string_value(json_object_get(a, "severity")), &sev))
+			continue;
+		open[sev]++;
+		if (sev == CH_SEV_CRITICAL && state && strcmp(state, "open") == 0 && at > 0 && (!oldest || at < oldest))
+			oldest = at;
+	}
+	json_decref(arr);
+	for (int s = 0; s < CH_SEV_COUNT; s++)
+		atomic_store(&gauges.open[s], open[s]);
+	atomic_store(&gauges.oldest_critical_ms, oldest);
+	atomic_store(&gauges.known, true);
+}
+
 static void metrics_extra(void *arg, char *buf, size_t len)
 {
+	struct ch_mqtt *m = atomic_load(&g.mqtt);
+	struct ch_ingest *ig = atomic_load(&g.ingest);
+	long long oldest = atomic_load(&gauges.oldest_critical_ms);
+	size_t pos = 0;
+
 	(void)arg;
-	ch_fmt(buf, len,
+	if (len)
+		buf[0] = '\0';
+	ch_fmt_append(buf, len, &pos,
+		      "# HELP carehub_build_info The running carehubd.\n"
+		      "# TYPE carehub_build_info gauge\n"
+		      "carehub_build_info{version=\"%s\",plugin_abi=\"%d\"} 1\n"
+		      "# HELP carehub_mqtt_up 1 while the broker connection is up.\n"
+		      "# TYPE carehub_mqtt_up gauge\n"
+		      "carehub_mqtt_up %d\n"
+		      "# HELP carehub_redis_up 1 while Redis answers the correlator.\n"
+		      "# TYPE carehub_redis_up gauge\n"
+		      "carehub_redis_up %d\n",
+		      VERSION, CH_PLUGIN_ABI_VERSION, m && ch_mqtt_connected(m), ig && ch_ingest_redis_ok(ig));
+	if (atomic_load(&gauges.known)) {
+		ch_fmt_append(buf, len, &pos,
+			      "# HELP carehub_open_alerts Alerts open or acknowledged, not yet resolved, by severity.\n"
+			      "# TYPE carehub_open_alerts gauge\n");
+		for (int s = CH_SEV_COUNT - 1; s >= 0; s--)
+			ch_fmt_append(buf, len, &pos, "carehub_open_alerts{severity=\"%s\"} %lld\n",
+				      ch_severity_name((enum ch_severity)s), (long long)atomic_load(&gauges.open[s]));
+		ch_fmt_append(buf, len, &pos,
+			      "# HELP carehub_oldest_unacknowledged_critical_seconds Age of the oldest critical alert "
+			      "nobody has acknowledged (0: none).\n"
+			      "# TYPE carehub_oldest_unacknowledged_critical_seconds gauge\n"
+			      "carehub_oldest_unacknowledged_critical_seconds %.3f\n",
+			      oldest ? (double)(ch_clock_now_ms() - oldest) / 1000.0 : 0.0);
+	}
+	ch_fmt_append(buf, len, &pos,
 	       "# HELP carehub_ingest_queue_depth Messages waiting in the ingest queue.\n"
 	       "# TYPE carehub_ingest_queue_depth gauge\n"
 	       "carehub_ingest_queue_depth %zu\n"
@@ -276,7 +350,6 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		goto out;
 	}
 	if (rc) {
-		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
 		ch_metrics_inc(CH_MF_CALLBACKS, channel, rc == CH_EINVAL ? "not_understood" : "unauthorized");
 		*status = rc == CH_EINVAL ? 400 : 401;
 		ch_log_rl("callback-refused", 5000, CH_LOG_WARN, "[%s] callback from %s refused (%d): %s", channel,
@@ -286,7 +359,6 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	}
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {
-		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
 		ch_metrics_inc(CH_MF_CALLBACKS, channel, "unknown_key");
 		*status = rc == CH_ENOMEM ? 503 : 400;
 		ch_log_rl("callback-unknown", 5000, CH_LOG_WARN, "[%s] callback from %s: %s", channel, rq->remote, err);
@@ -310,7 +382,6 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		ch_fmt(reply, len, "{\"error\":\"busy, try again\"}");
 		goto out;
 	}
-	atomic_fetch_add(&ch_metrics.callbacks_ok, 1);
 	ch_metrics_inc(CH_MF_CALLBACKS, channel, ch_control_callback_name(r.outcome));
 	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
 	ch_log(CH_LOG_INFO, "[%s] callback %s for %s (ref %s): %s", channel, ch_control_callback_name(r.outcome),
@@ -707,13 +778,14 @@ int main(int argc, char **argv)
 		goto shutdown;
 	}
 	atomic_store(&g.mqtt, mq);
+	/* Connects now if it can; else at the next use (a callback waits for Redis with a 503). */
+	if (ch_store_open(&so, &g.cb_store, err, sizeof(err)) == CH_ENOMEM) {
+		ch_log(CH_LOG_ERROR, "out of memory");
+		exit_code = 1;
+		goto shutdown;
+	}
+	refresh_gauges();
 	if (rt->cfg->http.enabled) {
-		/* Connects now if it can; else at the first callback (which waits for Redis with a 503). */
-		if (ch_store_open(&so, &g.cb_store, err, sizeof(err)) == CH_ENOMEM) {
-			ch_log(CH_LOG_ERROR, "out of memory");
-			exit_code = 1;
-			goto shutdown;
-		}
 		const char *token = sec.api;
 		struct ch_api_opts ao = {.store = &so, .inject = inject};
 		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
@@ -741,10 +813,14 @@ int main(int argc, char **argv)
 	ch_runtime_release(rt);
 	rt = NULL;
 
-	for (;;) {
+	for (int64_t gauged = ch_clock_mono_ms();;) {
 		siginfo_t si;
 		struct timespec ts = {1, 0};
 		int s = sigtimedwait(&sigs, &si, &ts);
+		if (ch_clock_mono_ms() - gauged >= GAUGE_MS) {
+			refresh_gauges();
+			gauged = ch_clock_mono_ms();
+		}
 		if (s == SIGHUP) {
 			reload(st);
 		} else if (s == SIGTERM || s == SIGINT) {
@@ -778,14 +854,12 @@ shutdown:
 	free(g.overrides);
 	ch_log(CH_LOG_INFO,
 	       "stopped; counters: events_in=%llu processed=%llu batches=%llu redis_round_trips=%llu "
-	       "state_conflicts=%llu timers_fired=%llu alerts_opened=%llu resolved=%llu",
+	       "state_conflicts=%llu timers_fired=%llu",
 	       (unsigned long long)atomic_load(&ch_metrics.events_in),
 	       (unsigned long long)atomic_load(&ch_metrics.events_processed),
 	       (unsigned long long)atomic_load(&ch_metrics.batches),
 	       (unsigned long long)atomic_load(&ch_metrics.redis_round_trips),
 	       (unsigned long long)atomic_load(&ch_metrics.state_conflicts),
-	       (unsigned long long)atomic_load(&ch_metrics.timers_fired),
-	       (unsigned long long)atomic_load(&ch_metrics.alerts_opened),
-	       (unsigned long long)atomic_load(&ch_metrics.alerts_resolved));
+	       (unsigned long long)atomic_load(&ch_metrics.timers_fired));
 	return exit_code;
 }

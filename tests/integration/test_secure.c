@@ -133,8 +133,8 @@ static size_t sink(char *p, size_t size, size_t n, void *arg)
 	char *b = arg;
 	size_t have = strlen(b), add = size * n;
 
-	if (have + add >= 4096)
-		add = 4095 - have;
+	if (have + add >= 4096 * 8)
+		add = 4096 * 8 - 1 - have;
 	memcpy(b + have, p, add);
 	b[have + add] = '\0';
 	return size * n;
@@ -170,7 +170,7 @@ static long get(const char *scheme, const char *path, const char *bearer, char *
 
 static bool healthy(void *arg)
 {
-	char body[4096];
+	char body[4096 * 8];
 	int status;
 
 	(void)arg;
@@ -225,6 +225,30 @@ static void start_hub(void)
 	}
 	if (!t_wait(healthy, NULL, T_DEADLINE_MS))
 		fail_msg("carehubd did not answer /healthz over https (see %s)", hub.log);
+}
+
+struct metrics_wait {
+	const char *want, *not;
+};
+
+static bool metrics_show(void *arg)
+{
+	struct metrics_wait *w = arg;
+	char body[4096 * 8];
+
+	body[0] = '\0';
+	if (get("https", "/metrics", "metrics-token-for-the-test", body) != 200)
+		return false;
+	return strstr(body, w->want) && (!w->not || !strstr(body, w->not));
+}
+
+/* Waits until /metrics holds want (and not `not`): the gauges are read from Redis every few seconds. */
+static void wait_metrics(const char *want, const char *not)
+{
+	struct metrics_wait w = {want, not};
+
+	if (!t_wait(metrics_show, &w, T_DEADLINE_MS))
+		fail_msg("/metrics never showed %s", want);
 }
 
 /* ---------------------------------------------------------------- MQTT clients */
@@ -468,7 +492,7 @@ static int teardown(void **state)
 
 static void https_only_and_metrics_token(void **state)
 {
-	char body[4096];
+	char body[4096 * 8];
 
 	(void)state;
 	assert_int_equal(get("https", "/healthz", NULL, body), 200);
@@ -517,6 +541,10 @@ static void nobody_anonymous_and_each_account_its_own_topics(void **state)
 	snprintf(alert, sizeof(alert), "%.*s", (int)(id_end - p), p);
 	free(doc);
 
+	/* The gauges an operator alerts on: one critical alert open, nobody on it yet. */
+	wait_metrics("carehub_open_alerts{severity=\"critical\"} 1\n",
+		     "carehub_oldest_unacknowledged_critical_seconds 0.000\n");
+
 	/* The console topic: the notification, names, address and phones masked. */
 	wait_msg(&console, "carehub/v1/console", alert);
 	doc = client_last(&console, "carehub/v1/console", alert);
@@ -548,6 +576,8 @@ static void nobody_anonymous_and_each_account_its_own_topics(void **state)
 	assert_int_equal(client_count(&console, "carehub/v1/alerts/s-001", "\"state\":\"resolved\""), 0);
 	assert_int_equal(client_count(&console, "carehub/v1/alerts/s-001", "intruder"), 0);
 	assert_int_equal(client_count(&console, topic, "offline"), 0);
+	wait_metrics("carehub_oldest_unacknowledged_critical_seconds 0.000\n", NULL);
+
 	/* The bridge's own topic comes back to it; no alert came before it (the ACL filtered them). */
 	client_publish(&bridge, "zigbee2mqtt/t-probe", "{}", false);
 	wait_msg(&bridge, "zigbee2mqtt/t-probe", NULL);
@@ -560,8 +590,12 @@ static void nobody_anonymous_and_each_account_its_own_topics(void **state)
 	free(doc);
 
 	/* The hub saw one event and one answer: nothing from the bridge reached it. */
-	char body[4096];
+	char body[4096 * 8];
 	assert_int_equal(get("https", "/metrics", "metrics-token-for-the-test", body), 200);
+	assert_non_null(strstr(body, "carehub_mqtt_up 1\n"));
+	assert_non_null(strstr(body, "carehub_redis_up 1\n"));
+	assert_non_null(strstr(body, "carehub_build_info{version=\""));
+	assert_non_null(strstr(body, "carehub_first_notify_seconds_count 1\n"));
 	assert_non_null(strstr(body, "carehub_alerts_total{rule=\"sos\",state=\"acknowledged\"} 1"));
 	assert_null(strstr(body, "state=\"resolved\""));
 
