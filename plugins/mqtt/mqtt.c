@@ -161,8 +161,8 @@ struct pair {
 	char *to;
 };
 
-/* s with every occurrence of each pair's `from` replaced by its `to`, then phone numbers masked; malloc'ed. */
-static char *scrub(const struct mqttplug *m, const char *s, const struct pair *pairs, size_t np)
+/* s with every occurrence of each pair's `from` replaced by its `to`, then (phones) phone numbers masked; malloc'ed. */
+static char *scrub(const struct mqttplug *m, const char *s, const struct pair *pairs, size_t np, int phones)
 {
 	char *cur = strdup(s), *out;
 	size_t len;
@@ -195,8 +195,8 @@ static char *scrub(const struct mqttplug *m, const char *s, const struct pair *p
 		free(cur);
 		cur = next;
 	}
-	if (!cur)
-		return NULL;
+	if (!cur || !phones)
+		return cur;
 	len = strlen(cur) + 1;
 	out = malloc(len);
 	if (out)
@@ -205,26 +205,37 @@ static char *scrub(const struct mqttplug *m, const char *s, const struct pair *p
 	return out;
 }
 
-static int scrub_all(const struct mqttplug *m, json_t *v, const struct pair *pairs, size_t np)
+/* Free text may quote any number; ids and timestamps are digits too, so only these fields are read for phones. */
+static int free_text(const char *key)
+{
+	static const char *const keys[] = {"text", "summary", "note", "reason", "phone", "detail"};
+
+	for (size_t i = 0; key && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int scrub_all(const struct mqttplug *m, json_t *v, const char *key, const struct pair *pairs, size_t np)
 {
 	const char *k;
 	json_t *x;
 	size_t i;
 
 	if (json_is_string(v)) {
-		char *t = scrub(m, json_string_value(v), pairs, np);
+		char *t = scrub(m, json_string_value(v), pairs, np, free_text(key));
 		int rc = t ? json_string_set(v, t) : -1;
 		free(t);
 		return rc;
 	}
 	if (json_is_object(v)) {
 		json_object_foreach(v, k, x) {
-			if (scrub_all(m, x, pairs, np))
+			if (scrub_all(m, x, k, pairs, np))
 				return -1;
 		}
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, x) {
-			if (scrub_all(m, x, pairs, np))
+			if (scrub_all(m, x, key, pairs, np))
 				return -1;
 		}
 	}
@@ -259,7 +270,7 @@ static char *mask_document(const struct mqttplug *m, const struct ch_notificatio
 			pairs[j] = pairs[j - 1];
 			pairs[j - 1] = t;
 		}
-	if (doc && scrub_all(m, doc, pairs, np) == 0)
+	if (doc && scrub_all(m, doc, NULL, pairs, np) == 0)
 		out = json_dumps(doc, JSON_COMPACT);
 out:
 	for (size_t i = 0; i < np; i++)
