@@ -2,6 +2,10 @@
  * main.c - carehubd: reads the configuration, starts the threads, and turns
  * signals into a drain (SIGTERM, SIGINT) or an atomic reload (SIGHUP).
  *
+ * Under systemd (Type=notify) it says READY=1 once it serves, RELOADING=1 /
+ * READY=1 around a SIGHUP, STOPPING=1 when it drains, and pings the watchdog
+ * from its one-second loop (a hang there gets the hub restarted).
+ *
  * Threads: this one waits for signals; mqtt reads the broker into the ingest
  * queue (journaling each message first); ingest applies batches to Redis;
  * dispatch sends notifications.  Each owns its own Redis connection.
@@ -26,6 +30,8 @@
 #include "runtime.h"
 #include "secret.h"
 #include "store.h"
+
+#include <systemd/sd-daemon.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -810,6 +816,12 @@ int main(int argc, char **argv)
 	}
 	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
+	/* No-ops outside systemd ($NOTIFY_SOCKET unset). */
+	sd_notifyf(0, "READY=1\nSTATUS=serving as %s: %zu subjects, %zu channels", g.instance, ch_registry_count(rt->reg),
+		   rt->nchannels);
+	uint64_t watchdog_us = 0;
+	if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+		watchdog_us = 0;
 	ch_runtime_release(rt);
 	rt = NULL;
 
@@ -821,9 +833,16 @@ int main(int argc, char **argv)
 			refresh_gauges();
 			gauged = ch_clock_mono_ms();
 		}
+		/* This loop wakes every second, well inside any sane WatchdogSec; a hang here (or in a
+		 * gauge read past its timeout) lets systemd restart the hub. */
+		if (watchdog_us)
+			sd_notify(0, "WATCHDOG=1");
 		if (s == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
 			reload(st);
+			sd_notify(0, "READY=1");
 		} else if (s == SIGTERM || s == SIGINT) {
+			sd_notify(0, "STOPPING=1");
 			ch_log(CH_LOG_INFO, "%s: draining", s == SIGTERM ? "SIGTERM" : "SIGINT");
 			break;
 		}
