@@ -284,8 +284,9 @@ static int no_secrets(const struct cctx *c, const char *ptr, json_t *v)
 
 static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"host", "port", "client_id", "username", "password_env", "keepalive",
-					   "shared_group", "tls", "adapters", "reconnect_min", "reconnect_max"};
+	static const char *const keys[] = {"host",	   "port",	   "client_id",	"username",
+					   "password_env",  "password_file", "keepalive",	"shared_group",
+					   "tls",	   "adapters",	   "reconnect_min", "reconnect_max"};
 	static const char *const tkeys[] = {"enabled", "cafile", "certfile", "keyfile", "insecure"};
 	json_t *m = json_object_get(root, "mqtt"), *empty = NULL, *tls;
 	long long v;
@@ -301,6 +302,7 @@ static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	if ((rc = get_str(c, "/mqtt", m, "client_id", "carehubd", &cfg->mqtt.client_id)) ||
 	    (rc = get_str(c, "/mqtt", m, "username", NULL, &cfg->mqtt.username)) ||
 	    (rc = get_env(c, "/mqtt", m, "password_env", &cfg->mqtt.password_env)) ||
+	    (rc = get_path(c, "/mqtt", m, "password_file", NULL, &cfg->mqtt.password_file)) ||
 	    (rc = get_int(c, "/mqtt", m, "keepalive", 5, 3600, 30, &v)))
 		goto out;
 	cfg->mqtt.keepalive_s = (int)v;
@@ -362,7 +364,8 @@ out:
 
 static int parse_redis(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"host", "port", "db", "password_env", "prefix"};
+	static const char *const keys[] = {"host", "port", "socket", "db", "username", "password_env", "password_file",
+					   "prefix"};
 	json_t *r = json_object_get(root, "redis"), *empty = NULL;
 	long long v;
 	int rc;
@@ -378,6 +381,9 @@ static int parse_redis(const struct cctx *c, json_t *root, struct ch_config *cfg
 		goto out;
 	cfg->redis.db = (int)v;
 	if ((rc = get_env(c, "/redis", r, "password_env", &cfg->redis.password_env)) ||
+	    (rc = get_path(c, "/redis", r, "password_file", NULL, &cfg->redis.password_file)) ||
+	    (rc = get_str(c, "/redis", r, "username", NULL, &cfg->redis.username)) ||
+	    (rc = get_path(c, "/redis", r, "socket", NULL, &cfg->redis.socket)) ||
 	    (rc = get_str(c, "/redis", r, "prefix", "ch:", &cfg->redis.prefix)))
 		goto out;
 	if (strpbrk(cfg->redis.prefix, "{} \t\r\n")) {
@@ -430,11 +436,36 @@ static int parse_service_tokens(const struct cctx *c, json_t *h, struct ch_confi
 	return 0;
 }
 
+/* Only these addresses may serve plain HTTP without http.insecure. */
+static bool loopback(const char *addr)
+{
+	return strcmp(addr, "localhost") == 0 || strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
+/* http.tls {cert_file, key_file}: HTTPS; both or neither. */
+static int parse_http_tls(const struct cctx *c, json_t *h, struct ch_config *cfg)
+{
+	static const char *const keys[] = {"cert_file", "key_file"};
+	json_t *t = json_object_get(h, "tls");
+	int rc;
+
+	if (!t)
+		return 0;
+	if ((rc = need_object(c, "/http/tls", t)) || (rc = only_keys(c, "/http/tls", t, keys, CH_ARRAY_LEN(keys))) ||
+	    (rc = get_path(c, "/http/tls", t, "cert_file", NULL, &cfg->http.tls.cert_file)) ||
+	    (rc = get_path(c, "/http/tls", t, "key_file", NULL, &cfg->http.tls.key_file)))
+		return rc;
+	if (!cfg->http.tls.cert_file || !cfg->http.tls.key_file)
+		return cerr(c, "/http/tls", "http.tls needs both cert_file and key_file (PEM)");
+	return 0;
+}
+
 static int parse_http(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"enabled",	      "listen",	     "port",	    "token_env",
-					   "service_tokens", "session_ttl",    "max_connections", "max_connections_per_ip",
-					   "timeout",	      "max_streams",  "sse_keepalive"};
+	static const char *const keys[] = {"enabled",	      "listen",		"port",		"token_env",
+					   "token_file",      "service_tokens",	"session_ttl",	"max_connections",
+					   "max_connections_per_ip", "timeout", "max_streams",	"sse_keepalive",
+					   "tls",	      "insecure",	"metrics_token_env", "metrics_token_file"};
 	json_t *h = json_object_get(root, "http"), *empty = NULL;
 	long long v, conns, per_ip, streams;
 	int rc;
@@ -461,9 +492,19 @@ static int parse_http(const struct cctx *c, json_t *root, struct ch_config *cfg)
 						  "live feeds must leave room for everything else", streams, conns);
 		goto out;
 	}
-	if ((rc = get_env(c, "/http", h, "token_env", &cfg->http.token_env)))
+	if ((rc = get_env(c, "/http", h, "token_env", &cfg->http.token_env)) ||
+	    (rc = get_path(c, "/http", h, "token_file", NULL, &cfg->http.token_file)) ||
+	    (rc = get_env(c, "/http", h, "metrics_token_env", &cfg->http.metrics_token_env)) ||
+	    (rc = get_path(c, "/http", h, "metrics_token_file", NULL, &cfg->http.metrics_token_file)) ||
+	    (rc = get_bool(c, "/http", h, "insecure", false, &cfg->http.insecure)) ||
+	    (rc = parse_http_tls(c, h, cfg)) || (rc = parse_service_tokens(c, h, cfg)))
 		goto out;
-	rc = parse_service_tokens(c, h, cfg);
+	/* Names, addresses and phone numbers must not cross a network in clear text by accident. */
+	if (cfg->http.enabled && !loopback(cfg->http.listen) && !cfg->http.tls.cert_file && !cfg->http.insecure)
+		rc = cerr(c, json_object_get(h, "listen") ? "/http/listen" : "/http",
+			  "http.listen \"%.64s\" is not a loopback address and http.tls is not set, expected http.tls "
+			  "{\"cert_file\", \"key_file\"}, or \"insecure\": true behind a TLS proxy",
+			  cfg->http.listen);
 out:
 	json_decref(empty);
 	return rc;
@@ -1068,6 +1109,7 @@ void ch_config_free(struct ch_config *cfg)
 	free(cfg->mqtt.client_id);
 	free(cfg->mqtt.username);
 	free(cfg->mqtt.password_env);
+	free(cfg->mqtt.password_file);
 	free(cfg->mqtt.shared_group);
 	free(cfg->mqtt.tls.cafile);
 	free(cfg->mqtt.tls.certfile);
@@ -1075,6 +1117,9 @@ void ch_config_free(struct ch_config *cfg)
 	json_decref(cfg->mqtt.adapters);
 	free(cfg->redis.host);
 	free(cfg->redis.password_env);
+	free(cfg->redis.password_file);
+	free(cfg->redis.username);
+	free(cfg->redis.socket);
 	free(cfg->redis.prefix);
 	free(cfg->http.listen);
 	free(cfg->http.token_env);
@@ -1084,6 +1129,11 @@ void ch_config_free(struct ch_config *cfg)
 		free(cfg->http.service_tokens[i].token_env);
 	}
 	free(cfg->http.service_tokens);
+	free(cfg->http.token_file);
+	free(cfg->http.metrics_token_env);
+	free(cfg->http.metrics_token_file);
+	free(cfg->http.tls.cert_file);
+	free(cfg->http.tls.key_file);
 	free(cfg->registry.file);
 	free(cfg->rules.file);
 	free(cfg->log.level);

@@ -3,7 +3,8 @@
  * `-o path=value`, validated as a whole before anything starts.
  *
  * Unknown and duplicate keys are errors; secrets are never in the file, only the
- * names of environment variables that hold them (`*_env` keys).
+ * names of environment variables that hold them (`*_env` keys) or of files
+ * (`*_file` keys, read by secret.c).
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -72,6 +73,7 @@ struct ch_config {
 		char *client_id;
 		char *username;
 		char *password_env;
+		char *password_file; /* instead of password_env: mode 0600 or stricter */
 		int keepalive_s;
 		char *shared_group; /* NULL: plain subscription */
 		struct {
@@ -89,8 +91,11 @@ struct ch_config {
 	struct {
 		char *host;
 		int port;
+		char *socket; /* a unix socket instead of host and port; NULL: TCP */
 		int db;
+		char *username; /* an ACL user (AUTH user password); NULL: the default user */
 		char *password_env;
+		char *password_file;
 		char *prefix; /* key prefix, default "ch:" */
 	} redis;
 
@@ -111,6 +116,14 @@ struct ch_config {
 		int64_t timeout_ms;      /* an idle connection is closed (10s) */
 		int max_streams;         /* live feeds at once (64) */
 		int64_t sse_keepalive_ms; /* a comment on a quiet live feed this often (15s) */
+		char *token_file;
+		char *metrics_token_env; /* set: /metrics needs this bearer token too */
+		char *metrics_token_file;
+		struct {
+			char *cert_file; /* PEM; set: HTTPS only */
+			char *key_file;
+		} tls;
+		bool insecure; /* plain HTTP on a non-loopback address (a TLS proxy in front) */
 	} http;
 
 	struct {

@@ -159,6 +159,20 @@ static int64_t fallback_hold(const struct task *t, json_t *next)
 	return until > 0 ? until : 0;
 }
 
+/*
+ * Whether this is the first notification of its alert a provider took: the
+ * latency histogram counts each alert once, however many people step 0 tells
+ * and whichever instance sends first (claimed in Redis for a week).
+ */
+static bool first_notify(struct ch_dispatch *d, const struct task *t)
+{
+	char name[200], err[256];
+
+	if (ch_fmt(name, sizeof(name), "first_notify:%s", t->n.alert_id ? t->n.alert_id : ""))
+		return false;
+	return ch_store_claim(d->store, name, 7LL * 86400 * 1000, err, sizeof(err)) == 0;
+}
+
 static void finish(struct ch_dispatch *d, struct task *t, const char *state, const struct ch_send_result *res)
 {
 	char ts[40], err[256], told[128];
@@ -204,18 +218,17 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 		ch_log_rl("dispatch-reply", 10000, CH_LOG_WARN, "dispatch: %s", err);
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
-	/* Time to first notification: a re-notification of step 0 comes later on purpose. */
-	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify"))
+	/* Time to first notification, once per alert: a re-notification of step 0 comes later on purpose. */
+	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify") &&
+	    first_notify(d, t))
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
 	} else if (!failed) {
-		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
 	} else if (limited) {
 		ch_log(CH_LOG_INFO, "[%s] %s: %s", t->channel, t->key, res ? res->reason : "rate limited");
 	} else {
-		atomic_fetch_add(&ch_metrics.sends_failed, 1);
 		ch_log(CH_LOG_WARN, "[%s] failed %s after %d attempt(s): %s", t->channel, t->key, t->attempt,
 		       res ? res->reason : "");
 	}
@@ -238,7 +251,6 @@ static void handle_result(struct ch_dispatch *d, struct task *t, size_t idx, str
 		remove_task(d, idx);
 		return;
 	case CH_SEND_RETRY:
-		atomic_fetch_add(&ch_metrics.sends_retry, 1);
 		ch_metrics_inc(CH_MF_SENDS, t->channel, "retry");
 		if (t->attempt >= t->conf->max_attempts) {
 			char why[256];

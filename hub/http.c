@@ -51,21 +51,12 @@ static const struct {
 	M(events_in, "Events taken from MQTT (canonical and adapter topics)."),
 	M(events_processed, "Events applied to subject state."),
 	M(duplicates, "Events dropped because their id was seen within 24 h."),
-	M(alerts_opened, "Alerts opened."),
-	M(alerts_repeated, "Repeated occurrences folded into an open alert."),
-	M(alerts_resolved, "Alerts resolved."),
-	M(alerts_raised, "Alerts raised to a higher severity."),
 	M(timers_fired, "Subjects whose timer deadline was evaluated."),
 	M(state_conflicts, "Compare-and-set updates lost to another instance."),
 	M(redis_round_trips, "Round trips to Redis."),
 	M(jobs_queued, "Dispatch jobs queued in the outbox."),
-	M(sends_ok, "Notifications accepted by a provider."),
-	M(sends_retry, "Notification attempts that will be retried."),
-	M(sends_failed, "Notifications that failed for good."),
 	M(batches, "Ingest batches processed."),
 	M(redis_errors, "Redis errors."),
-	M(callbacks_ok, "Provider callbacks verified and queued."),
-	M(callbacks_refused, "Provider callbacks refused: unsigned, forged, replayed or not understood."),
 };
 #undef M
 
@@ -106,6 +97,8 @@ size_t ch_http_render_metrics(char *buf, size_t len)
 struct ch_http {
 	struct MHD_Daemon *d;
 	int port;
+	bool have_metrics_token;
+	uint8_t metrics_digest[32];
 	size_t max_body;
 	ch_http_callback_fn callback;
 	ch_http_api_fn api;
@@ -524,6 +517,28 @@ static enum MHD_Result serve_console(struct MHD_Connection *c)
 	return ret;
 }
 
+/* ---- the bearer-token gate of /metrics (the /v1 API authenticates in auth.c) ---- */
+
+static bool token_ok(const uint8_t want[32], struct MHD_Connection *c)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	uint8_t digest[32];
+	size_t n;
+
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+		return false;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	n = strlen(auth);
+	while (n && (auth[n - 1] == ' ' || auth[n - 1] == '\t'))
+		n--;
+	if (!n)
+		return false;
+	ch_http_sha256(auth, n, digest);
+	return ch_http_ct_equal(digest, want, 32);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const char *url, const char *method,
@@ -533,8 +548,14 @@ static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const 
 
 	if (strcmp(url, "/healthz") == 0)
 		return is_get(method) ? serve_health(h, c) : reply_405(c, "GET, HEAD");
-	if (strcmp(url, "/metrics") == 0)
-		return is_get(method) ? serve_metrics(h, c) : reply_405(c, "GET, HEAD");
+	if (strcmp(url, "/metrics") == 0) {
+		if (!is_get(method))
+			return reply_405(c, "GET, HEAD");
+		if (h->have_metrics_token && !token_ok(h->metrics_digest, c))
+			return reply(c, MHD_HTTP_UNAUTHORIZED, "application/json", "{\"error\":\"unauthorized\"}",
+				     strlen("{\"error\":\"unauthorized\"}"), MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		return serve_metrics(h, c);
+	}
 	if (strncmp(url, cb_prefix, sizeof(cb_prefix) - 1) == 0) {
 		const char *channel = url + sizeof(cb_prefix) - 1;
 		if (!ch_http_channel_valid(channel) || !h->callback)
@@ -648,8 +669,38 @@ static void CH_PRINTF(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
 	ch_log_rl("http.mhd", 10000, CH_LOG_WARN, "http: %s", msg);
 }
 
+/*
+ * HTTPS: the daemon flag and the key and certificate as option items (for
+ * MHD_OPTION_ARRAY), or nothing for plain HTTP.  A libmicrohttpd built
+ * without GnuTLS is refused here rather than serving plain text by surprise.
+ */
+static int tls_options(const struct ch_http_opts *o, unsigned *flags, struct MHD_OptionItem items[3], char *err,
+		       size_t errlen)
+{
+	size_t n = 0;
+
+	if (!o->tls_cert && !o->tls_key) {
+		items[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+		return 0;
+	}
+	if (!o->tls_cert || !o->tls_key || !*o->tls_cert || !*o->tls_key) {
+		ch_fmt(err, errlen, "https needs both a certificate and a key");
+		return CH_EINVAL;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		ch_fmt(err, errlen, "this libmicrohttpd was built without TLS; cannot serve https");
+		return CH_EINVAL;
+	}
+	*flags |= MHD_USE_TLS;
+	items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key};
+	items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)o->tls_cert};
+	items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	return 0;
+}
+
 int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err, size_t errlen)
 {
+	struct MHD_OptionItem tls[3];
 	const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1";
 	struct sockaddr_in sin = {0};
 	struct sockaddr_in6 sin6 = {0};
@@ -684,6 +735,8 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 		return CH_EINVAL;
 	}
 
+	if (tls_options(o, &flags, tls, err, errlen))
+		return CH_EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		ch_fmt(err, errlen, "out of memory");
@@ -695,6 +748,10 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 	h->health = o->health;
 	h->metrics_extra = o->metrics_extra;
 	h->arg = o->arg;
+	if (o->metrics_token && *o->metrics_token) {
+		h->have_metrics_token = true;
+		ch_http_sha256(o->metrics_token, strlen(o->metrics_token), h->metrics_digest);
+	}
 
 	h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -705,6 +762,7 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 				MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s ? o->timeout_s : 10u,
 				/* A thread per connection: keep each one's reserved stack modest. */
 				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+				MHD_OPTION_ARRAY, tls,
 				MHD_OPTION_END);
 	if (!h->d) {
 		ch_fmt(err, errlen, "http: cannot serve on %s port %d (address in use or not local?)", listen, o->port);
@@ -713,7 +771,7 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di && di->port ? (int)di->port : o->port;
-	ch_log(CH_LOG_INFO, "http: serving on %s port %d", listen, h->port);
+	ch_log(CH_LOG_INFO, "http: serving %s on %s port %d", (flags & MHD_USE_TLS) ? "https" : "http", listen, h->port);
 	*out = h;
 	return 0;
 }
@@ -729,5 +787,6 @@ void ch_http_stop(struct ch_http *h)
 		return;
 	atomic_store(&h->stopping, true);
 	MHD_stop_daemon(h->d);
+	explicit_bzero(h->metrics_digest, sizeof(h->metrics_digest));
 	free(h);
 }

@@ -11,8 +11,9 @@
  *
  * Routes:
  *   GET  /healthz                 200 {"status":"ok",...} / 503 {"status":"degraded",...}
- *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra)
- *   POST /v1/callbacks/{channel}  the callback hook (the plugin checks a signature);
+ *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra);
+ *                                 with metrics_token, 401 without that bearer token
+ *   POST /v1/callbacks/{channel}  the callback hook, no token (the plugin checks a signature);
  *                                 channel is [A-Za-z0-9_-]{1,63}, anything else 404
  *   any  /v1/...                  the api hook, which authenticates (404 without one)
  *   GET  /                        the monitoring console (one page)
@@ -114,6 +115,12 @@ struct ch_http_opts {
 	ch_http_metrics_fn metrics_extra; /* may be NULL */
 	ch_http_api_fn api;               /* NULL: /v1 routes answer 404 */
 	void *arg;                    /* passed to every hook; borrowed */
+	/* Bearer token /metrics requires (copied as a digest); NULL or "": /metrics is open. */
+	const char *metrics_token;
+	/* PEM certificate (chain) and private key: HTTPS only (GnuTLS); both NULL: plain HTTP.
+	 * Borrowed for the call (libmicrohttpd copies them). */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 #define CH_HTTP_DEFAULT_MAX_BODY (64 * 1024)
@@ -158,6 +165,15 @@ void ch_http_hmac_sha256(const void *key, size_t keylen, const void *data, size_
  */
 int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
 			int64_t now_s, int64_t window_s);
+
+/*
+ * What names one signed callback for replay detection: lowercase hex
+ * SHA-256 of the channel, the X-Carehub-Timestamp header (from headers, a
+ * NULL-terminated "Name: value" list; "" when absent) and the body.  The same
+ * text posted again gives the same digest, however its signature is spelt.
+ */
+void ch_http_callback_digest(const char *channel, const char *const *headers, const char *body, size_t len,
+			     char out_hex[65]);
 
 /* out_hex = lowercase hex(HMAC-SHA256(key, "<timestamp>.<body>")), NUL-terminated. */
 void ch_http_sign_hmac(const char *key, const char *timestamp, const char *body, size_t len, char out_hex[65]);

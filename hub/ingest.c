@@ -726,18 +726,8 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 			       (long long)json_integer_value(json_object_get(doc, "count")),
 			       json_integer_value(json_object_get(doc, "reopened_at_ms")) == upd ? "; re-opened" : "");
 		json_decref(doc);
-		if (strcmp(t->kind, "opened") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
-			ch_log(CH_LOG_INFO, "alert %s opened", t->alert_id);
-		} else if (strcmp(t->kind, "resolved") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_resolved, 1);
-			ch_log(CH_LOG_INFO, "alert %s resolved", t->alert_id);
-		} else if (strcmp(t->kind, "raised") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_raised, 1);
-			ch_log(CH_LOG_INFO, "alert %s raised", t->alert_id);
-		} else if (strcmp(t->kind, "repeat") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_repeated, 1);
-		}
+		if (strcmp(t->kind, "opened") == 0 || strcmp(t->kind, "resolved") == 0 || strcmp(t->kind, "raised") == 0)
+			ch_log(CH_LOG_INFO, "alert %s %s", t->alert_id, t->kind);
 		if (ig->o.publish_alert)
 			ig->o.publish_alert(ig->o.arg, t->sid, t->doc, strlen(t->doc));
 	}

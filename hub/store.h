@@ -30,6 +30,8 @@
  *   Preply:<channel>:<last 11 digits>  the latest notification sent to a number (a day)
  *   P{sid}:devhealth                   hash "<device>|battery" -> "<percent>|<ms>", "<device>|online"
  *                                      -> "0|1|<ms>": what devices last said of themselves
+ *   Pcallback:<digest>                 a provider callback taken (replays refused), for
+ *                                      twice its channel's callback_window
  *
  * A connection (struct ch_store) belongs to one thread.  After any error the
  * connection is dropped and the next call reconnects (hiredis contexts are not
@@ -47,7 +49,9 @@ struct ch_store;
 struct ch_store_opts {
 	const char *host; /* borrowed, copied */
 	int port;
+	const char *socket; /* a unix socket path instead of host and port; NULL: TCP; copied */
 	int db;
+	const char *username; /* ACL user for AUTH; NULL: the default user; copied */
 	const char *password; /* NULL: no AUTH; copied, never logged */
 	const char *prefix;
 	int timeout_ms; /* connect and command timeout */
@@ -60,6 +64,14 @@ void ch_store_close(struct ch_store *st);
 int ch_store_ensure(struct ch_store *st, char *err, size_t errlen);
 bool ch_store_connected(const struct ch_store *st);
 const char *ch_store_prefix(const struct ch_store *st);
+
+/*
+ * Claims P<name> for ttl_ms (SET NX PX): 0 when this call took it, CH_EDUP
+ * when it is already taken (a replay), CH_EAGAIN while Redis is away.
+ * ch_store_unclaim gives it back (the claimant could not finish).
+ */
+int ch_store_claim(struct ch_store *st, const char *name, int64_t ttl_ms, char *err, size_t errlen);
+int ch_store_unclaim(struct ch_store *st, const char *name, char *err, size_t errlen);
 
 /* ---- ingest ---- */
 

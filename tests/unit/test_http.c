@@ -316,14 +316,17 @@ static void test_render_metrics_pure(void **state)
 	size_t need, got;
 
 	(void)state;
-	atomic_store(&ch_metrics.sends_ok, 5);
+	atomic_store(&ch_metrics.jobs_queued, 5);
 	need = ch_http_render_metrics(small, sizeof(small));
 	assert_true(need >= sizeof(small));
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	got = ch_http_render_metrics(big, sizeof(big));
 	assert_int_equal(got, need);
 	assert_int_equal(strlen(big), got);
-	assert_non_null(strstr(big, "\ncarehub_sends_ok_total 5\n"));
+	assert_non_null(strstr(big, "\ncarehub_jobs_queued_total 5\n"));
+	/* One series for one fact: the labelled families carry alerts, sends and callbacks. */
+	assert_null(strstr(big, "carehub_sends_ok_total"));
+	assert_null(strstr(big, "carehub_alerts_opened_total"));
 	/* every line is a comment or "name value" */
 	for (char *line = big; *line;) {
 		char *nl = strchr(line, '\n');
@@ -626,6 +629,28 @@ static void test_sign_matches_hmac(void **state)
 	assert_string_equal(s, h);
 }
 
+/* One signed text, one digest: the spelling of its headers does not matter, its timestamp and body do. */
+static void test_callback_digest(void **state)
+{
+	const char *const a[] = {"Content-Type: application/json", "X-Carehub-Timestamp: 1700000000",
+				 "X-Carehub-Signature: abc", NULL};
+	const char *const b[] = {"x-carehub-timestamp:1700000000", "X-Carehub-Signature: sha256=ABC", NULL};
+	const char *const c[] = {"X-Carehub-Timestamp: 1700000001", NULL};
+	char da[65], db[65], dc[65], dd[65], de[65];
+
+	(void)state;
+	ch_http_callback_digest("call", a, "{\"id\":1}", 8, da);
+	ch_http_callback_digest("call", b, "{\"id\":1}", 8, db);
+	ch_http_callback_digest("call", c, "{\"id\":1}", 8, dc);
+	ch_http_callback_digest("sms", a, "{\"id\":1}", 8, dd);
+	ch_http_callback_digest("call", a, "{\"id\":2}", 8, de);
+	assert_int_equal(strlen(da), 64);
+	assert_string_equal(da, db);
+	assert_string_not_equal(da, dc);
+	assert_string_not_equal(da, dd);
+	assert_string_not_equal(da, de);
+}
+
 static void test_verify(void **state)
 {
 	const char *key = "whsec_test";
@@ -701,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_sign_matches_hmac),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_callback_digest),
 	};
 	int rc;
 
