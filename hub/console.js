@@ -273,12 +273,12 @@ function paintBanner() {
   } else if (S.hub === "store") {
     cls = "offline";
     text = t("banner_store", clock(S.hubSince, S.tz), dur((now() - S.hubSince) / 1000));
-  } else if (S.started && S.esState !== "open" && now() - S.esSince > POLL_BANNER_AFTER_MS) {
-    cls = "polling";
-    text = t("banner_polling", clock(S.esSince, S.tz));
   } else if (S.sessionLost) {
     cls = "offline";
     text = t("banner_session");
+  } else if (S.started && S.esState !== "open" && now() - S.esSince > POLL_BANNER_AFTER_MS) {
+    cls = "polling";
+    text = t("banner_polling", clock(S.esSince, S.tz));
   }
   b.hidden = !text;
   if (b.className !== cls) b.className = cls;
@@ -339,7 +339,9 @@ async function checkSession() {
   try {
     const j = await api("GET", "/v1/session");
     if (j && j.csrf && S.me) S.me.csrf = j.csrf;
-  } catch (_) { /* api() shows the login on 401, the banner otherwise */ }
+  } catch (e) {
+    if (e.status === 401) sessionLost(); // else the banner says the hub is away
+  }
 }
 
 // ------------------------------------------------------------------ queue data

@@ -680,8 +680,8 @@ function renderSilences(host, list) {
   tb.tHead.append(head);
   for (const s of live) {
     const tr = el("tr"), subj = byId.get(s.subject);
-    const scope = s.rule ? t("sil_scope_rule") + ": " + code("rule_", s.rule)
-      : s.device ? t("sil_scope_device") + ": " + s.device : t("sil_whole");
+    const scope = s.rule ? t("sil_rule") + " · " + code("rule_", s.rule)
+      : s.device ? t("sil_device") + " · " + s.device : t("sil_whole");
     const until = el("td");
     const u = msOf(s.until_ms !== undefined ? s.until_ms : s.until);
     if (Number.isFinite(u)) {
