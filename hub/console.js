@@ -369,7 +369,7 @@ async function loadQueue() {
   const started = now();
   loading = (async () => {
     try {
-      const j = await api("GET", "/v1/alerts?state=active");
+      const j = await api("GET", "/v1/alerts"); // the queue: open and acknowledged
       const list = Array.isArray(j.alerts) ? j.alerts : [];
       const ids = new Set(list.map((a) => a.id));
       for (const a of list) {
@@ -386,12 +386,8 @@ async function loadQueue() {
       renderQueue();
       alarmUpdate();
       if (S.card && !S.alerts.has(S.card.id)) refreshCard(); // resolved meanwhile: the card shows it
-    } catch (e) {
-      if (e.status === 400) {
-        // A hub before state=active: the plain list is the same set.
-        try { await api("GET", "/v1/alerts").then((j) => { for (const a of j.alerts || []) upsert(a); S.loaded = true; renderQueue(); alarmUpdate(); }); }
-        catch (_) { /* banner */ }
-      }
+    } catch (_) {
+      // The banner says why (hub away, Redis away, session over); the queue stays as it was.
     } finally {
       loading = null;
       paintConn();
@@ -595,21 +591,27 @@ function playChime() {
 function alarmUpdate() {
   const crit = S.started ? wantAlarm() : [];
   const bar = $("alarm-bar"), items = $("alarm-items");
-  items.replaceChildren();
-  for (const a of crit) {
-    const it = el("span", "item");
-    const b = el("button", "needs-operator", t("ack_short"));
-    b.type = "button";
-    b.addEventListener("click", (e) => { e.stopPropagation(); doAck(a.id); });
-    const open = el("a", "", subjectName(a) + " · " + code("rule_", a.rule));
-    open.href = "#";
-    open.style.color = "inherit";
-    open.addEventListener("click", (e) => { e.preventDefault(); showView("queue"); select(a.id); });
-    it.append(open, b);
-    items.append(it);
-    desktopNote(a, true);
+  // Rebuilt only when the set changes, so a focused button keeps its focus.
+  const sig = S.lang + crit.map((a) => a.id + "/" + subjectName(a)).join("|");
+  if (items._sig !== sig) {
+    items._sig = sig;
+    items.replaceChildren();
+    for (const a of crit) {
+      const it = el("span", "item");
+      const b = el("button", "needs-operator", t("ack_short"));
+      b.type = "button";
+      b.addEventListener("click", (e) => { e.stopPropagation(); doAck(a.id, $("alarm-msg")); });
+      const open = el("a", "", subjectName(a) + " · " + code("rule_", a.rule));
+      open.href = "#";
+      open.style.color = "inherit";
+      open.addEventListener("click", (e) => { e.preventDefault(); showView("queue"); select(a.id); });
+      it.append(open, b);
+      items.append(it);
+    }
   }
+  for (const a of crit) desktopNote(a, true);
   bar.hidden = crit.length === 0;
+  if (!crit.length) setText($("alarm-msg"), "");
   for (const [id, n] of S.notes) {
     if (!crit.some((a) => a.id === id) && n.requireInteraction) { n.close(); S.notes.delete(id); }
   }
