@@ -804,7 +804,8 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
 	static const char *const keys[] = {"instance", "state_dir", "plugins_dir", "timezone",  "language",
 					   "mqtt",     "redis",     "http",	"registry",  "rules",
-					   "policies", "channels",  "templates", "limits",    "log"};
+					   "policies", "channels",  "templates", "limits",    "log",
+					   "centre_phone"};
 	json_t *log;
 	int rc;
 
@@ -820,6 +821,12 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	    (rc = parse_policies(c, root, cfg)) || (rc = get_str(c, "", root, "language", "zh", &cfg->language)) ||
 	    (rc = parse_templates(c, root, cfg)))
 		return rc;
+	if ((rc = get_str(c, "", root, "centre_phone", NULL, &cfg->centre_phone)))
+		return rc;
+	if (cfg->centre_phone && (strlen(cfg->centre_phone) > 32 || strspn(cfg->centre_phone, "+0123456789- ") !=
+									       strlen(cfg->centre_phone)))
+		return cerr(c, "/centre_phone", "centre_phone \"%.40s\" is not a phone number, expected digits, '+', '-' "
+						 "and spaces, e.g. \"021-12345678\"", cfg->centre_phone);
 	if (!ch_template_lang_ok(cfg->language))
 		return cerr(c, "/language", "language \"%.16s\" is not a code, expected e.g. \"zh\", \"en\" or \"zh-CN\"",
 			    cfg->language);
@@ -996,6 +1003,7 @@ void ch_config_free(struct ch_config *cfg)
 	free(cfg->plugins_dir);
 	free(cfg->timezone);
 	free(cfg->language);
+	free(cfg->centre_phone);
 	ch_templates_free(cfg->templates);
 	free(cfg->mqtt.host);
 	free(cfg->mqtt.client_id);

@@ -63,6 +63,7 @@ struct ch_config {
 	char *plugins_dir;
 	char *timezone;
 	char *language; /* message texts for contacts without their own; default "zh" */
+	char *centre_phone; /* the monitoring centre's number families are told to call; NULL: none */
 	struct ch_templates *templates; /* owned; the built-ins unless "templates" says otherwise */
 
 	struct {

@@ -415,12 +415,23 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 		}
 	}
 	const struct ch_contact *ct = ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid")));
-	const struct ch_tz *tz = NULL;
+	const struct ch_tz *tz = NULL, *ctz = NULL;
 	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
-		tz = NULL; /* {time} stays empty rather than wrong */
-	ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert, subj,
-			tz, contact, t->channel, t->conf->plugin, json_is_true(json_object_get(t->job, "all_clear")),
-			t->text, sizeof(t->text));
+		tz = NULL; /* UTC rather than nothing: the zone was checked at load */
+	/* A son abroad reads the time on his own clock (zones are checked at load). */
+	if (ct && ct->timezone && ch_tz_get(ct->timezone, &ctz, err, sizeof(err)))
+		ctz = NULL;
+	struct ch_render_opts ro = {
+		.tpl = t->rt->cfg->templates,
+		.lang = ct && ct->language ? ct->language : t->rt->cfg->language,
+		.channel = t->channel,
+		.plugin = t->conf->plugin,
+		.all_clear = json_is_true(json_object_get(t->job, "all_clear")),
+		.centre_phone = t->rt->cfg->centre_phone,
+		.tz = tz,
+		.contact_tz = ctz,
+	};
+	ch_alert_render(&ro, t->alert, subj, contact, t->text, sizeof(t->text));
 	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;

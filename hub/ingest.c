@@ -115,7 +115,8 @@ struct slot {
 	char ack_key[160]; /* the alert's key, read from Redis before evaluation */
 	char ack_by[101];
 	char ack_outcome[32];
-	char ack_text[600];
+	char ack_text[800];
+	char *ack_info;     /* note, via, account, role (control.h ch_control_ack_info); malloc'ed */
 	char ack_told[80];  /* undelivered: the told entry to fall back from */
 	char *ack_jobs;     /* undelivered: the fallback job, as a JSON array; malloc'ed */
 	char dedup[CH_ID_MAX + 32];
@@ -129,6 +130,7 @@ static void slot_clear(struct slot *s)
 	free(s->owned_json);
 	free(s->sil_doc);
 	free(s->ack_jobs);
+	free(s->ack_info);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -174,6 +176,15 @@ static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
 		reject(s, why);
 		return;
 	}
+	/* Only the API's own topic may say which account acted. */
+	if (q.account[0] && strcmp(s->m->topic, CH_TOPIC_API_SILENCES) != 0) {
+		q.account[0] = q.role[0] = '\0';
+		if (ch_control_silence_doc(&q)) {
+			ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+			reject(s, CH_REJ_OVERFLOW);
+			return;
+		}
+	}
 	s->subj = q.subj;
 	s->sil_kind = q.kind;
 	ch_strlcpy(s->sil_target, q.target, sizeof(s->sil_target));
@@ -193,6 +204,14 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 
 	if (ch_control_ack(s->m->payload, s->m->len, rt->reg, &q, &why, s->detail, sizeof(s->detail))) {
 		reject(s, why);
+		return;
+	}
+	/* Only the API's own topic may say which account acted. */
+	if (strcmp(s->m->topic, CH_TOPIC_API_ACKS) != 0)
+		q.account[0] = q.role[0] = '\0';
+	if (!(s->ack_info = ch_control_ack_info(&q))) {
+		ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+		reject(s, CH_REJ_OVERFLOW);
 		return;
 	}
 	s->subj = q.subj;
@@ -622,7 +641,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		g->sacts[k++] = (struct ch_store_action){
 			.kind = ack_kinds[s->ack_action], .key = s->ack_key, .text = s->ack_text,
 			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
-			.by = s->ack_by, .jobs = s->ack_jobs};
+			.by = s->ack_by, .jobs = s->ack_jobs, .doc = s->ack_info};
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
 		struct slot *s = &slots[i];
@@ -889,13 +908,13 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 				break;
 			s->m = m;
 			prepare_event(rt, s, m->payload, m->len, -1);
-		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0 || strcmp(m->topic, CH_TOPIC_API_ACKS) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
 			s->m = m;
 			prepare_ack(rt, s);
-		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0 || strcmp(m->topic, CH_TOPIC_API_SILENCES) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;

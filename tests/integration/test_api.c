@@ -83,6 +83,29 @@ static bool alert_state(void *arg)
 	return ok;
 }
 
+struct text_wait {
+	const char *alert, *text;
+};
+
+/* A notification for the alert whose text contains w->text (the log channel's file). */
+static bool notified_with(void *arg)
+{
+	struct text_wait *w = arg;
+	char path[700];
+	json_t *all, *n;
+	size_t i;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/n.jsonl", hub.dir);
+	all = t_log_notifications(path, w->alert);
+	json_array_foreach(all, i, n) {
+		const char *text = json_string_value(json_object_get(n, "text"));
+		found = found || (text && strstr(text, w->text));
+	}
+	json_decref(all);
+	return found;
+}
+
 static bool queue_has_one(void *arg)
 {
 	json_t *j;
@@ -149,13 +172,20 @@ static void queue_detail_ack_and_resolve(void **state)
 	snprintf(path, sizeof(path), "/v1/alerts/%s/resolve", id);
 	assert_int_equal(call("{\"by\":\"centre operator 7\"}", path, TOKEN), 400); /* no outcome */
 	assert_int_equal(call("not json", path, TOKEN), 400);
-	assert_int_equal(call("{\"by\":\"centre operator 7\",\"outcome\":\"accidental\",\"note\":\"pressed by mistake\"}",
+	assert_int_equal(call("{\"by\":\"centre operator 7\",\"outcome\":\"false_alarm\",\"note\":7}", path, TOKEN),
+			 400); /* a note that is not text is refused, never dropped */
+	assert_int_equal(call("{\"by\":\"centre operator 7\",\"outcome\":\"false_alarm\",\"note\":\"pressed by mistake\"}",
 			      path, TOKEN),
 			 202);
 	w.state = "resolved";
 	assert_true(t_wait(alert_state, &w, T_DEADLINE_MS));
 	assert_int_equal(get(detail, &j), 200);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "outcome")), "accidental");
+	/* Exactly what was sent (issue 12 item 1): the outcome chosen and the note typed. */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "outcome")), "false_alarm");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "note")), "pressed by mistake");
+	/* The family's all clear says so: 误报 (false alarm), and the note. */
+	struct text_wait tw = {id, "结果：误报。说明：pressed by mistake"};
+	assert_true(t_wait(notified_with, &tw, T_DEADLINE_MS));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "resolved_by")),
 			    "centre operator 7");
 	json_decref(j);
