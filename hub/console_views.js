@@ -450,9 +450,10 @@ function paintForm(c) {
   c.memoBtn.disabled = resolved;
   if (resolved) {
     if (c.sent) {
-      const same = d.outcome === c.sent.outcome && (d.note || "").trim() === (c.sent.note || "").trim();
+      const note = d.resolve_note !== undefined ? d.resolve_note : d.note;
+      const same = d.outcome === c.sent.outcome && (note || "").trim() === (c.sent.note || "").trim();
       setText(c.resStatus, same ? t("resolve_done", code("oc_", d.outcome))
-        : t("resolve_mismatch", code("oc_", d.outcome) + (d.note ? "「" + d.note + "」" : ""),
+        : t("resolve_mismatch", code("oc_", d.outcome) + (note ? "「" + note + "」" : ""),
           code("oc_", c.sent.outcome) + (c.sent.note ? "「" + c.sent.note + "」" : "")));
       c.resStatus.className = "status-line " + (same ? "ok" : "err");
       if (same && drafts[c.id]) { delete drafts[c.id]; saveDrafts(); }

@@ -128,7 +128,7 @@ def check_api(hub, aid):
     a = chub.alert_doc(j)
     assert a.get("state") == "resolved", a
     assert a.get("outcome") == "false_alarm", "outcome %r" % a.get("outcome")
-    assert a.get("note") == NOTE, "note %r" % a.get("note")
+    assert a.get("resolve_note", a.get("note")) == NOTE, "note %r" % a.get("resolve_note", a.get("note"))
     assert a.get("resolved_by") == OPERATOR, "resolved_by %r" % a.get("resolved_by")
     tl = [e for e in a.get("timeline", []) if (e.get("kind") or e.get("what")) == "resolved"]
     assert tl and (tl[-1].get("actor") or tl[-1].get("by")) == OPERATOR, "timeline %r" % tl
