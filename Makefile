@@ -16,7 +16,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 SAN     ?=
 
-PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd
+PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd libargon2
 TEST_PKGS := cmocka
 
 CH_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
@@ -32,7 +32,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 CFLAGS   := -O1 -g
 endif
 
-HUB_MAIN   := hub/main.c hub/ctl.c
+HUB_MAIN   := hub/main.c hub/ctl.c hub/ctl_cli.c
 HUB_SRCS   := $(filter-out $(HUB_MAIN),$(wildcard hub/*.c))
 HUB_OBJS   := $(HUB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBHUB     := $(BUILD)/libhub.a
@@ -108,7 +108,7 @@ $(LIBHUB): $(HUB_OBJS)
 $(BUILD)/carehubd: $(BUILD)/obj/hub/main.o $(LIBHUB)
 	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(CH_LIBS) $(LDFLAGS)
 
-$(BUILD)/carehubctl: $(BUILD)/obj/hub/ctl.o $(LIBHUB)
+$(BUILD)/carehubctl: $(BUILD)/obj/hub/ctl.o $(BUILD)/obj/hub/ctl_cli.o $(LIBHUB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CH_LIBS) $(LDFLAGS)
 
 # Plugins see only plugins/carehub_plugin.h and their own sources.

@@ -49,6 +49,12 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
 
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz)
 {
+	return ch_alert_for_action_in(a, subj, tz, NULL, NULL);
+}
+
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang)
+{
 	const struct ch_rule *r = a->rule;
 	const struct ch_event *ev = a->ev;
 	const struct ch_device *dev = a->dev;
@@ -76,6 +82,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 		ch_fmt(threshold, sizeof(threshold), "%g", r->threshold);
 	vals[0] = ev ? ev->device : dev ? dev->id : "";
 	vals[1] = dev ? str_or(dev->location, "") : "";
+	if (dev && tpl && lang)
+		vals[1] = ch_template_location(tpl, lang, dev->location, dev->location_names);
 	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : ch_rule_kind_name(r->kind);
 	vals[3] = value;
 	vals[4] = subj->name ? subj->name : subj->id;
@@ -90,7 +98,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I}", "rule", r->id, "kind",
 			ch_rule_kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
 			r->category == CH_CAT_MAINTENANCE ? "maintenance" : "safety", "subject", subj->id, "device",
-			vals[0], "location", vals[1], "type", vals[2], "summary", summary, "policy", r->policy, "reason",
+			vals[0], "location", dev ? str_or(dev->location, "") : "", "type", vals[2], "summary", summary,
+			"policy", r->policy, "reason",
 			a->why, "condition_at", at, "condition_at_ms", (json_int_t)a->at_ms);
 	if (doc && a->caveat[0])
 		json_object_set_new(doc, "caveat", json_string(a->caveat));

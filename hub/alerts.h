@@ -32,6 +32,13 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
  * condition_at (when the condition became true, in the subject's zone).
  */
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz);
+/*
+ * The same with the summary's {location} in lang (the rule pack's language,
+ * the config's "language"): "厨房烟感报警", never "kitchen烟感报警".  tpl may be NULL.
+ */
+struct ch_templates;
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang);
 
 /*
  * The jobs of one escalation step: for each role of the step, each contact of

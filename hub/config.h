@@ -98,7 +98,19 @@ struct ch_config {
 		bool enabled;
 		char *listen;
 		int port;
-		char *token_env;
+		char *token_env; /* the admin service token "service" */
+		struct ch_service_token {
+			char *name;
+			char *role; /* viewer, operator, admin */
+			char *token_env;
+		} *service_tokens; /* scoped tokens for integrations */
+		size_t nservice_tokens;
+		int64_t session_ttl_ms;  /* an operator's session ends this long after its last use (12h) */
+		int max_connections;     /* at once (512) */
+		int max_per_ip;          /* at once from one address (128) */
+		int64_t timeout_ms;      /* an idle connection is closed (10s) */
+		int max_streams;         /* live feeds at once (64) */
+		int64_t sse_keepalive_ms; /* a comment on a quiet live feed this often (15s) */
 	} http;
 
 	struct {

@@ -56,6 +56,10 @@ int ch_control_silence(const char *payload, size_t len, const struct ch_registry
 	by = json_string_value(json_object_get(o, "by"));
 	until = json_object_get(o, "until");
 	dur = json_object_get(o, "for");
+	if (json_is_null(until))
+		until = NULL;
+	if (json_is_null(dur))
+		dur = NULL;
 	if (!sid || !(out->subj = ch_registry_subject(reg, sid))) {
 		*why = CH_REJ_UNKNOWN_DEVICE;
 		ch_fmt(err, errlen, "silence names no subject of the registry");
@@ -253,6 +257,8 @@ char *ch_control_ack_info(const struct ch_ack_req *q)
 		json_object_set_new(o, "note", json_string(q->note));
 	if (q->via[0])
 		json_object_set_new(o, "via", json_string(q->via));
+	if (q->dispatch[0])
+		json_object_set_new(o, "dispatch", json_string(q->dispatch));
 	if (q->account[0]) {
 		json_object_set_new(o, "account", json_string(q->account));
 		json_object_set_new(o, "role", json_string(q->role));

@@ -84,7 +84,7 @@ bool ch_control_outcome_ok(const char *s);
 
 /*
  * What the store keeps with a person's answer besides the timeline's line:
- * {"note","via","account","role"} (members only when non-empty), malloc'ed
+ * {"note","via","dispatch","account","role"} (members only when non-empty), malloc'ed
  * JSON, or NULL when out of memory.
  */
 char *ch_control_ack_info(const struct ch_ack_req *q);

@@ -171,12 +171,12 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
-	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
+	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
 		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
-		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
+		       res ? res->provider_ref : "", "reason", res ? res->reason : "", "key", t->key);
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
 	json_decref(tl);
 	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */
@@ -196,6 +196,12 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	}
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
+	/* A reply to this number ("1": on it) answers this notification; best effort. */
+	if (!failed && !skipped && t->step >= 0 && !json_is_true(json_object_get(t->job, "all_clear")) &&
+	    json_string_value(json_object_get(c, "phone")) &&
+	    ch_store_reply_note(d->store, t->channel, json_string_value(json_object_get(c, "phone")), t->key, err,
+				sizeof(err)) == CH_EAGAIN)
+		ch_log_rl("dispatch-reply", 10000, CH_LOG_WARN, "dispatch: %s", err);
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
 	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0)

@@ -120,6 +120,7 @@ struct slot {
 	char ack_told[80];  /* undelivered: the told entry to fall back from */
 	char *ack_jobs;     /* undelivered: the fallback job, as a JSON array; malloc'ed */
 	char dedup[CH_ID_MAX + 32];
+	char health[32];        /* a battery level or availability, for the device-health view */
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
 };
@@ -224,6 +225,18 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 		ch_strlcpy(s->ack_told, q.told, sizeof(s->ack_told));
 	s->ack = true;
 	s->ok = true;
+}
+
+/* What a battery or availability event says, for the console's device health. */
+static void device_health(struct slot *s)
+{
+	const struct ch_event *ev = &s->ev;
+
+	s->health[0] = '\0';
+	if (strcmp(ev->type, "battery") == 0 && ev->vkind == CH_VAL_NUMBER && ev->vnum >= 0 && ev->vnum <= 100)
+		ch_fmt(s->health, sizeof(s->health), "battery:%d", (int)(ev->vnum + 0.5));
+	else if (strcmp(ev->type, "availability") == 0 && ev->vkind == CH_VAL_STRING)
+		ch_fmt(s->health, sizeof(s->health), "online:%d", strcmp(ev->vstr, "online") == 0);
 }
 
 /* What the store script calls each control action. */
@@ -588,11 +601,13 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 					ch_engine_resolved(&g->work, &cx, s->ack_key, now);
 				continue;
 			}
+			device_health(s);
 			g->sevs[g->nsev++] = (struct ch_store_event){
 				.device = s->ev.device,
 				.dedup_id = s->dedup,
 				.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
-				.ts_ms = s->ev.ts_ms};
+				.ts_ms = s->ev.ts_ms,
+				.health = s->health};
 			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, g->acts);
 		}
 	}
@@ -606,7 +621,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		memset(x, 0, sizeof(*x));
 		/* A repeat carries the template too: if the open alert is gone from Redis it opens anew. */
 		if (a->kind == CH_ACT_OPEN || a->kind == CH_ACT_REPEAT) {
-			json_t *doc = ch_alert_for_action(a, g->subj, g->tz);
+			json_t *doc = ch_alert_for_action_in(a, g->subj, g->tz, rt->cfg->templates, rt->cfg->language);
 			const struct ch_policy *pol =
 				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
 			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);

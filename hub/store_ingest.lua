@@ -9,7 +9,8 @@
 -- ARGV: prefix, now_ms, now_iso, actor, ngroups, then per group:
 --   sid, expect ('*': any version), state ('': leave), deadline ('': leave,
 --   '0': no timer, else the absolute ms of the subject's next timer),
---   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
+--   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, health ('' or "battery:87",
+--     "online:1": kept in P{sid}:devhealth for the console)
 --   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
 --     alert_id (a person's ack/resolve/escalate/note: only that alert, if it is still the open one), by,
 --     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none)
@@ -52,6 +53,7 @@ local function person(tl, info)
     if info.note then tl.note = info.note end
     if info.account then tl.actor = info.account; tl.actor_role = info.role end
     if info.via then tl.via = info.via end
+    if info.dispatch then tl.dispatch = info.dispatch end -- the notification a provider's callback answers
   end
   return tl
 end
@@ -100,6 +102,13 @@ for _ = 1, ng do
       if #claimed > 0 then redis.call('DEL', unpack(claimed)) end
       put('D', sid, table.concat(dups, ','))
       ok = false
+    end
+  end
+  if ok then
+    for e = 0, nev - 1 do
+      local b = evb + 5 * e
+      local what, val = string.match(ARGV[b + 4], '^(%a+):(%d+)$')
+      if what then redis.call('HSET', S .. 'devhealth', ARGV[b] .. '|' .. what, val .. '|' .. ARGV[b + 3]) end
     end
   end
   if ok then
@@ -190,6 +199,9 @@ for _ = 1, ng do
         end
         redis.call('DEL', openkey)
         redis.call('ZREM', P .. 'alerts:open', aid)
+        -- the console's "recently resolved" (GET /v1/alerts?state=resolved), the newest 1000
+        redis.call('ZADD', P .. 'alerts:recent', now, aid)
+        redis.call('ZREMRANGEBYRANK', P .. 'alerts:recent', 0, -1001)
         redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
         redis.call('ZREM', P .. 'escalations', aid)
         record('resolved', sid, aid, akey, doc, text, ev, outcome, by, info)

@@ -696,6 +696,16 @@ static void tpl_expand(struct tpl_out *o, const char *text, const char *const *v
 	}
 }
 
+const char *ch_template_location(const struct ch_templates *t, const char *lang, const char *raw, const json_t *names)
+{
+	struct ch_template_vars v = {.location = raw, .location_names = names};
+	char chain[3][LANG_MAX + 1];
+	size_t n = tpl_chain(lang, chain);
+	const char *name = t && n ? tpl_location(t, chain, n, 0, &v) : raw;
+
+	return name ? name : "";
+}
+
 int ch_template_render(const struct ch_templates *t, const char *lang, const char *channel,
 		       const char *plugin, const char *kind, const struct ch_template_vars *v, char *out,
 		       size_t len)

@@ -82,6 +82,14 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
  * boundary when too small.  Returns 0, or CH_EINVAL (NULL t/kind/out, len 0,
  * unknown kind; out is then "").
  */
+/*
+ * A room's name in language lang, as {location} is filled: the registry's own
+ * names (may be NULL), else the "locations" table, else raw when it is written
+ * in lang's script, else "" (never a name in another script).  Borrowed from t,
+ * names or raw.
+ */
+const char *ch_template_location(const struct ch_templates *t, const char *lang, const char *raw, const json_t *names);
+
 int ch_template_render(const struct ch_templates *t, const char *lang, const char *channel,
 		       const char *plugin, const char *kind, const struct ch_template_vars *v, char *out,
 		       size_t len);
