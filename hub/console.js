@@ -182,7 +182,7 @@ const firstOf = (a, keys) => { for (const k of keys) if (a[k] !== undefined && a
 const ackedMs = (a) => msOf(firstOf(a, ["acked_ms", "acked_at_ms", "acknowledged_at_ms", "acked_at", "acknowledged_at"]));
 const ackedBy = (a) => a.acked_by || a.acknowledged_by || "";
 const resolvedMs = (a) => msOf(a.resolved_ms !== undefined ? a.resolved_ms : (a.resolved_at_ms !== undefined ? a.resolved_at_ms : a.resolved_at));
-const subjectId = (a) => (a.subject && typeof a.subject === "object" ? a.subject.id : a.subject) || "";
+const subjectId = (a) => a.subject_id || (a.subject && typeof a.subject === "object" ? a.subject.id : a.subject) || "";
 const subjectName = (a) => a.subject_name || (a.subject && typeof a.subject === "object" && a.subject.name) || subjectId(a);
 
 // How late an alert is against its severity's target: ok, soon, over; ack, resolved.

@@ -190,11 +190,13 @@ function buildCard(id) {
 }
 
 function normDetail(j) {
-  const d = Object.assign({}, j.alert || j);
+  // The flat item (with the stored document beside it as "alert"), or {"alert", "timeline"} of older hubs.
+  const d = Object.assign({}, j.id ? j : (j.alert || j));
+  delete d.alert;
   for (const k of ["timeline", "plan", "reached", "subject"]) if (j[k] !== undefined) d[k] = j[k];
   if (d.subject && typeof d.subject === "object") {
     d.subject_info = d.subject;
-    d.subject = d.subject.id || (j.alert && typeof j.alert.subject === "string" ? j.alert.subject : "") || "";
+    d.subject = d.subject_id || d.subject.id || "";
   }
   return d;
 }
@@ -314,7 +316,7 @@ function paintReached(c, d) {
       const n = el("td", "", w.name || t("none"));
       if (w.role) n.append(el("span", "muted", " (" + code("r_", w.role) + ")"));
       const st = el("td", "ans-" + (x.status || ""), code("rs_", x.status) || t("none"));
-      const ans = el("td", "ans-" + (x.answer || ""), code("rs_", x.answer));
+      const ans = el("td", "ans-" + (x.answer || ""), [code("rs_", x.answer), x.receipt].filter(Boolean).join(" · "));
       const tm = el("td");
       tm.append(timeEl(msOf(x.ts_ms !== undefined ? x.ts_ms : x.ts), d.tz));
       tr.append(n, el("td", "", code("ch_", x.channel)), st, ans, tm);
@@ -354,7 +356,8 @@ function tlLine(e, tz) {
   const li = el("li");
   li.append(timeEl(msOf(e.ts_ms !== undefined ? e.ts_ms : e.ts), tz));
   const body = el("div");
-  const kind = e.kind || e.what || "";
+  let kind = e.kind || e.what || "";
+  if (e.all_clear && (kind === "notified" || kind === "sent")) kind = "all_clear";
   body.append(el("span", "k", code("tl_", kind)));
   const w = who(e);
   const actor = e.actor || e.by || "";
@@ -411,7 +414,7 @@ function paintDevices(host, list, tz) {
         seen.append(timeEl(seenMs, tz), el("br"), ago);
       } else seen.textContent = t("none");
       const bad = v.offline === true, low = Number.isFinite(pct) && pct < 20;
-      const health = bad ? "dev_offline" : low ? "dev_low" : Number.isFinite(seenMs) || v.offline === false ? "dev_ok" : "dev_unknown";
+      const health = bad ? "dev_offline" : low ? "dev_low" : Number.isFinite(seenMs) ? "dev_ok" : "dev_unknown";
       tr.append(dev, el("td", "", place(v.location)), bat, seen,
         el("td", bad || low ? "dev-bad" : health === "dev_ok" ? "dev-good" : "muted", t(health)));
       tb.tBodies[0].append(tr);
@@ -673,7 +676,7 @@ function paintSilences() {
 
 function renderSilences(host, list) {
   const byId = new Map(S.subjects.map((s) => [s.id, s]));
-  const live = list.filter((s) => !Number.isFinite(msOf(s.until_ms)) || msOf(s.until_ms) > now());
+  const live = list.filter((s) => { const u = msOf(s.until_ms !== undefined && s.until_ms !== null ? s.until_ms : s.until); return !Number.isFinite(u) || u > now(); });
   if (!live.length) { host.replaceChildren(lbl("p", "sil_none", "muted small")); return; }
   const tb = el("table", "mini"), head = el("tr");
   for (const k of ["sil_subject", "sil_scope", "col_until", "sil_reason", "col_by"]) head.append(lbl("th", k));
@@ -683,8 +686,9 @@ function renderSilences(host, list) {
     const tr = el("tr"), subj = byId.get(s.subject);
     const scope = s.rule ? t("sil_rule") + " · " + code("rule_", s.rule)
       : s.device ? t("sil_device") + " · " + s.device : t("sil_whole");
+    // (scope "subject", or an id ending in "~*": the whole household)
     const until = el("td");
-    const u = msOf(s.until_ms !== undefined ? s.until_ms : s.until);
+    const u = msOf(s.until_ms !== undefined && s.until_ms !== null ? s.until_ms : s.until);
     if (Number.isFinite(u)) {
       until.append(timeEl(u, subj && subj.tz));
       const left = el("span", "muted small");
@@ -692,7 +696,8 @@ function renderSilences(host, list) {
       until.append(el("br"), left);
     }
     const act = el("td");
-    act.append(el("span", "muted small", s.by ? t("sil_by", s.by) + " " : ""));
+    const by = s.by || s.account;
+    act.append(el("span", "muted small", by ? t("sil_by", by) + " " : ""));
     if (s.id) {
       const b = btn("needs-operator", "sil_lift");
       b.addEventListener("click", () => liftSilence(b, s.id));

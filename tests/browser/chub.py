@@ -244,7 +244,7 @@ def alert_doc(j):
     """GET /v1/alerts/{id} as one flat object, whichever shape the hub answers in."""
     if not isinstance(j, dict):
         return {}
-    d = dict(j.get("alert") or j)
+    d = dict(j if "id" in j else (j.get("alert") or j))
     for k in ("timeline", "plan", "reached"):
         if k in j:
             d[k] = j[k]
