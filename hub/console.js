@@ -468,9 +468,8 @@ function renderQueue() {
     r.shown = true;
   });
   for (const [id, r] of rows) if (!keep.has(id)) { r.tr.remove(); rows.delete(id); }
-  const open = [...S.alerts.values()].filter((a) => a.state === "open").length;
   setText($("queue-count"), "(" + list.length + ")");
-  setText($("nav-count"), open ? "(" + open + ")" : "");
+  setText($("nav-count"), S.alerts.size ? "(" + S.alerts.size + ")" : "");
   $("queue-empty").hidden = list.length > 0;
   paintTitle();
 }

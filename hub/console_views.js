@@ -303,23 +303,41 @@ function who(x) {
   return {name: name || "", role: role || ""};
 }
 
+// One row per person: each way they were told with its status, their answer, the latest time.
 function paintReached(c, d) {
   const list = Array.isArray(d.reached) ? d.reached : [];
   paintIf(c.reached, list, () => {
     if (!list.length) return [lbl("p", "reached_none", "muted small")];
-    const tb = el("table", "mini"), head = el("tr");
-    for (const k of ["col_contact", "col_channel", "col_status", "col_answer", "col_time"]) head.append(lbl("th", k));
+    const people = new Map();
+    for (const x of list) {
+      const w = who(x), k = w.name + "|" + w.role;
+      const p = people.get(k) || {w, ways: [], answers: [], ts: NaN};
+      p.ways.push({channel: x.channel, status: x.status});
+      if (x.answer || x.receipt) p.answers.push(x);
+      const ts = msOf(x.answer_ms !== undefined && x.answer_ms !== null ? x.answer_ms : x.ts_ms);
+      if (Number.isFinite(ts) && !(ts <= p.ts)) p.ts = ts;
+      people.set(k, p);
+    }
+    const tb = el("table", "mini reached"), head = el("tr");
+    for (const k of ["col_contact", "col_channel", "col_answer", "col_time"]) head.append(lbl("th", k));
     tb.append(el("thead"), el("tbody"));
     tb.tHead.append(head);
-    for (const x of list) {
-      const w = who(x), tr = el("tr");
-      const n = el("td", "", w.name || t("none"));
-      if (w.role) n.append(el("span", "muted", " (" + code("r_", w.role) + ")"));
-      const st = el("td", "ans-" + (x.status || ""), code("rs_", x.status) || t("none"));
-      const ans = el("td", "ans-" + (x.answer || ""), [code("rs_", x.answer), x.receipt].filter(Boolean).join(" · "));
+    for (const p of people.values()) {
+      const tr = el("tr");
+      const n = el("td", "", p.w.name || t("none"));
+      if (p.w.role) n.append(el("span", "muted", "（" + code("r_", p.w.role) + "）"));
+      const ways = el("td");
+      p.ways.forEach((x, i) => {
+        if (i) ways.append(el("br"));
+        ways.append(code("ch_", x.channel) + " ", el("span", "ans-" + (x.status || "") + " muted", code("rs_", x.status)));
+      });
+      const ans = el("td");
+      for (const x of p.answers) {
+        ans.append(el("div", "ans-" + (x.answer || ""), [code("rs_", x.answer), x.receipt].filter(Boolean).join(" · ")));
+      }
       const tm = el("td");
-      tm.append(timeEl(msOf(x.ts_ms !== undefined ? x.ts_ms : x.ts), d.tz));
-      tr.append(n, el("td", "", code("ch_", x.channel)), st, ans, tm);
+      tm.append(timeEl(p.ts, d.tz));
+      tr.append(n, ways, ans, tm);
       tb.tBodies[0].append(tr);
     }
     return [tb];
@@ -344,7 +362,8 @@ function paintPlan(c, d) {
         ? p.contacts.map((x) => (x.name || "") + (x.role ? "（" + code("r_", x.role) + "）" : "")).join("、")
         : (p.roles || []).map((r) => code("r_", r)).join("、");
       const chans = (p.channels || []).map((x) => code("ch_", x)).join("、");
-      li.append(when, el("div", "", t("plan_step", p.step !== undefined ? p.step : "") + " · " + people +
+      // Steps are counted from 0 by the hub, from 1 by people.
+      li.append(when, el("div", "", t("plan_step", Number.isInteger(p.step) ? p.step + 1 : "") + " · " + people +
         (chans ? " · " + chans : "")));
       ul.append(li);
     }
@@ -352,7 +371,7 @@ function paintPlan(c, d) {
   });
 }
 
-function tlLine(e, tz) {
+function tlLine(e, tz, summary) {
   const li = el("li");
   li.append(timeEl(msOf(e.ts_ms !== undefined ? e.ts_ms : e.ts), tz));
   const body = el("div");
@@ -364,11 +383,20 @@ function tlLine(e, tz) {
   const bits = [];
   if (w.name) bits.push(w.name + (w.role ? "（" + code("r_", w.role) + "）" : ""));
   else if (w.role) bits.push(code("r_", w.role));
-  if (actor && actor !== w.name) bits.push(actor);
+  // People and accounts are named; the hub's own instance ("carehubd/...") is not news.
+  if (actor && actor !== w.name && (e.actor_role || !/^carehubd\//.test(actor))) {
+    bits.push(actor + (e.actor_role ? "（" + code("role_", e.actor_role) + "）" : ""));
+  }
   if (e.channel) bits.push(code("ch_", e.channel));
   if (e.outcome) bits.push(code("oc_", e.outcome));
-  if (e.count && kind === "repeated") bits.push(t("times", e.count));
-  const text = e.text || e.note || e.reason || "";
+  if (e.count && (kind === "repeated" || kind === "repeat")) bits.push(t("times", e.count));
+  // What the kinds the console knows mean is said above in words (who, how, which step); the
+  // hub's own sentence for them is for logs. People's words (notes, answers) and reasons stay.
+  let text = "";
+  if (kind === "opened") text = summary || e.text || "";
+  else if (kind === "escalated" || kind === "escalated_now") text = Number.isInteger(e.step) ? t("plan_step", e.step + 1) : "";
+  else if (/^(note|callback|acknowledged|resolved|notify_failed|not_sent|rate_limited)$/.test(kind) ||
+    !(("tl_" + kind) in I18N.zh)) text = e.note || e.text || e.reason || "";
   body.append(bits.join(" · ") + (text ? (bits.length ? " · " : "") + text : ""));
   li.append(body);
   return li;
@@ -382,8 +410,8 @@ function paintTimeline(c, tl) {
   }
   c.tlFirst = first;
   c.tlLang = S.lang;
-  const tz = c.detail && c.detail.tz;
-  for (; c.tlN < tl.length; c.tlN++) c.tl.append(tlLine(tl[c.tlN], tz));
+  const tz = c.detail && c.detail.tz, summary = c.detail && c.detail.summary;
+  for (; c.tlN < tl.length; c.tlN++) c.tl.append(tlLine(tl[c.tlN], tz, summary));
   if (!tl.length && !c.tl.children.length) c.tl.append(lbl("li", "tl_none", "muted"));
 }
 

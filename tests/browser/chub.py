@@ -103,7 +103,9 @@ class Hub:
                 "policies": {"p": {"steps": [
                     {"after": "0s", "roles": ["family"], "channels": ["log"]},
                     {"after": "10m", "roles": ["caseworker"], "channels": ["log"]}]}}},
-            "channels": channels or {"log": {"plugin": "log", "path": self.notifications}},
+            # "%DIR%" in a channel's options stands for this hub's scratch directory.
+            "channels": json.loads(json.dumps(channels).replace("%DIR%", self.dir)) if channels
+            else {"log": {"plugin": "log", "path": self.notifications}},
             "log": {"level": "debug"},
         }
         self.config = os.path.join(self.dir, "carehub.json")
