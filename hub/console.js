@@ -35,7 +35,7 @@ const S = {
   view: "queue",
   sel: null,           // selected alert id
   card: null,          // the alert card on screen (console_views.js)
-  es: null, esState: "down", esSince: Date.now(), esRetry: 1000, esTimer: 0, lastEventId: "",
+  es: null, esState: "down", streamEvents: 0, esSince: Date.now(), esRetry: 1000, esTimer: 0, lastEventId: "",
   hub: "ok", hubSince: 0, // "ok", "offline" (no answer), "store" (hub up, Redis down)
   lastFull: 0, lastUpdate: 0, skew: 0,
   ackPending: new Map(), // id -> when our ack was accepted (the alarm stops at once)
@@ -307,6 +307,7 @@ function openStream() {
     let a;
     try { a = JSON.parse(e.data); } catch (_) { return; }
     markUpdate();
+    document.body.dataset.streamEvents = String(++S.streamEvents);
     S.touched.set(a.id, now());
     upsert(a);
     renderQueue();

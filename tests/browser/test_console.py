@@ -11,7 +11,9 @@ arrive (the SOS pressed again, a note from another account) waits 5 s: the card
 is the same, the choice and the note are intact; then resolves it. The API then
 shows outcome false_alarm, the note and the operator's account; the family's
 all-clear (the log channel's file) carries the note; a viewer's resolve and
-acknowledge get 403, and the console shows a viewer no buttons to try.
+acknowledge get 403, and the console shows a viewer no buttons to try. The
+zh/en switch is remembered; when the hub stops a red banner says so while ages
+keep counting, and when it is back the banner goes and the stream is live again.
 
 CH_CONSOLE_SHOTS=DIR saves screenshots of the queue and of the card there.
 """
@@ -75,6 +77,7 @@ def operator_flow(d, hub):
     seen_ms = (time.monotonic() - t0) * 1000
     aid = ids[0]
     assert js(d, "return window.__sameDocument") == "yes", "the page was reloaded"
+    assert int(js(d, "return document.body.dataset.streamEvents || '0'")) >= 1, "it came by polling, not the stream"
     step("SOS %s in the queue %.0f ms after the publish, no reload" % (aid, seen_ms))
 
     # The alarm: a sound that keeps playing, a flashing title, a desktop notification.
@@ -180,6 +183,35 @@ def viewer_flow(d, hub):
     step("the viewer's console shows the alert without ack, resolve, escalate or note buttons")
 
 
+def language(d):
+    keys = js(d, "return [Object.keys(CH_I18N.zh).sort().join(), Object.keys(CH_I18N.en).sort().join()]")
+    assert keys[0] == keys[1], "the zh and en tables have different keys"
+    assert d.find_element("id", "nav-subjects").text == "对象查询"
+    d.find_element("id", "lang-btn").click()
+    wait_for(lambda: d.find_element("id", "nav-subjects").text == "Subjects", "English labels")
+    assert "Severity" in d.find_element("css selector", "#v-queue thead").text
+    d.refresh()
+    wait_for(lambda: d.find_element("id", "nav-subjects").text == "Subjects", "English remembered after a reload")
+    d.find_element("id", "lang-btn").click()
+    wait_for(lambda: d.find_element("id", "nav-subjects").text == "对象查询", "Chinese labels again")
+    step("zh/en switch: English labels, remembered across a reload, and back")
+
+
+def hub_down(d, hub):
+    """The hub stops: a red banner, ages still counting; it comes back: the banner goes, live again."""
+    wait_for(lambda: js(d, "return document.getElementById('conn').className") == "live", "the live stream")
+    hub.stop()
+    wait_for(lambda: d.find_element("id", "banner").is_displayed() and
+             "无法连接" in d.find_element("id", "banner").text, "the hub-down banner")
+    age = d.find_element("css selector", "#queue tr .age span").text
+    wait_for(lambda: d.find_element("css selector", "#queue tr .age span").text != age, "ages to keep counting")
+    step("hub stopped: %r" % d.find_element("id", "banner").text)
+    hub.start()
+    wait_for(lambda: not d.find_element("id", "banner").is_displayed(), "the banner to go")
+    wait_for(lambda: js(d, "return document.getElementById('conn').className") == "live", "the stream again")
+    step("hub back: banner gone, live again")
+
+
 def main():
     hub = chub.Hub("console")
     hub.start()
@@ -192,6 +224,8 @@ def main():
         aid = operator_flow(d, hub)
         check_api(hub, aid)
         viewer_flow(d, hub)
+        language(d)
+        hub_down(d, hub)
         ok = True
     finally:
         if d is not None:
