@@ -669,7 +669,7 @@ async function paintSubject() {
 
 // ------------------------------------------------------------------ silences
 
-const SIL = {list: [], seq: 0};
+const SIL = {list: [], seq: 0, armed: new Map()};
 const DURATIONS = ["30m", "1h", "2h", "4h", "8h", "24h", "3d"];
 
 function normSilences(j) {
@@ -728,6 +728,7 @@ function renderSilences(host, list) {
     act.append(el("span", "muted small", by ? t("sil_by", by) + " " : ""));
     if (s.id) {
       const b = btn("needs-operator", "sil_lift");
+      if ((SIL.armed.get(s.id) || 0) > now()) armLift(b);
       b.addEventListener("click", () => liftSilence(b, s.id));
       act.append(b);
     }
@@ -739,15 +740,25 @@ function renderSilences(host, list) {
   tickSince(host);
 }
 
+function armLift(b) {
+  b.dataset.armed = "1";
+  b.classList.add("armed");
+  b.dataset.i18n = "sil_lift_confirm";
+  setText(b, t("sil_lift_confirm"));
+}
+
+// Asks twice; the first press holds for 5 s, also across a re-render of the list.
 async function liftSilence(b, id) {
   if (!b.dataset.armed) {
-    b.dataset.armed = "1";
-    b.classList.add("armed");
-    b.dataset.i18n = "sil_lift_confirm";
-    setText(b, t("sil_lift_confirm"));
-    setTimeout(() => { if (b.isConnected) { delete b.dataset.armed; b.classList.remove("armed"); b.dataset.i18n = "sil_lift"; setText(b, t("sil_lift")); } }, 5000);
+    SIL.armed.set(id, now() + 5000);
+    armLift(b);
+    setTimeout(() => {
+      SIL.armed.delete(id);
+      if (b.isConnected) { delete b.dataset.armed; b.classList.remove("armed"); b.dataset.i18n = "sil_lift"; setText(b, t("sil_lift")); }
+    }, 5000);
     return;
   }
+  SIL.armed.delete(id);
   b.disabled = true;
   try {
     await api("DELETE", "/v1/silences/" + enc(id));
