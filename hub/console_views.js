@@ -593,6 +593,10 @@ async function runSearch() {
     if (seq !== SUBJ.seq) return;
     const list = (Array.isArray(j.subjects) ? j.subjects : []).filter((s) => matches(s, q));
     const ul = $("subj-results");
+    // The same answer again (a key typed and taken back): leave the list the operator is pointing at.
+    const sig = S.lang + JSON.stringify(list.slice(0, 50));
+    if (ul._sig === sig) return;
+    ul._sig = sig;
     ul.replaceChildren();
     for (const s of list.slice(0, 50)) {
       const li = el("li");

@@ -11,7 +11,9 @@ arrive (the SOS pressed again, a note from another account) waits 5 s: the card
 is the same, the choice and the note are intact; then resolves it. The API then
 shows outcome false_alarm, the note and the operator's account; the family's
 all-clear (the log channel's file) carries the note; a viewer's resolve and
-acknowledge get 403, and the console shows a viewer no buttons to try. The
+acknowledge get 403, and the console shows a viewer no buttons to try. On a
+second SOS the operator adds a note, acknowledges with the A key (the alarm
+stops), escalates (two presses), and adds and lifts a silence. The
 zh/en switch is remembered; when the hub stops a red banner says so while ages
 keep counting, and when it is back the banner goes and the stream is live again.
 
@@ -45,6 +47,11 @@ def login(d, hub, name, pw):
     d.find_element("id", "login-submit").click()
     wait_for(lambda: not d.find_element("id", "login").is_displayed(), "the login form to go")
     wait_for(lambda: name in d.find_element("id", "me").text, "the console to show who is logged in")
+
+
+def click(d, css, what):
+    """Clicks what css finds, again if the list it is in was redrawn between finding and clicking."""
+    wait_for(lambda: d.find_element("css selector", css).click() or True, "a click on " + what)
 
 
 def sos_rows(d):
@@ -148,26 +155,74 @@ def check_api(hub, aid):
     step("the family's all-clear says: %s" % text)
 
 
-def viewer_flow(d, hub):
-    # A new SOS for the viewer to try.
+def operator_desk(d, hub):
+    """The rest of the operator's desk on a second SOS: a note, A to acknowledge (the alarm stops),
+    escalate now (two presses), and a silence added and lifted from the subject's card."""
     svc = hub.service()
-    before = {a["id"] for a in (svc.get("/v1/alerts")[1] or {}).get("alerts", [])}
     chub.event("sos-1", "sos")
+    aid = wait_for(lambda: (sos_rows(d) or [None])[0], "a second SOS in the queue")
+    wait_for(lambda: alarm_state(d)["mode"] in ("audio", "webaudio"), "the alarm for the second SOS")
+    d.find_element("css selector", '#queue tr[data-alert-id="%s"]' % aid).click()
+    wait_for(lambda: js(d, "return document.querySelector('#detail article').dataset.alertId") == aid, "its card")
+    d.find_element("id", "note-text").send_keys("已通知邻居上门查看")
+    d.find_element("id", "note-btn").click()
+    wait_for(lambda: "已通知邻居上门查看" in d.find_element("id", "timeline").text, "the note on the timeline")
 
-    def new_open():
-        for a in (svc.get("/v1/alerts")[1] or {}).get("alerts", []):
-            if a["id"] not in before and a.get("state") == "open":
-                return a["id"]
-    aid = wait_for(new_open, "a second SOS alert")
+    def tl(kind):
+        a = chub.alert_doc(svc.get("/v1/alerts/" + aid)[1])
+        return [e for e in a.get("timeline", []) if e.get("kind") == kind and e.get("actor") == OPERATOR]
+    wait_for(lambda: tl("note"), "the note by %s in the API" % OPERATOR)
+
+    js(d, "document.activeElement.blur()")
+    d.find_element("css selector", "body").send_keys("a")
+    wait_for(lambda: alarm_state(d)["mode"] == "", "the alarm to stop on acknowledge")
+    wait_for(lambda: chub.alert_doc(svc.get("/v1/alerts/" + aid)[1]).get("acked_by") == OPERATOR, "acked_by in the API")
+    wait_for(lambda: OPERATOR in d.find_element("css selector", '#queue tr[data-alert-id="%s"]' % aid).text,
+             "the queue to say who took it")
+
+    b = d.find_element("id", "escalate-btn")
+    b.click()
+    assert "armed" in b.get_attribute("class"), "escalate did not ask for a second press"
+    b.click()
+    wait_for(lambda: tl("escalated_now"), "escalate now by %s in the API" % OPERATOR)
+    step("note, A (acknowledged: the alarm stopped), escalate now: each on the timeline as %s" % OPERATOR)
+
+    d.find_element("id", "nav-subjects").click()
+    d.find_element("id", "subj-q").send_keys("王秀英")
+    wait_for(lambda: d.find_elements("css selector", '#subj-results li[data-subject-id="s-001"]'), "the search result")
+    click(d, '#subj-results li[data-subject-id="s-001"]', "the search result")
+    wait_for(lambda: d.find_elements("id", "sil-reason-s"), "the subject's card")
+    wait_for(lambda: "SOS" in d.find_element("id", "subj-info").text, "the subject's devices")
+    d.find_element("id", "sil-rule-s").send_keys("inactivity_day")
+    d.find_element("id", "sil-reason-s").send_keys("家属接回家住两天")
+    d.find_element("css selector", "#subj-card form.silence button[type=submit]").click()
+    wait_for(lambda: "家属接回家住两天" in d.find_element("id", "subj-silences").text, "the silence on the card")
+    d.find_element("id", "nav-silences").click()
+    wait_for(lambda: "家属接回家住两天" in d.find_element("id", "sil-list").text, "the silence in the list")
+    click(d, "#sil-list button", "lift")
+    wait_for(lambda: "armed" in d.find_element("css selector", "#sil-list button").get_attribute("class"), "lift to ask again")
+    click(d, "#sil-list button", "lift, again")
+    wait_for(lambda: "家属接回家住两天" not in d.find_element("id", "sil-list").text, "the silence lifted")
+    assert not (svc.get("/v1/silences")[1] or {}).get("silences"), "the silence is still there"
+    d.find_element("id", "nav-queue").click()
+    step("silence added from the subject's card and lifted from the list")
+    return aid
+
+
+def viewer_flow(d, hub, aid):
+    svc = hub.service()
+    before = chub.alert_doc(svc.get("/v1/alerts/" + aid)[1]).get("state")
     v = chub.Client(hub)
     v.login(VIEWER, VIEWER_PW)
     st, j = v.post("/v1/alerts/%s/resolve" % aid, {"outcome": "false_alarm", "note": "viewer tries"})
     assert st == 403, "a viewer's resolve: %s %s" % (st, j)
     st, j = v.post("/v1/alerts/%s/ack" % aid, {})
     assert st == 403, "a viewer's ack: %s %s" % (st, j)
+    st, j = v.post("/v1/alerts/%s/note" % aid, {"note": "viewer tries"})
+    assert st == 403, "a viewer's note: %s %s" % (st, j)
     st, j = svc.get("/v1/alerts/" + aid)
-    assert chub.alert_doc(j).get("state") == "open", "the viewer changed the alert"
-    step("viewer: resolve and ack refused with 403, the alert still open")
+    assert chub.alert_doc(j).get("state") == before, "the viewer changed the alert"
+    step("viewer: resolve, ack and note refused with 403, the alert unchanged")
 
     # The console as the viewer sees it: the queue and the card, no buttons to press.
     d.find_element("id", "logout-btn").click()
@@ -223,7 +278,8 @@ def main():
         d.execute_cdp_cmd("Browser.grantPermissions", {"origin": hub.url("").rstrip("/"), "permissions": ["notifications"]})
         aid = operator_flow(d, hub)
         check_api(hub, aid)
-        viewer_flow(d, hub)
+        second = operator_desk(d, hub)
+        viewer_flow(d, hub, second)
         language(d)
         hub_down(d, hub)
         ok = True
