@@ -213,7 +213,7 @@ static int inject(void *arg, const char *topic, const char *payload, size_t len)
 }
 
 /*
- * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
+ * POST /v1/callbacks/{channel} (an HTTP connection thread): the channel's plugin checks
  * the signature and says what happened; control.c turns that into an ack,
  * resolve, escalate or note, which goes into the journal and the ingest queue
  * exactly like one from carehub/v1/acks.  So a callback is durable once it is
