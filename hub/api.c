@@ -10,14 +10,18 @@
 #include "api.h"
 #include "clock.h"
 #include "control.h"
+#include "fleet.h"
 #include "ingest.h"
 #include "log.h"
 #include "runtime.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LIST_DEFAULT 200
 #define LIST_MAX 1000
@@ -218,6 +222,45 @@ static void list_devices(const struct ch_runtime *rt, int *status, char **reply)
 	reply_json(status, reply, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "devices", arr));
 }
 
+/* GET /v1/devices?unmapped=1: what the fleets send that maps to nothing, and bridge devices the registry lacks. */
+static void unmapped_devices(struct ch_api *api, const struct ch_runtime *rt, int *status, char **reply)
+{
+	char err[256];
+	json_t *view;
+
+	if (ch_fleet_view(api->store, rt->reg, &view, err, sizeof(err))) {
+		ch_log_rl("api-store", 10000, CH_LOG_WARN, "api: %s", err);
+		reply_error(status, reply, 503, "Redis is not reachable");
+		return;
+	}
+	reply_json(status, reply, 200, view);
+}
+
+/*
+ * POST /v1/reload: the daemon reloads on SIGHUP in its main thread; the API
+ * raises one for the process and waits (bounded) for the outcome it records.
+ */
+static void reload(int *status, char **reply)
+{
+	char msg[1024];
+	bool ok = false;
+	uint64_t before = ch_runtime_reload_status(NULL, NULL, 0);
+	struct timespec pause = {0, 20 * 1000000L};
+
+	if (kill(getpid(), SIGHUP) != 0) {
+		reply_error(status, reply, 500, "cannot signal the daemon");
+		return;
+	}
+	for (int i = 0; i < 1500 && ch_runtime_reload_status(&ok, msg, sizeof(msg)) == before; i++)
+		nanosleep(&pause, NULL);
+	if (ch_runtime_reload_status(&ok, msg, sizeof(msg)) == before)
+		reply_error(status, reply, 504, "the reload did not finish in 30 s");
+	else if (!ok)
+		reply_json(status, reply, 422, json_pack("{s:s, s:s}", "error", "reload failed", "message", msg));
+	else
+		reply_json(status, reply, 200, json_pack("{s:b, s:s}", "reloaded", 1, "message", msg));
+}
+
 /* ---------------------------------------------------------------- silences */
 
 static void silences(struct ch_api *api, const struct ch_runtime *rt, const struct ch_http_incoming *rq, int *status,
@@ -307,8 +350,15 @@ void ch_api_handle(void *arg, const struct ch_http_incoming *rq, int *status, ch
 			reply_json(status, reply, 200, json_incref(s->json));
 		else
 			reply_error(status, reply, 404, "no such subject");
+	} else if (strcmp(p, "/v1/devices") == 0 && get && rq->query(rq, "unmapped")) {
+		unmapped_devices(api, rt, status, reply);
 	} else if (strcmp(p, "/v1/devices") == 0 && get) {
 		list_devices(rt, status, reply);
+	} else if (strcmp(p, "/v1/reload") == 0) {
+		if (post)
+			reload(status, reply);
+		else
+			reply_error(status, reply, 405, "use POST");
 	} else if (strcmp(p, "/v1/silences") == 0 && (get || post)) {
 		silences(api, rt, rq, status, reply);
 	} else if (strcmp(p, "/v1/alerts") == 0 || strcmp(p, "/v1/subjects") == 0 || strcmp(p, "/v1/devices") == 0 ||

@@ -17,6 +17,8 @@
  *   carehubctl resolve ID --by NAME --outcome CODE [--note TEXT]
  *   carehubctl silence --subject ID [--rule R | --device D] --for DURATION --reason TEXT --by NAME
  *   carehubctl subjects [--json]
+ *   carehubctl devices [--unmapped] [--json]
+ *   carehubctl reload
  *
  * are the HTTP API (api.h) on the command line: --url (default $CAREHUB_URL,
  * else http://127.0.0.1:8370), the bearer token from $CAREHUB_API_TOKEN (or
@@ -92,6 +94,9 @@ static void usage(FILE *f)
 		   "       carehubctl resolve ID --by NAME --outcome CODE [--note TEXT]\n"
 		   "       carehubctl silence --subject ID [--rule R | --device D] --for DURATION --reason TEXT --by NAME\n"
 		   "       carehubctl subjects [--json]\n"
+		   "       carehubctl devices [--unmapped] [--json]   (--unmapped: what the fleets send that maps\n"
+		   "                                  to nothing, and bridge devices the registry lacks)\n"
+		   "       carehubctl reload              (configuration, registry, rules and adapters, like SIGHUP)\n"
 		   "  The hub's HTTP API: --url URL ($CAREHUB_URL, else http://127.0.0.1:8370), the token\n"
 		   "  from $CAREHUB_API_TOKEN or the variable --token-env NAME names.\n");
 }
@@ -488,7 +493,7 @@ static size_t grab(char *p, size_t size, size_t n, void *arg)
 
 struct api_opts {
 	const char *url, *token_env, *state, *severity, *subject, *by, *note, *outcome, *rule, *device, *dur, *reason;
-	bool json;
+	bool json, unmapped;
 };
 
 /* One request; the parsed answer in *out (NULL if not JSON).  The HTTP status, or 0 with err. */
@@ -605,6 +610,38 @@ static void print_alert(json_t *a)
 	}
 }
 
+static void print_devices(json_t *out)
+{
+	json_t *d, *list = json_object_get(out, "unmapped");
+	int64_t now = ch_clock_now_ms();
+	size_t i;
+
+	if (!list) {
+		json_array_foreach(json_object_get(out, "devices"), i, d)
+			printf("%-16s %-12s %-10s %s\n", jstr(d, "id"), jstr(d, "type"), jstr(d, "subject"),
+			       jstr(d, "location"));
+		return;
+	}
+	printf("Received but mapped to nothing (%zu):\n", json_array_size(list));
+	json_array_foreach(list, i, d) {
+		char age[32];
+		int64_t ms = now - json_integer_value(json_object_get(d, "last_ms"));
+		ch_fmt_duration(ms > 1000 ? ms / 1000 * 1000 : 0, age, sizeof(age));
+		printf("  %-10s %-24s %-20s x%-6lld %6s ago  \"%s\"  %s; %s%s%s%s%s\n", jstr(d, "adapter"),
+		       jstr(d, "device"), jstr(d, "field"), (long long)json_integer_value(json_object_get(d, "count")), age,
+		       jstr(d, "sample"), jstr(d, "reason"), *jstr(d, "registered") ? "registry device " : "not in the registry",
+		       jstr(d, "registered"), *jstr(d, "model") ? " (" : "", jstr(d, "model"), *jstr(d, "model") ? ")" : "");
+	}
+	list = json_object_get(out, "missing");
+	printf("On a bridge, missing from the registry (%zu):\n", json_array_size(list));
+	json_array_foreach(list, i, d) {
+		char *sug = json_dumps(json_object_get(d, "suggest"), JSON_COMPACT);
+		printf("  %-10s %-24s %-20s %s %s\n    suggested registry entry: %s\n", jstr(d, "adapter"),
+		       jstr(d, "name"), jstr(d, "ieee"), jstr(d, "vendor"), jstr(d, "model"), sug ? sug : "{}");
+		free(sug);
+	}
+}
+
 static int api_cmd(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -614,7 +651,8 @@ static int api_cmd(int argc, char **argv)
 		{"note", required_argument, NULL, 'n'},	    {"outcome", required_argument, NULL, 'o'},
 		{"rule", required_argument, NULL, 'r'},	    {"device", required_argument, NULL, 'd'},
 		{"for", required_argument, NULL, 'f'},	    {"reason", required_argument, NULL, 'R'},
-		{"json", no_argument, NULL, 'j'},	    {NULL, 0, NULL, 0}};
+		{"json", no_argument, NULL, 'j'},	    {"unmapped", no_argument, NULL, 'U'},
+		{NULL, 0, NULL, 0}};
 	const char *cmd = argv[0], *id = NULL, *env_url = getenv("CAREHUB_URL");
 	struct api_opts o = {.url = env_url && *env_url ? env_url : "http://127.0.0.1:8370", .token_env = "CAREHUB_API_TOKEN"};
 	char path[1024], err[1024];
@@ -639,13 +677,15 @@ static int api_cmd(int argc, char **argv)
 		case 'f': o.dur = optarg; break;
 		case 'R': o.reason = optarg; break;
 		case 'j': o.json = true; break;
+		case 'U': o.unmapped = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc)
 		id = argv[optind++];
 	if (optind < argc || ((strcmp(cmd, "alert") == 0 || strcmp(cmd, "ack") == 0 || strcmp(cmd, "resolve") == 0) && !id) ||
-	    ((strcmp(cmd, "alerts") == 0 || strcmp(cmd, "subjects") == 0 || strcmp(cmd, "silence") == 0) && id)) {
+	    ((strcmp(cmd, "alerts") == 0 || strcmp(cmd, "subjects") == 0 || strcmp(cmd, "silence") == 0 ||
+	      strcmp(cmd, "devices") == 0 || strcmp(cmd, "reload") == 0) && id)) {
 		usage(stderr);
 		return 2;
 	}
@@ -668,6 +708,11 @@ static int api_cmd(int argc, char **argv)
 		ch_fmt(path, sizeof(path), "/v1/silences");
 		body = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "subject", o.subject, "rule", o.rule, "device",
 				 o.device, "for", o.dur, "reason", o.reason, "by", o.by);
+	} else if (strcmp(cmd, "devices") == 0) {
+		ch_fmt(path, sizeof(path), "/v1/devices%s", o.unmapped ? "?unmapped=1" : "");
+	} else if (strcmp(cmd, "reload") == 0) {
+		ch_fmt(path, sizeof(path), "/v1/reload");
+		body = json_object();
 	} else {
 		ch_fmt(path, sizeof(path), "/v1/subjects");
 	}
@@ -689,6 +734,10 @@ static int api_cmd(int argc, char **argv)
 		print_alerts(json_object_get(out, "alerts"));
 	} else if (strcmp(cmd, "alert") == 0) {
 		print_alert(out);
+	} else if (strcmp(cmd, "devices") == 0) {
+		print_devices(out);
+	} else if (strcmp(cmd, "reload") == 0) {
+		printf("reloaded: %s\n", jstr(out, "message"));
 	} else {
 		size_t i;
 		json_t *s;
@@ -708,7 +757,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "backtest") == 0)
 		return backtest(argc - 1, argv + 1);
-	static const char *const api_cmds[] = {"alerts", "alert", "ack", "resolve", "silence", "subjects"};
+	static const char *const api_cmds[] = {"alerts", "alert", "ack", "resolve", "silence", "subjects", "devices",
+					       "reload"};
 	for (size_t i = 0; i < CH_ARRAY_LEN(api_cmds); i++) {
 		if (strcmp(argv[1], api_cmds[i]) == 0)
 			return api_cmd(argc - 1, argv + 1);
