@@ -153,43 +153,50 @@ int adapters__event(struct conv *cv, const char *device, const char *type, json_
 	return 0;
 }
 
+/* Text from a payload for logs and labels: control characters become '?', cut at max bytes, never inside a character. */
+static void printable(const char *in, char *out, size_t cap, size_t max)
+{
+	size_t n = 0;
+
+	for (; *in && n + 1 < cap && n < max; in++)
+		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
+	if (*in && ((unsigned char)*in & 0xC0) == 0x80) {
+		while (n && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+			n--;
+		if (n)
+			n--; /* the lead byte of the cut character */
+	}
+	out[n] = '\0';
+}
+
 /* A value as a short sample for people: strings bare, the rest as JSON, cut at 64 bytes. */
 static json_t *sample(json_t *v)
 {
 	char buf[72];
 	char *text = NULL;
-	const char *s;
-	size_t n;
 
 	if (!v)
 		return json_string("");
-	if (json_is_string(v)) {
-		s = json_string_value(v);
-	} else {
+	if (!json_is_string(v))
 		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
-		s = text ? text : "?";
-	}
-	n = strlen(s);
-	if (n > 64) {
-		n = 64;
-		while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--; /* never cut a UTF-8 sequence */
-	}
-	memcpy(buf, s, n);
-	buf[n] = '\0';
+	printable(json_is_string(v) ? json_string_value(v) : text ? text : "?", buf, sizeof(buf), 64);
 	free(text);
-	return json_string(ch_utf8_valid(buf, n) ? buf : "?");
+	return json_string(ch_utf8_valid(buf, strlen(buf)) ? buf : "?");
 }
 
 void adapters__unmapped(struct conv *cv, const char *device, const char *field, json_t *value,
 			const char *reason)
 {
+	char dev[AD_MAX_DEVICE], fld[136];
+
 	if (!cv->unmapped || json_array_size(cv->unmapped) >= AD_MAX_UNMAPPED || !name_ok(device) ||
-	    !field || !ch_utf8_valid(field, strlen(field)))
+	    !field || !*field || !ch_utf8_valid(field, strlen(field)))
 		return;
-	json_array_append_new(cv->unmapped, json_pack("{s:s, s:s, s:o, s:s}", "device", device,
-						      "field", field, "value", sample(value),
-						      "reason", reason));
+	/* Names go to logs and metric labels: nothing in them may forge a line. */
+	printable(device, dev, sizeof(dev), sizeof(dev) - 1);
+	printable(field, fld, sizeof(fld), 128);
+	json_array_append_new(cv->unmapped, json_pack("{s:s, s:s, s:o, s:s}", "device", dev, "field", fld,
+						      "value", sample(value), "reason", reason));
 }
 
 const char *adapters__device_type(struct conv *cv, const char *name)

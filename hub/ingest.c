@@ -4,6 +4,7 @@
 #include "ingest.h"
 #include "adapters.h"
 #include "fleet.h"
+#include "hass.h"
 #include "alerts.h"
 #include "backoff.h"
 #include "clock.h"
@@ -1000,8 +1001,11 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 	if (rc == 0) {
 		int64_t done = ch_clock_now_ms();
 		for (size_t i = 0; i < ns; i++) {
-			if (ig->slots[i].ok && ig->slots[i].m)
-				ch_metrics_observe(CH_H_EVENT, done - ig->slots[i].m->arrival_ms);
+			struct slot *s = &ig->slots[i];
+			if (s->ok && s->m)
+				ch_metrics_observe(CH_H_EVENT, done - s->m->arrival_ms);
+			if (s->ok && !s->dup && !s->silence && !s->ack && s->ev.type[0])
+				ch_hass_event(rt->rules, s->subj, &s->ev, s->dev); /* "last activity" */
 		}
 	}
 	if (rc == CH_EAGAIN) {

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "fleet.h"
+#include "hass.h"
 #include "ingest.h"
 #include "http.h"
 #include "api.h"
@@ -90,6 +91,7 @@ static void publish_alert(void *arg, const char *sid, const char *doc, size_t le
 	(void)arg;
 	if (ch_fmt(topic, sizeof(topic), "carehub/v1/alerts/%s", sid) == 0)
 		publish_hook(NULL, topic, doc, len, 1, 0);
+	ch_hass_alert(sid); /* Home Assistant's "needs attention" follows */
 }
 
 static void jobs_ready(void *arg)
@@ -475,9 +477,9 @@ static int build_subscriptions(const struct ch_runtime *rt)
 
 /*
  * SIGHUP (POST /v1/reload raises one): a whole new runtime, or none.  Adapters
- * change live: new topic filters are subscribed before old ones go, and the
- * runtime swap is atomic, so an event arriving meanwhile is converted by the
- * old set or the new one, never by neither.
+ * change live: the runtime swap is atomic, then new topic filters are
+ * subscribed before old ones go, so an event arriving meanwhile is converted by
+ * the old set or the new one, never by neither.
  */
 static void reload(struct ch_store *st)
 {
@@ -496,11 +498,14 @@ static void reload(struct ch_store *st)
 	if (old)
 		ch_adapters_inherit(rt->adapters, old->adapters);
 	ch_runtime_release(old);
-	if (build_subscriptions(rt) || (mq && ch_mqtt_set_subscriptions(mq, (const char *const *)g.subs, g.nsubs)))
-		ch_log(CH_LOG_ERROR, "reload: out of memory changing the subscriptions; they apply at restart");
-	ch_runtime_publish(rt);
 	ch_fmt(err, sizeof(err), "%zu rules, %zu subjects, %zu channels, %zu adapters", rt->rules->n,
 	       ch_registry_count(rt->reg), rt->nchannels, ch_adapters_count(rt->adapters));
+	/* The subscriptions follow the runtime, never lead it: a new filter's first message
+	 * (a retained one comes at once) must find its adapter. */
+	bool subs_ok = build_subscriptions(rt) == 0;
+	ch_runtime_publish(rt);
+	if (!subs_ok || (mq && ch_mqtt_set_subscriptions(mq, (const char *const *)g.subs, g.nsubs)))
+		ch_log(CH_LOG_ERROR, "reload: out of memory changing the subscriptions; they apply at restart");
 	ch_log(CH_LOG_INFO, "reloaded: %s (connection settings apply at restart)", err);
 	ch_runtime_reload_done(true, err);
 }
@@ -624,6 +629,11 @@ int main(int argc, char **argv)
 		ch_log(CH_LOG_ERROR, "fleet: %s", err);
 		return 1;
 	}
+	struct ch_hass_opts hopts = {.store = &so, .publish = publish_hook, .availability = g.status_topic};
+	if ((rc = ch_hass_start(&hopts, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "homeassistant: %s", err);
+		return 1;
+	}
 	struct ch_dispatch_opts dopts = {.store = &so, .consumer = g.instance, .actor = g.actor};
 	if ((rc = ch_dispatch_start(&dopts, &g.dispatch, err, sizeof(err)))) {
 		ch_log(CH_LOG_ERROR, "dispatch: %s", err);
@@ -721,6 +731,7 @@ shutdown:
 	atomic_store(&g.ingest, NULL);
 	ch_ingest_stop(ig, DRAIN_MS);
 	ch_fleet_stop();
+	ch_hass_stop();
 	ch_dispatch_stop(g.dispatch, DRAIN_MS / 2);
 	g.dispatch = NULL;
 	atomic_store(&g.mqtt, NULL);

@@ -316,7 +316,9 @@ int ch_mqtt_set_subscriptions(struct ch_mqtt *m, const char *const *subs, size_t
 			continue;
 		int rc = atomic_load(&m->connected) ? mosquitto_subscribe(m->mosq, NULL, next[i], 1) : MOSQ_ERR_NO_CONN;
 		ch_log(rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN ? CH_LOG_INFO : CH_LOG_ERROR,
-		       "mqtt: subscribe %s%s", next[i], rc == MOSQ_ERR_SUCCESS ? "" : rc == MOSQ_ERR_NO_CONN ? " (at the next connect)" : mosquitto_strerror(rc));
+		       "mqtt: subscribe %s%s%s", next[i],
+		       rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN ? "" : ": ",
+		       rc == MOSQ_ERR_SUCCESS ? "" : rc == MOSQ_ERR_NO_CONN ? " (at the next connect)" : mosquitto_strerror(rc));
 	}
 	for (size_t i = 0; i < m->ngone; i++)
 		if (!in_list(next, n, m->gone[i]))

@@ -276,6 +276,10 @@ int ch_store_fleet_record(struct ch_store *st, const struct ch_fleet_rec *recs, 
 int ch_store_fleet_read(struct ch_store *st, json_t **unmapped, json_t **counts, json_t **bridges,
 			char *err, size_t errlen);
 
+/* A small hash under the prefix (e.g. "ha:activity") as a new object field -> string; and HSET of one. */
+int ch_store_hash_read(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen);
+int ch_store_hash_write(struct ch_store *st, const char *name, json_t *fields, char *err, size_t errlen);
+
 /* Splits "s-001:42" into sid and number; CH_EINVAL if malformed. */
 int ch_store_alert_id_split(const char *alert_id, char *sid, size_t sidlen, long *num);
 

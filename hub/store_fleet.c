@@ -2,13 +2,15 @@
  * store_fleet.c - what the hub keeps in Redis about its sensor fleets: the
  * fields and devices it hears but cannot map, and the device lists bridges
  * publish (Zigbee2MQTT's bridge/devices), so that every hub instance and the
- * API see the same picture.
+ * API see the same picture; and the small hashes of the Home Assistant
+ * publisher (last activity per subject, hass.c).
  *
  * Keys (P is redis.prefix):
  *   Pfleet:unmapped     hash ["adapter","device","field"] (JSON) -> the last sighting
  *                       {"sample","reason","last_ms","type"}
  *   Pfleet:unmapped:n   hash, same fields -> how many times (HINCRBY, so instances add up)
  *   Pfleet:bridge       hash adapter name -> its bridge's device list (JSON array)
+ *   Pha:activity        hash subject id -> epoch ms of its last sign of life
  * The unmapped hashes are bounded: past FLEET_MAX entries they start over
  * (a fleet that sends that many distinct unmapped fields needs its mapping
  * fixed, not a longer list), and the log says so.
@@ -156,4 +158,46 @@ int ch_store_fleet_read(struct ch_store *st, json_t **unmapped, json_t **counts,
 		return rc;
 	}
 	return 0;
+}
+
+int ch_store_hash_read(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	return hgetall(st, name, false, out, err, errlen);
+}
+
+int ch_store_hash_write(struct ch_store *st, const char *name, json_t *fields, char *err, size_t errlen)
+{
+	struct argv a = {0};
+	const char *k;
+	json_t *v;
+	char *key;
+	redisReply *r;
+	int rc;
+
+	if (!json_object_size(fields))
+		return 0;
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(key = store__key(st, name, (char *)NULL)))
+		return CH_ENOMEM;
+	store__argv_str(&a, "HSET");
+	store__argv_str(&a, key);
+	json_object_foreach(fields, k, v) {
+		store__argv_str(&a, k);
+		store__argv_str(&a, json_string_value(v) ? json_string_value(v) : "");
+	}
+	rc = CH_ENOMEM;
+	if (!a.oom) {
+		r = store__cmd_argv(st, (int)a.n, a.v, a.len);
+		if (!(rc = store__reply_error(st, r, "HSET", err, errlen)))
+			freeReplyObject(r);
+	}
+	store__argv_free(&a);
+	free(key);
+	return rc;
 }
