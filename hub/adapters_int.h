@@ -76,7 +76,7 @@ struct adapter {
 	enum ts_format ts_format;
 	struct gfield *fields;
 	size_t nfields;
-	/* zigbee2mqtt: what bridge/devices said, friendly name -> {"config": {prop: true}};
+	/* zigbee2mqtt: what bridge/devices said, friendly name -> {"config": {prop: true}, "ieee"};
 	 * written by the converting thread, read by ch_adapters_inherit: under set->mu. */
 	json_t *learned;
 };

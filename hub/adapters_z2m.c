@@ -167,6 +167,22 @@ static int z2m_motion(struct conv *cv, const char *device, json_t *obj)
 	return 0;
 }
 
+/*
+ * The name to report a device by: its friendly name, unless the registry
+ * knows it only by the IEEE address the bridge gave for that name; so a device
+ * registered by its address keeps working when someone renames it in
+ * Zigbee2MQTT.
+ */
+static const char *z2m_name(struct conv *cv, const char *name)
+{
+	json_t *dev = cv->ad->learned ? json_object_get(cv->ad->learned, name) : NULL;
+	const char *ieee = json_string_value(json_object_get(dev, "ieee"));
+
+	if (!ieee || !*ieee || adapters__device_type(cv, name) || !adapters__device_type(cv, ieee))
+		return name;
+	return ieee;
+}
+
 /* One device's readings: configured fields, the table, the special fields, then the report. */
 static int z2m_object(struct conv *cv, const char *device, json_t *obj)
 {
@@ -174,6 +190,7 @@ static int z2m_object(struct conv *cv, const char *device, json_t *obj)
 	json_t *v;
 	int rc;
 
+	device = z2m_name(cv, device);
 	for (size_t i = 0; i < cv->ad->nfields; i++) {
 		const struct gfield *f = &cv->ad->fields[i];
 		if ((v = json_object_get(obj, f->field)) != NULL &&
@@ -371,7 +388,7 @@ static json_t *bridge_device(json_t *d, json_t *learned)
 			str_or(def, "description"), "readings", l.readings, "suggest", "id", id, "type",
 			guess_type(&l, str_or(def, "model"), str_or(def, "description")), "location",
 			"", "aliases", aliases);
-	json_object_set_new(learned, name, json_pack("{s:o}", "config", l.config));
+	json_object_set_new(learned, name, json_pack("{s:o, s:s}", "config", l.config, "ieee", ieee));
 	json_decref(l.readings);
 	return sum;
 }

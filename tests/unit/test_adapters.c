@@ -561,6 +561,14 @@ static void z2m_bridge_devices_learned(void **state)
 	expect_unmapped(un, "卫生间 跌倒", "sensor_status", "unmapped", "none");
 	json_decref(e);
 	json_decref(un);
+	/* Registered by its IEEE address, the device is found under its friendly name, renamed or not. */
+	{
+		static const struct reg_entry by_ieee[] = {{"0x00124b0022aabbcc", "sos"}, {NULL, NULL}};
+		e = convr(a, "z2m/site1/hall button", "{\"action\":\"hold\"}", by_ieee);
+		expect_count(e, 1);
+		expect_ev(e, 0, "0x00124b0022aabbcc", "sos", "true");
+		json_decref(e);
+	}
 	/* A reload keeps what was learned. */
 	b = make("[{\"name\":\"home\",\"kind\":\"zigbee2mqtt\",\"base_topic\":\"z2m/site1\",\"output\":\"attribute\"}]");
 	ch_adapters_inherit(b, a);
