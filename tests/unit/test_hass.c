@@ -3,7 +3,7 @@
  * topics and ids Home Assistant accepts (a subject id with '.' or '@'), the
  * entity documents, the state document, what counts as a sign of life, and
  * every configuration error.  The publishing thread is tested against a real
- * broker in tests/integration/test_hass.c.
+ * broker in tests/integration/test_homeassistant.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,7 +78,10 @@ static void discovery_documents(void **state)
 	json_t *d;
 
 	(void)state;
-	assert_int_equal(ch_hass_conf_parse(json_object(), &c, err, sizeof(err)), 0);
+	json_t *empty = json_object();
+
+	assert_int_equal(ch_hass_conf_parse(empty, &c, err, sizeof(err)), 0);
+	json_decref(empty);
 	d = ch_hass_discovery(&c, &s, "attention", "carehub/v1/status/hub-1", topic, sizeof(topic));
 	assert_non_null(d);
 	/* Home Assistant's node ids take [a-zA-Z0-9_-]; the state topic keeps the real id. */
