@@ -16,7 +16,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 SAN     ?=
 
-PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd
+PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd libargon2
 TEST_PKGS := cmocka
 
 CH_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
@@ -65,7 +65,7 @@ $(error the development libraries are missing ($(PKGS)): run 'make deps' (script
 endif
 endif
 
-.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench clean stop
+.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check harness-check deps bench bench-care clean stop
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
 
@@ -152,9 +152,14 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: fuzz
 	tests/fuzz/smoke $(FUZZ_BINS)
 
+# The care-efficacy harness's scripts: the scorer on a hand-made pair, a tiny fleet end to end.
+harness-check: all
+	tests/backtest/harness-selftest $(BUILD)
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-check
+	@$(MAKE) --no-print-directory harness-check
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
@@ -170,6 +175,12 @@ include tests/bench/bench.mk
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench
 	scripts/bench
+
+# Care efficacy: the rule pack and a naive baseline on two synthetic fleets with ground
+# truth and the two real logs (scripts/bench-care; README "Measuring care efficacy").
+# e.g. make bench-care BENCH_CARE_ARGS="--rules my-rules.json --repeat-notifies"
+bench-care: all
+	scripts/bench-care --build $(BUILD) $(BENCH_CARE_ARGS)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz

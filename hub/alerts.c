@@ -49,6 +49,12 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
 
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz)
 {
+	return ch_alert_for_action_in(a, subj, tz, NULL, NULL);
+}
+
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang)
+{
 	const struct ch_rule *r = a->rule;
 	const struct ch_event *ev = a->ev;
 	const struct ch_device *dev = a->dev;
@@ -76,6 +82,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 		ch_fmt(threshold, sizeof(threshold), "%g", r->threshold);
 	vals[0] = ev ? ev->device : dev ? dev->id : "";
 	vals[1] = dev ? str_or(dev->location, "") : "";
+	if (dev && tpl && lang)
+		vals[1] = ch_template_location(tpl, lang, dev->location, dev->location_names);
 	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : ch_rule_kind_name(r->kind);
 	vals[3] = value;
 	vals[4] = subj->name ? subj->name : subj->id;
@@ -90,7 +98,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I}", "rule", r->id, "kind",
 			ch_rule_kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
 			r->category == CH_CAT_MAINTENANCE ? "maintenance" : "safety", "subject", subj->id, "device",
-			vals[0], "location", vals[1], "type", vals[2], "summary", summary, "policy", r->policy, "reason",
+			vals[0], "location", dev ? str_or(dev->location, "") : "", "type", vals[2], "summary", summary,
+			"policy", r->policy, "reason",
 			a->why, "condition_at", at, "condition_at_ms", (json_int_t)a->at_ms);
 	if (doc && a->caveat[0])
 		json_object_set_new(doc, "caveat", json_string(a->caveat));
@@ -137,6 +146,11 @@ int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g)
 	size_t n = pol->nsteps, round = g / n;
 
 	return (int64_t)round * (pol->steps[n - 1].after_ms + pol->repeat_after_ms) + pol->steps[g % n].after_ms;
+}
+
+int64_t ch_policy_step_gap_ms(const struct ch_policy *pol, size_t g)
+{
+	return ch_policy_step_due_ms(pol, g + 1) - ch_policy_step_due_ms(pol, g);
 }
 
 void ch_alert_contact_id(const char *role, const char *phone, char out[9])
@@ -278,6 +292,9 @@ json_t *ch_alert_next_job(json_t *failed)
 	/* A new key per contact and channel: the step stays once per person. */
 	if (json_is_true(json_object_get(next, "all_clear")))
 		ch_fmt(key, sizeof(key), "%s:clear:%s:%s", alert, cid, channel);
+	else if (json_is_string(json_object_get(next, "renotify")))
+		ch_fmt(key, sizeof(key), "%s:%s:%s:%s", alert, json_string_value(json_object_get(next, "renotify")), cid,
+		       channel);
 	else
 		ch_fmt(key, sizeof(key), "%s:%lld:%s:%s", alert,
 		       (long long)json_integer_value(json_object_get(next, "step")), cid, channel);
@@ -302,20 +319,45 @@ static const char *jstr(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
-		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+void ch_alert_local_time(const struct ch_tz *zone, const struct ch_tz *ref, int64_t at, char *out, size_t len)
+{
+	char date[16], hhmm[8], zs[24] = "";
+	int32_t off = ch_tz_offset_s(zone, at);
+
+	/* "11-28 08:15": what a relative reads, without the year. */
+	ch_tz_local_date(zone, at, date, sizeof(date));
+	ch_tz_local_hhmm(zone, at, hhmm, sizeof(hhmm));
+	if (off != ch_tz_offset_s(ref, at)) {
+		int32_t a = off < 0 ? -off : off;
+		if (a % 3600)
+			ch_fmt(zs, sizeof(zs), " (UTC%c%d:%02d)", off < 0 ? '-' : '+', a / 3600, a % 3600 / 60);
+		else
+			ch_fmt(zs, sizeof(zs), " (UTC%c%d)", off < 0 ? '-' : '+', a / 3600);
+	}
+	ch_fmt(out, len, "%s %s%s", date + 5, hhmm, zs);
+}
+
+static const struct ch_device *alert_device(const struct ch_subject *subj, json_t *alert)
+{
+	const char *id = jstr(alert, "device");
+
+	for (size_t i = 0; subj && id && i < subj->ndevices; i++)
+		if (strcmp(subj->devices[i].id, id) == 0)
+			return &subj->devices[i];
+	return NULL;
+}
+
+void ch_alert_render(const struct ch_render_opts *o, json_t *alert, const struct ch_subject *subj, json_t *contact,
 		     char *out, size_t len)
 {
 	int64_t at = json_integer_value(json_object_get(alert, "opened_at_ms"));
-	char when[24] = "", date[16], hhmm[8];
+	const struct ch_device *dev = alert_device(subj, alert);
 	const char *state = jstr(alert, "state");
+	bool all_clear = o->all_clear;
+	char when[48] = "";
 
-	if (at > 0 && tz) {
-		/* "11-28 08:15" in the subject's zone: what a relative reads, without the year. */
-		ch_tz_local_date(tz, at, date, sizeof(date));
-		ch_tz_local_hhmm(tz, at, hhmm, sizeof(hhmm));
-		ch_fmt(when, sizeof(when), "%s %s", date + 5, hhmm);
-	}
+	if (at > 0)
+		ch_alert_local_time(o->contact_tz ? o->contact_tz : o->tz, o->tz, at, when, sizeof(when));
 	struct ch_template_vars v = {
 		.subject = subj ? subj->name : NULL,
 		.address = subj ? subj->address : NULL,
@@ -324,15 +366,21 @@ void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *a
 		.summary = jstr(alert, "summary"),
 		.reason = jstr(alert, "reason"),
 		.time = when,
-		.location = jstr(alert, "location"),
+		.location = dev ? dev->location : jstr(alert, "location"),
+		.location_names = dev ? dev->location_names : NULL,
 		.outcome = jstr(alert, "outcome"),
 		.contact = jstr(contact, "name"),
 		.role = jstr(contact, "role"),
+		.centre_phone = o->centre_phone,
+		.note = jstr(alert, "note"),
 	};
 	if (state && strcmp(state, "resolved") == 0)
 		all_clear = true;
-	if (ch_template_render(tpl, lang, channel, plugin, all_clear ? "all_clear" : "alert", &v, out, len) && len)
-		ch_fmt(out, len, "%s", str_or(v.summary, "")); /* no templates: still say what happened */
+	if (!o->tpl ||
+	    ch_template_render(o->tpl, o->lang, o->channel, o->plugin, all_clear ? "all_clear" : "alert", &v, out, len)) {
+		if (len)
+			ch_fmt(out, len, "%s", str_or(v.summary, "")); /* no templates: still say what happened */
+	}
 }
 
 json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_subject *subj,
@@ -356,4 +404,91 @@ json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_su
 	}
 	return json_pack("{s:s, s:o, s:o, s:o, s:i, s:i, s:s}", "id", key, "alert", a, "subject", s, "contact",
 			 c, "step", step, "attempt", attempt, "text", text ? text : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Re-notification of a new occurrence                                 */
+/* ------------------------------------------------------------------ */
+
+static bool step_names(const struct ch_policy_step *st, const char *role)
+{
+	for (size_t r = 0; r < st->nroles; r++) {
+		if (strcmp(st->roles[r], role) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The centre's jobs for a re-notification of step i: none when the step names
+ * the centre itself; else the centre contacts on the channels of the first
+ * step that names the centre, or of step i when no step does.
+ */
+static json_t *centre_jobs(const struct ch_policy *pol, size_t i, const struct ch_subject *subj)
+{
+	const struct ch_policy_step *via = &pol->steps[i];
+	char role[] = "centre";
+	char *roles[] = {role};
+
+	if (step_names(via, role))
+		return json_array();
+	for (size_t k = 0; k < pol->nsteps; k++) {
+		if (step_names(&pol->steps[k], role)) {
+			via = &pol->steps[k];
+			break;
+		}
+	}
+	struct ch_policy_step one = {.roles = roles, .nroles = 1, .channels = via->channels,
+				     .nchannels = via->nchannels, .fallback = via->fallback,
+				     .nfallback = via->nfallback, .first_contact = via->first_contact,
+				     .fallback_when_limited = via->fallback_when_limited};
+	struct ch_policy p1 = {.name = pol->name, .steps = &one, .nsteps = 1};
+	return ch_alert_step_jobs(&p1, 0, subj);
+}
+
+json_t *ch_alert_renotify(const struct ch_policy *pol, const struct ch_subject *subj, const struct ch_tz *tz,
+			  enum ch_severity sev, int64_t every_ms, const char *tag, int64_t now_ms)
+{
+	json_t *steps, *out;
+
+	if (!pol || !pol->nsteps || !subj || !tag)
+		return NULL;
+	if (!(steps = json_array()))
+		return NULL;
+	for (size_t i = 0; i < pol->nsteps; i++) {
+		json_t *jobs = ch_alert_step_jobs(pol, i, subj), *extra = centre_jobs(pol, i, subj), *job;
+		size_t k;
+
+		if (!jobs || !extra || json_array_extend(jobs, extra)) {
+			json_decref(jobs);
+			json_decref(extra);
+			json_decref(steps);
+			return NULL;
+		}
+		json_decref(extra);
+		json_array_foreach(jobs, k, job)
+			json_object_set_new(job, "renotify", json_string(tag));
+		ch_alert_hold_quiet(jobs, subj, tz, sev, now_ms);
+		if (json_array_append_new(steps, json_pack("{s:I, s:o}", "after", (json_int_t)pol->steps[i].after_ms,
+							   "jobs", jobs))) {
+			json_decref(steps);
+			return NULL;
+		}
+	}
+	out = json_pack("{s:I, s:s, s:I, s:I, s:o}", "every", (json_int_t)every_ms, "tag", tag, "total",
+			(json_int_t)ch_policy_total_steps(pol), "cycle",
+			(json_int_t)(pol->steps[pol->nsteps - 1].after_ms + pol->repeat_after_ms), "steps", steps);
+	return out;
+}
+
+void ch_alert_renotify_tag(const char *device, const char *event_id, char out[CH_RENOTIFY_TAG_LEN])
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *parts[] = {device ? device : "", "|", event_id ? event_id : ""};
+
+	for (size_t i = 0; i < CH_ARRAY_LEN(parts); i++) {
+		for (const char *p = parts[i]; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	}
+	ch_fmt(out, CH_RENOTIFY_TAG_LEN, "r%012llx", (unsigned long long)(h & 0xffffffffffffull));
 }

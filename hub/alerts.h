@@ -32,6 +32,13 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
  * condition_at (when the condition became true, in the subject's zone).
  */
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz);
+/*
+ * The same with the summary's {location} in lang (the rule pack's language,
+ * the config's "language"): "厨房烟感报警", never "kitchen烟感报警".  tpl may be NULL.
+ */
+struct ch_templates;
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang);
 
 /*
  * The jobs of one escalation step: for each role of the step, each contact of
@@ -52,8 +59,9 @@ json_t *ch_alert_step_jobs(const struct ch_policy *pol, size_t step, const struc
  * The step's "fallback" channels come first, to the same contact, in order;
  * with "contacts": "first", when they are used up, the next contact of the
  * role from the step's own channel ("lane") with the fallbacks again.  The
- * new job's key is alert:step:cid:channel like every other.  An all clear
- * only changes channel (alert:clear:cid:channel): it goes to those told.
+ * new job's key is alert:step:cid:channel like every other (a re-notification's
+ * alert:tag:cid:channel).  An all clear only changes channel
+ * (alert:clear:cid:channel): it goes to those told.
  * New reference.
  */
 json_t *ch_alert_next_job(json_t *failed);
@@ -66,6 +74,39 @@ json_t *ch_alert_next_job(json_t *failed);
  */
 size_t ch_policy_total_steps(const struct ch_policy *pol);
 int64_t ch_policy_step_due_ms(const struct ch_policy *pol, size_t g);
+
+/* The delay from global step g to step g + 1 (the repeat gap after a round's last step). */
+int64_t ch_policy_step_gap_ms(const struct ch_policy *pol, size_t g);
+
+/*
+ * Re-notification: a new occurrence of an open (or acknowledged) alert's event
+ * (a second SOS press, the smoke alarm again) tells people at once.  Who: the
+ * contacts of the step the escalation is at, and the centre: the subject's
+ * contacts of role centre, on the channels (and fallbacks) of the first step
+ * of the policy that names the centre, or the current step's when none does
+ * (a policy without the centre still has the 24h centre hear of a new press,
+ * if the subject has one).  Which step is current only the store knows, so
+ * this gives every step's jobs and the store picks one:
+ *   {"every": MS, "tag": TAG, "total": N, "cycle": MS,
+ *    "steps": [{"after": MS, "jobs": [JOB...]}, ...]}
+ * every: the rule's minimum interval between re-notifications; total: the
+ * policy's steps counting repeats; step g is due floor(g / nsteps) * cycle +
+ * steps[g % nsteps].after after the escalation's start.  Jobs are
+ * ch_alert_step_jobs' with "renotify": TAG and quiet hours applied for sev at
+ * now_ms; the store keys them <alert>:<tag>:<cid>:<channel>, so they differ
+ * from the step's own keys and from another occurrence's.  New reference or
+ * NULL.
+ */
+json_t *ch_alert_renotify(const struct ch_policy *pol, const struct ch_subject *subj, const struct ch_tz *tz,
+			  enum ch_severity sev, int64_t every_ms, const char *tag, int64_t now_ms);
+
+/*
+ * The key part of one occurrence's re-notification: "r" and 12 hex digits of
+ * FNV-1a 64 over device and event id, so a replay of the same event (a restart,
+ * the journal) gives the same keys and the dispatcher never sends them twice.
+ */
+#define CH_RENOTIFY_TAG_LEN 14
+void ch_alert_renotify_tag(const char *device, const char *event_id, char out[CH_RENOTIFY_TAG_LEN]);
 
 /*
  * Quiet hours: for an alert below high, each job whose contact is inside its
@@ -92,16 +133,33 @@ json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_su
 const struct ch_contact *ch_alert_find_contact(const struct ch_subject *subj, const char *cid);
 
 /*
- * The message text one contact gets on one channel (template.h): in lang, the
- * channel's, else the plugin's, else the default text, "all_clear" when
- * all_clear is set or the alert is resolved; {time} is when the alert opened,
- * "MM-DD HH:MM" in tz (the subject's zone).  contact is the job's
- * {"name","role",...}.  All borrowed; tpl may be NULL (then the summary).
+ * How to word one message: everything but the alert, the subject and the
+ * contact.  All borrowed.
  */
 struct ch_templates;
 struct ch_tz;
-void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
-		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+struct ch_render_opts {
+	const struct ch_templates *tpl; /* NULL: the summary only */
+	const char *lang;               /* the contact's language, else the config's */
+	const char *channel, *plugin;
+	bool all_clear;
+	const char *centre_phone;       /* config centre_phone, may be NULL */
+	const struct ch_tz *tz;         /* the subject's zone (NULL: UTC) */
+	const struct ch_tz *contact_tz; /* the contact's own zone, NULL: the subject's */
+};
+
+/*
+ * The message text one contact gets on one channel (template.h): "all_clear"
+ * when o->all_clear or the alert is resolved.  {time} is when the alert
+ * opened, "MM-DD HH:MM" in the contact's zone, with " (UTC+1)" after it when
+ * that zone is not at the subject's offset then; {location} the device's room
+ * in the message's language; {note} the operator's note on the alert.
+ * contact is the job's {"name","role",...}.  out is always NUL-terminated.
+ */
+void ch_alert_render(const struct ch_render_opts *o, json_t *alert, const struct ch_subject *subj, json_t *contact,
 		     char *out, size_t len);
+
+/* "MM-DD HH:MM" of at in zone, with " (UTC+H[:MM])" when its offset differs from ref's then. */
+void ch_alert_local_time(const struct ch_tz *zone, const struct ch_tz *ref, int64_t at, char *out, size_t len);
 
 #endif

@@ -63,6 +63,7 @@ struct ch_config {
 	char *plugins_dir;
 	char *timezone;
 	char *language; /* message texts for contacts without their own; default "zh" */
+	char *centre_phone; /* the monitoring centre's number families are told to call; NULL: none */
 	struct ch_templates *templates; /* owned; the built-ins unless "templates" says otherwise */
 
 	struct {
@@ -98,7 +99,19 @@ struct ch_config {
 		bool enabled;
 		char *listen;
 		int port;
-		char *token_env;
+		char *token_env; /* the admin service token "service" */
+		struct ch_service_token {
+			char *name;
+			char *role; /* viewer, operator, admin */
+			char *token_env;
+		} *service_tokens; /* scoped tokens for integrations */
+		size_t nservice_tokens;
+		int64_t session_ttl_ms;  /* an operator's session ends this long after its last use (12h) */
+		int max_connections;     /* at once (512) */
+		int max_per_ip;          /* at once from one address (128) */
+		int64_t timeout_ms;      /* an idle connection is closed (10s) */
+		int max_streams;         /* live feeds at once (64) */
+		int64_t sse_keepalive_ms; /* a comment on a quiet live feed this often (15s) */
 	} http;
 
 	struct {

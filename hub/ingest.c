@@ -59,6 +59,7 @@ struct group {
 	size_t nsacts;
 	char *docs[CH_ENGINE_MAX_ACTIONS];
 	char *jobs[CH_ENGINE_MAX_ACTIONS];
+	char *renots[CH_ENGINE_MAX_ACTIONS];
 	struct ch_store_event *sevs;
 	size_t nsev;
 	uint8_t *blob;
@@ -117,10 +118,12 @@ struct slot {
 	char ack_key[160]; /* the alert's key, read from Redis before evaluation */
 	char ack_by[101];
 	char ack_outcome[32];
-	char ack_text[600];
+	char ack_text[800];
+	char *ack_info;     /* note, via, account, role (control.h ch_control_ack_info); malloc'ed */
 	char ack_told[80];  /* undelivered: the told entry to fall back from */
 	char *ack_jobs;     /* undelivered: the fallback job, as a JSON array; malloc'ed */
 	char dedup[CH_ID_MAX + 32];
+	char health[32];        /* a battery level or availability, for the device-health view */
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
 };
@@ -131,6 +134,7 @@ static void slot_clear(struct slot *s)
 	free(s->owned_json);
 	free(s->sil_doc);
 	free(s->ack_jobs);
+	free(s->ack_info);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -176,6 +180,15 @@ static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
 		reject(s, why);
 		return;
 	}
+	/* Only the API's own topic may say which account acted. */
+	if (q.account[0] && strcmp(s->m->topic, CH_TOPIC_API_SILENCES) != 0) {
+		q.account[0] = q.role[0] = '\0';
+		if (ch_control_silence_doc(&q)) {
+			ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+			reject(s, CH_REJ_OVERFLOW);
+			return;
+		}
+	}
 	s->subj = q.subj;
 	s->sil_kind = q.kind;
 	ch_strlcpy(s->sil_target, q.target, sizeof(s->sil_target));
@@ -197,6 +210,14 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 		reject(s, why);
 		return;
 	}
+	/* Only the API's own topic may say which account acted. */
+	if (strcmp(s->m->topic, CH_TOPIC_API_ACKS) != 0)
+		q.account[0] = q.role[0] = '\0';
+	if (!(s->ack_info = ch_control_ack_info(&q))) {
+		ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+		reject(s, CH_REJ_OVERFLOW);
+		return;
+	}
 	s->subj = q.subj;
 	s->ack_action = q.action;
 	ch_strlcpy(s->ack_alert, q.alert, sizeof(s->ack_alert));
@@ -207,6 +228,18 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s)
 		ch_strlcpy(s->ack_told, q.told, sizeof(s->ack_told));
 	s->ack = true;
 	s->ok = true;
+}
+
+/* What a battery or availability event says, for the console's device health. */
+static void device_health(struct slot *s)
+{
+	const struct ch_event *ev = &s->ev;
+
+	s->health[0] = '\0';
+	if (strcmp(ev->type, "battery") == 0 && ev->vkind == CH_VAL_NUMBER && ev->vnum >= 0 && ev->vnum <= 100)
+		ch_fmt(s->health, sizeof(s->health), "battery:%d", (int)(ev->vnum + 0.5));
+	else if (strcmp(ev->type, "availability") == 0 && ev->vkind == CH_VAL_STRING)
+		ch_fmt(s->health, sizeof(s->health), "online:%d", strcmp(ev->vstr, "online") == 0);
 }
 
 /* What the store script calls each control action. */
@@ -558,7 +591,8 @@ static void group_reset(struct group *g)
 	for (size_t i = 0; g->acts && i < g->acts->n; i++) {
 		free(g->docs[i]);
 		free(g->jobs[i]);
-		g->docs[i] = g->jobs[i] = NULL;
+		free(g->renots[i]);
+		g->docs[i] = g->jobs[i] = g->renots[i] = NULL;
 	}
 	free(g->acts);
 	g->acts = NULL;
@@ -579,6 +613,33 @@ static const char *slot_json_of(struct slot *slots, size_t ns, const struct ch_e
 			return slots[i].event_json;
 	}
 	return "";
+}
+
+/*
+ * What a new occurrence of an event rule's alert tells people (alerts.h,
+ * ch_alert_renotify), keyed by the event so a replay gives the same keys;
+ * whether the stored alert is open and due for it is the store's decision.
+ * *out stays NULL when the rule does not re-notify.
+ */
+static int renotify_json(const struct ch_action *a, const struct ch_policy *pol, const struct group *g,
+			 struct slot *slots, size_t ns, int64_t now, char **out)
+{
+	char tag[CH_RENOTIFY_TAG_LEN];
+	json_t *rn;
+
+	*out = NULL;
+	if (a->rule->kind != CH_RULE_EVENT || a->rule->renotify_ms < 0 || !a->ev || !pol || !pol->nsteps)
+		return 0;
+	for (size_t i = 0; i < ns; i++) {
+		if (&slots[i].ev == a->ev) {
+			ch_alert_renotify_tag(slots[i].ev.device, slots[i].dedup, tag);
+			rn = ch_alert_renotify(pol, g->subj, g->tz, a->severity, a->rule->renotify_ms, tag, now);
+			*out = rn ? json_dumps(rn, JSON_COMPACT) : NULL;
+			json_decref(rn);
+			return *out ? 0 : CH_ENOMEM;
+		}
+	}
+	return 0;
 }
 
 /* Runs the engine over the group's events (or its due timer) from the cached state. */
@@ -617,11 +678,13 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 					ch_engine_resolved(&g->work, &cx, s->ack_key, now);
 				continue;
 			}
+			device_health(s);
 			g->sevs[g->nsev++] = (struct ch_store_event){
 				.device = s->ev.device,
 				.dedup_id = s->dedup,
 				.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
-				.ts_ms = s->ev.ts_ms};
+				.ts_ms = s->ev.ts_ms,
+				.health = s->health};
 			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, g->acts);
 		}
 	}
@@ -635,7 +698,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		memset(x, 0, sizeof(*x));
 		/* A repeat carries the template too: if the open alert is gone from Redis it opens anew. */
 		if (a->kind == CH_ACT_OPEN || a->kind == CH_ACT_REPEAT) {
-			json_t *doc = ch_alert_for_action(a, g->subj, g->tz);
+			json_t *doc = ch_alert_for_action_in(a, g->subj, g->tz, rt->cfg->templates, rt->cfg->language);
 			const struct ch_policy *pol =
 				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
 			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);
@@ -650,7 +713,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 			g->jobs[i] = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
 			json_decref(doc);
 			json_decref(jobs);
-			if (!g->docs[i] || !g->jobs[i])
+			if (!g->docs[i] || !g->jobs[i] || renotify_json(a, pol, g, slots, ns, now, &g->renots[i]))
 				return CH_ENOMEM;
 		}
 		x->kind = ch_action_kind_name(a->kind);
@@ -661,6 +724,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		x->outcome = a->outcome ? a->outcome : "";
 		x->severity = ch_severity_name(a->severity);
 		x->event_json = slot_json_of(slots, ns, a->ev);
+		x->renotify = g->renots[i];
 		k++;
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
@@ -670,7 +734,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		g->sacts[k++] = (struct ch_store_action){
 			.kind = ack_kinds[s->ack_action], .key = s->ack_key, .text = s->ack_text,
 			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
-			.by = s->ack_by, .jobs = s->ack_jobs};
+			.by = s->ack_by, .jobs = s->ack_jobs, .doc = s->ack_info};
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
 		struct slot *s = &slots[i];
@@ -700,8 +764,15 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 	for (size_t i = 0; i < res->ntransitions; i++) {
 		const struct ch_transition *t = &res->transitions[i];
 		json_t *doc = json_loads(t->doc, 0, NULL);
+		json_int_t upd = json_integer_value(json_object_get(doc, "updated_at_ms"));
+		json_int_t told = json_integer_value(json_object_get(doc, "renotified_at_ms"));
 
 		ch_metrics_inc(CH_MF_ALERTS, json_string_value(json_object_get(doc, "rule")), t->kind);
+		/* A new occurrence that told people again (store_ingest.lua renotify) says so in the log. */
+		if (strcmp(t->kind, "repeat") == 0 && upd && told == upd)
+			ch_log(CH_LOG_INFO, "alert %s: occurrence %lld, people told again%s", t->alert_id,
+			       (long long)json_integer_value(json_object_get(doc, "count")),
+			       json_integer_value(json_object_get(doc, "reopened_at_ms")) == upd ? "; re-opened" : "");
 		json_decref(doc);
 		if (strcmp(t->kind, "opened") == 0) {
 			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
@@ -938,13 +1009,13 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 				break;
 			s->m = m;
 			prepare_event(rt, s, m->payload, m->len, -1);
-		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0 || strcmp(m->topic, CH_TOPIC_API_ACKS) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
 			s->m = m;
 			prepare_ack(rt, s);
-		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0 || strcmp(m->topic, CH_TOPIC_API_SILENCES) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
@@ -1127,9 +1198,12 @@ static void escalate_one(struct ch_ingest *ig, struct ch_runtime *rt, const stru
 	json_array_foreach(jobs, idx, job)
 		json_object_set_new(job, "step", json_integer(d->step));
 	jtext = jobs ? json_dumps(jobs, JSON_COMPACT) : NULL;
-	if ((size_t)d->step + 1 < total)
-		next = json_integer_value(json_object_get(doc, "opened_at_ms")) +
+	if ((size_t)d->step + 1 < total) {
+		/* A re-opened alert's schedule counts from its re-opening (store_ingest.lua). */
+		json_t *base = json_object_get(doc, "escalation_base_ms");
+		next = json_integer_value(base ? base : json_object_get(doc, "opened_at_ms")) +
 		       ch_policy_step_due_ms(pol, (size_t)d->step + 1);
+	}
 	{
 		const struct ch_policy_step *ps = &pol->steps[(size_t)d->step % pol->nsteps];
 		size_t o = 0;

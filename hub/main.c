@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "http.h"
 #include "api.h"
+#include "auth.h"
 #include "control.h"
 #include "journal.h"
 #include "log.h"
@@ -27,9 +28,11 @@
 #include "rules.h"
 #include "runtime.h"
 #include "store.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,7 +64,11 @@ static struct {
 	char sync_topic[256];
 	struct ch_ingest *_Atomic ingest;
 	atomic_uint_fast64_t sync_nonce;
-} g;
+	/* Journal and queue take a message together: HTTP threads inject beside the MQTT thread,
+	 * and the journal's trim point assumes queue order is journal order. */
+	pthread_mutex_t intake_mu;
+	struct ch_stream *stream;
+} g = {.intake_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void usage(FILE *f)
 {
@@ -157,9 +164,11 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 		return;
 	}
 	atomic_fetch_add(&ch_metrics.events_in, 1);
+	pthread_mutex_lock(&g.intake_mu);
 	if (g.journal && ch_journal_append(g.journal, topic, payload, keep, len, now, &seq))
 		seq = 0;
 	enqueue(topic, payload, keep, len, now, seq);
+	pthread_mutex_unlock(&g.intake_mu);
 }
 
 /*
@@ -205,8 +214,12 @@ static void metrics_extra(void *arg, char *buf, size_t len)
 	       "carehub_ingest_queue_depth %zu\n"
 	       "# HELP carehub_dispatch_depth Sends in flight or waiting for a retry or a rate limit.\n"
 	       "# TYPE carehub_dispatch_depth gauge\n"
-	       "carehub_dispatch_depth %zu\n",
-	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch));
+	       "carehub_dispatch_depth %zu\n"
+	       "# HELP carehub_stream_clients Live feeds (GET /v1/stream) connected.\n"
+	       "# TYPE carehub_stream_clients gauge\n"
+	       "carehub_stream_clients %zu\n",
+	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch),
+	       g.stream ? ch_stream_clients(g.stream) : 0);
 }
 
 /* Callbacks, the API's answers and silences: queued like a message from MQTT (journal, then the queue). */
@@ -220,7 +233,7 @@ static int inject(void *arg, const char *topic, const char *payload, size_t len)
 }
 
 /*
- * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
+ * POST /v1/callbacks/{channel} (an HTTP connection thread): the channel's plugin checks
  * the signature and says what happened; control.c turns that into an ack,
  * resolve, escalate or note, which goes into the journal and the ingest queue
  * exactly like one from carehub/v1/acks.  So a callback is durable once it is
@@ -239,7 +252,6 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	char *doc = NULL;
 	int rc;
 
-	(void)arg;
 	if (!ch) {
 		*status = 404;
 		ch_fmt(reply, len, "{\"error\":\"no such channel\"}");
@@ -259,6 +271,23 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 			  rq->remote, *status, err);
 		ch_fmt(reply, len, "{\"error\":\"%s\"}", *status == 401 ? "unauthorized" : "not understood");
 		goto out;
+	}
+	/* An SMS sent back names no notification: the latest one sent to that number. */
+	if (strncmp(r.idempotency_key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
+		char phone[64], masked[64];
+		ch_strlcpy(phone, r.idempotency_key + strlen(CH_CB_REPLY_TO), sizeof(phone));
+		rc = arg ? ch_api_reply_key(arg, channel, phone, r.idempotency_key, sizeof(r.idempotency_key))
+			 : CH_ENOTFOUND;
+		if (rc) {
+			ch_log_mask_phone(phone, masked, sizeof(masked));
+			ch_log_rl("callback-reply", 5000, CH_LOG_INFO, "[%s] reply from %s %s", channel, masked,
+				  rc == CH_ENOTFOUND ? "answers no recent notification: ignored" : "deferred: Redis away");
+			/* Nothing to answer: 200 so the gateway does not resend it; busy: 503, it will. */
+			*status = rc == CH_ENOTFOUND ? 200 : 503;
+			ch_fmt(reply, len, rc == CH_ENOTFOUND ? "{\"ok\":true,\"action\":\"none\"}"
+							      : "{\"error\":\"busy, try again\"}");
+			goto out;
+		}
 	}
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {
@@ -510,6 +539,76 @@ static void reload(struct ch_store *st)
 	ch_runtime_reload_done(true, err);
 }
 
+/*
+ * The service tokens: http.token_env is the admin token "service" (unset: a
+ * warning, sessions still work); each of http.service_tokens must be set.
+ */
+static int load_tokens(const struct ch_config *cfg, struct ch_auth_tokens **out, char *err, size_t errlen)
+{
+	struct ch_auth_tokens *t = ch_auth_tokens_new();
+	const char *v;
+
+	*out = NULL;
+	if (!t)
+		return CH_ENOMEM;
+	v = cfg->http.token_env ? getenv(cfg->http.token_env) : NULL;
+	if (v && *v && ch_auth_tokens_add(t, "service", CH_ROLE_ADMIN, v))
+		goto oom;
+	if (!v || !*v)
+		ch_log(CH_LOG_WARN, "http: %s is not set: no admin service token (operators can still sign in)",
+		       cfg->http.token_env ? cfg->http.token_env : "http.token_env");
+	for (size_t i = 0; i < cfg->http.nservice_tokens; i++) {
+		const struct ch_service_token *st = &cfg->http.service_tokens[i];
+		enum ch_role role;
+		v = getenv(st->token_env);
+		if (!v || !*v) {
+			ch_fmt(err, errlen, "service token %s: environment variable %s (named in the config) is not set",
+			       st->name, st->token_env);
+			ch_auth_tokens_free(t);
+			return CH_ECONFIG;
+		}
+		if (ch_role_parse(st->role, &role) || ch_auth_tokens_add(t, st->name, role, v))
+			goto oom;
+	}
+	*out = t;
+	return 0;
+oom:
+	ch_auth_tokens_free(t);
+	ch_fmt(err, errlen, "out of memory");
+	return CH_ENOMEM;
+}
+
+/* The live feed, the API and the HTTP server, in that order. */
+static int start_http(const struct ch_config *cfg, const struct ch_store_opts *so, struct ch_api **api,
+		      struct ch_http **http, char *err, size_t errlen)
+{
+	struct ch_auth_tokens *tokens;
+	int rc;
+
+	if ((rc = load_tokens(cfg, &tokens, err, errlen)))
+		return rc;
+	struct ch_stream_opts sopts = {.store = so, .keepalive_ms = (int)cfg->http.sse_keepalive_ms,
+				       .max_clients = (size_t)cfg->http.max_streams, .render = ch_api_render_change};
+	if ((rc = ch_stream_start(&sopts, &g.stream, err, errlen))) {
+		ch_auth_tokens_free(tokens);
+		return rc;
+	}
+	/* TLS (issue 17) will set secure_cookies. */
+	struct ch_api_opts ao = {.store = so, .inject = inject, .tokens = tokens,
+				 .session_ttl_ms = cfg->http.session_ttl_ms, .stream = g.stream};
+	if ((rc = ch_api_open(&ao, api, err, errlen)))
+		return rc;
+	struct ch_http_opts ho = {.listen = cfg->http.listen, .port = cfg->http.port, .callback = callback,
+				  .api = ch_api_handle, .health = health, .metrics_extra = metrics_extra, .arg = *api,
+				  .max_connections = (unsigned)cfg->http.max_connections,
+				  .max_per_ip = (unsigned)cfg->http.max_per_ip,
+				  .timeout_s = (unsigned)((cfg->http.timeout_ms + 999) / 1000)};
+	if ((rc = ch_http_start(&ho, http, err, errlen)))
+		return rc;
+	ch_log(CH_LOG_INFO, "http: listening on %s:%d", cfg->http.listen, ch_http_port(*http));
+	return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -657,6 +756,12 @@ int main(int argc, char **argv)
 		ch_log(CH_LOG_INFO, "journal: replaying %zu messages from the last run", replayed);
 	ch_ingest_set_journal(ig, g.journal);
 
+	/* HTTP before MQTT: when the hub says "online" its API and callbacks answer too. */
+	if (rt->cfg->http.enabled && (rc = start_http(rt->cfg, &so, &api, &http, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "http: %s", err);
+		exit_code = 1;
+		goto shutdown;
+	}
 	struct ch_mqtt_opts mo = {
 		.host = rt->cfg->mqtt.host,
 		.port = rt->cfg->mqtt.port,
@@ -685,27 +790,6 @@ int main(int argc, char **argv)
 		goto shutdown;
 	}
 	atomic_store(&g.mqtt, mq);
-	if (rt->cfg->http.enabled) {
-		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
-		struct ch_api_opts ao = {.store = &so, .inject = inject};
-		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
-			ch_log(CH_LOG_ERROR, "api: %s", err);
-			exit_code = 1;
-			goto shutdown;
-		}
-		struct ch_http_opts ho = {.listen = rt->cfg->http.listen, .port = rt->cfg->http.port, .token = token,
-					  .callback = callback, .api = ch_api_handle, .health = health,
-					  .metrics_extra = metrics_extra, .arg = api};
-		if (!token)
-			ch_log(CH_LOG_WARN, "http: %s is not set: the /v1 API answers 503 until it is",
-			       rt->cfg->http.token_env ? rt->cfg->http.token_env : "http.token_env");
-		if ((rc = ch_http_start(&ho, &http, err, sizeof(err)))) {
-			ch_log(CH_LOG_ERROR, "http: %s", err);
-			exit_code = 1;
-			goto shutdown;
-		}
-		ch_log(CH_LOG_INFO, "http: listening on %s:%d", rt->cfg->http.listen, ch_http_port(http));
-	}
 	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
 	ch_runtime_release(rt);
@@ -724,8 +808,10 @@ int main(int argc, char **argv)
 	}
 
 shutdown:
-	ch_http_stop(http);
+	ch_http_stop(http); /* first: it ends every live feed's connection */
 	ch_api_close(api);
+	ch_stream_stop(g.stream);
+	g.stream = NULL;
 	if (mq)
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);

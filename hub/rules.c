@@ -54,12 +54,15 @@
 #define MAX_DURATION_S 1e12 /* the same ~31,000 years ch_parse_duration accepts */
 #define MIN_MS (60 * 1000LL)
 #define HOUR_MS (60 * MIN_MS)
+/* A bouncing button or a bridge resending comes within seconds; a person still
+ * waiting for help presses again after longer than this. */
+#define RENOTIFY_DEFAULT_MS (30 * 1000LL)
 
 /* Keys every rule may have besides id and kind. */
 static const char *const common_keys[] = {"severity",	 "category",	"policy",     "summary",
 					  "description", "enabled",	"cooldown",   "auto_resolve",
 					  "while_away",	 "flap"};
-static const char *const event_keys[] = {"match"};
+static const char *const event_keys[] = {"match", "renotify"};
 static const char *const inactivity_keys[] = {"activity", "for", "during"};
 static const char *const aggregate_keys[] = {"match", "fn",	   "field", "window",
 					     "op",    "threshold", "during"};
@@ -980,6 +983,33 @@ static int parse_lifecycle(struct loader *ld, json_t *jr, const char *ptr, struc
 	return rc ? rc : parse_during(ld, jr, ptr, r);
 }
 
+/*
+ * "renotify" (event rules only, after category): a duration (0: every new
+ * event) or false.  Safety rules default to RENOTIFY_DEFAULT_MS; maintenance
+ * rules never re-notify (a battery reported twice is not news), and saying
+ * otherwise is an error rather than a setting quietly ignored.
+ */
+static int parse_renotify(struct loader *ld, json_t *jr, const char *ptr, struct ch_rule *r)
+{
+	json_t *v = json_object_get(jr, "renotify");
+	char p[PTR_MAX];
+
+	r->renotify_ms = r->kind == CH_RULE_EVENT && r->category == CH_CAT_SAFETY ? RENOTIFY_DEFAULT_MS : -1;
+	if (!v)
+		return 0;
+	if (json_is_false(v)) {
+		r->renotify_ms = -1;
+		return 0;
+	}
+	if (r->category != CH_CAT_SAFETY) {
+		ptr_key(p, sizeof(p), ptr, "renotify");
+		return ch_jdoc_err(ld->doc, p, ld->err, ld->errlen,
+				   "\"renotify\" on a maintenance rule, expected it only on safety rules "
+				   "(or false)");
+	}
+	return duration_at(ld, v, ptr, "renotify", false, &r->renotify_ms);
+}
+
 static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const struct ch_ruleset *rs,
 		      struct ch_rule *r)
 {
@@ -1095,7 +1125,9 @@ static int parse_rule(struct loader *ld, json_t *jr, const char *ptr, const stru
 	if (rc)
 		return rc;
 	rc = opt_bool(ld, jr, ptr, "enabled", true, &r->enabled);
-	return rc ? rc : parse_lifecycle(ld, jr, ptr, r);
+	if (!rc)
+		rc = parse_lifecycle(ld, jr, ptr, r);
+	return rc ? rc : parse_renotify(ld, jr, ptr, r);
 }
 
 static int parse_presence(struct loader *ld, json_t *jp, struct ch_presence *pr)

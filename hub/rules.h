@@ -74,6 +74,10 @@ struct ch_rule {
 	int flap_opens;        /* "flap": {"opens": N, "within": D}: N opens within D = flapping */
 	int64_t flap_window_ms;
 	struct ch_daywindow during; /* "during": see each kind */
+	/* "renotify" (event rules of category safety): a new matching event while the
+	 * alert is open or acknowledged tells people again, at most once per this
+	 * interval (0: every time); -1: never (maintenance, other kinds, false). */
+	int64_t renotify_ms;
 
 	/* inactivity: no event matching any of activity[] for for_ms (counted only
 	 * inside `during` when set). */

@@ -438,7 +438,7 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 				store__argv_str(&a, g->evs[e].dedup_id);
 				store__argv_i64(&a, g->evs[e].dedup_ttl_ms);
 				store__argv_i64(&a, g->evs[e].ts_ms);
-				store__argv_str(&a, "");
+				store__argv_str(&a, g->evs[e].health ? g->evs[e].health : "");
 			}
 			store__argv_i64(&a, (int64_t)g->nacts);
 			for (size_t k = 0; k < g->nacts; k++) {
@@ -458,6 +458,7 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 					store__argv_i64(&a, x->esc_at);
 				else
 					store__argv_str(&a, "");
+				store__argv_str(&a, x->renotify ? x->renotify : "");
 			}
 		}
 		if (a.oom) {

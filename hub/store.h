@@ -13,7 +13,8 @@
  *   P{sid}:alert:<n>:tl                the alert's timeline (list of JSON entries)
  *   Palerts:open                       sorted set of open alert ids by opening time
  *   Ptimers                            sorted set: subject id -> its next deadline (ms)
- *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step
+ *   P{sid}:esc:<n>                     hash pol, g, at: the alert's next escalation step (kept
+ *                                      while acknowledged: a new press goes on from it)
  *   Pescalations                       sorted set: alert id -> when its next step is due
  *   Pheld                              sorted set: job (JSON) held for quiet hours -> when they end
  *   Poutbox                            stream of notification jobs (consumer group "dispatch")
@@ -22,6 +23,15 @@
  *   Pregistry:subjects                 hash subject id -> subject record (JSON)
  *   Pfleet:unmapped, Pfleet:unmapped:n, Pfleet:bridge   what the fleets send that maps to
  *                                      nothing, and the bridges' device lists (store_fleet.c)
+ *   Pchanges                           capped stream of alert changes {alert, kind, doc}: the
+ *                                      live feed (GET /v1/stream), written by the scripts
+ *   Paudit                             capped stream of what signed-in accounts did
+ *   Poperators                         hash name -> operator account (JSON, argon2id hash)
+ *   Psession:<sha256 of the cookie>    a signed-in session (JSON), expires when idle
+ *   Ploginfail:<kind>:<who>            failed logins in the current window (counter)
+ *   Preply:<channel>:<last 11 digits>  the latest notification sent to a number (a day)
+ *   P{sid}:devhealth                   hash "<device>|battery" -> "<percent>|<ms>", "<device>|online"
+ *                                      -> "0|1|<ms>": what devices last said of themselves
  *
  * A connection (struct ch_store) belongs to one thread.  After any error the
  * connection is dropped and the next call reconnects (hiredis contexts are not
@@ -61,6 +71,9 @@ struct ch_store_event {
 	const char *dedup_id; /* "" for none */
 	int64_t dedup_ttl_ms;
 	int64_t ts_ms;
+	/* What the device says of itself, kept for the console's device health:
+	 * "battery:<percent>" or "online:<0|1>"; NULL or "" for anything else. */
+	const char *health;
 };
 
 /* An alert change the engine decided (see engine.h). */
@@ -77,6 +90,7 @@ struct ch_store_action {
 	const char *by;         /* who, for the timeline; NULL: the hub */
 	const char *esc_policy; /* opened: the policy whose later steps follow */
 	int64_t esc_at;         /* opened: when step 1 is due (0: no later steps) */
+	const char *renotify;   /* opened/repeat of a rule that re-notifies: ch_alert_renotify (JSON); NULL: none */
 };
 
 /*
@@ -240,6 +254,16 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *state, const char *sid, const char *alert_id,
 			     const char *timeline_json, const char *next_job, const char *next_told,
 			     int64_t next_hold_ms, char *err, size_t errlen);
+/*
+ * Remembers key as the latest notification sent to phone on channel (for a
+ * day), so an SMS the person sends back can be matched to it; and looks it up.
+ * Numbers are compared by their last 11 digits: gateways add or drop the
+ * country code.  CH_ENOTFOUND when nothing was sent there lately.
+ */
+int ch_store_reply_note(struct ch_store *st, const char *channel, const char *phone, const char *key, char *err,
+			size_t errlen);
+int ch_store_reply_find(struct ch_store *st, const char *channel, const char *phone, char *key, size_t keylen,
+			char *err, size_t errlen);
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);
@@ -279,6 +303,66 @@ int ch_store_fleet_read(struct ch_store *st, json_t **unmapped, json_t **counts,
 /* A small hash under the prefix (e.g. "ha:activity") as a new object field -> string; and HSET of one. */
 int ch_store_hash_read(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen);
 int ch_store_hash_write(struct ch_store *st, const char *name, json_t *fields, char *err, size_t errlen);
+/* ---- accounts (store_accounts.c) ---- */
+
+/* An operator's record (JSON object), or CH_ENOTFOUND.  New reference in *out. */
+int ch_store_operator_get(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen);
+/* Writes an operator's record; with create, CH_EDUP when the name is taken. */
+int ch_store_operator_put(struct ch_store *st, const char *name, json_t *rec, bool create, char *err, size_t errlen);
+/* Every operator record (a new array). */
+int ch_store_operators_list(struct ch_store *st, json_t **out, char *err, size_t errlen);
+/* A session under key (hex digest of the cookie): put with an idle ttl; get refreshes the ttl
+ * (CH_ENOTFOUND when gone); del ends it. */
+int ch_store_session_put(struct ch_store *st, const char *key, json_t *rec, int64_t ttl_ms, char *err, size_t errlen);
+int ch_store_session_get(struct ch_store *st, const char *key, int64_t ttl_ms, json_t **out, char *err, size_t errlen);
+int ch_store_session_del(struct ch_store *st, const char *key, char *err, size_t errlen);
+/*
+ * Failed logins in fixed windows of window_ms, for each of n counters
+ * ("pair:<name>|<ip>", "ip:<ip>", "name:<name>"): with add, each is counted
+ * one up first.  counts[i] is the count, ttl_ms the longest time left.
+ */
+int ch_store_login_failures(struct ch_store *st, const char *const *who, size_t n, bool add, int64_t window_ms,
+			    long long *counts, int64_t *ttl_ms, char *err, size_t errlen);
+/* Forgets the failures of who[0..n). */
+int ch_store_login_clear(struct ch_store *st, const char *const *who, size_t n, char *err, size_t errlen);
+/* Appends to the audit stream: ts_ms, actor, role, action, target, detail. */
+int ch_store_audit_add(struct ch_store *st, int64_t ts_ms, const char *actor, const char *role, const char *action,
+		       const char *target, const char *detail, char *err, size_t errlen);
+/* The newest n audit entries, newest first: [{"id","ts_ms","actor","role","action","target","detail"}]. */
+int ch_store_audit_list(struct ch_store *st, size_t n, json_t **out, char *err, size_t errlen);
+
+/* ---- the live feed (store_alerts.c) ---- */
+
+/* One entry of Pchanges. */
+struct ch_change {
+	char id[48];   /* stream id "<ms>-<seq>" */
+	char *alert;   /* malloc'ed */
+	char *kind;    /* malloc'ed */
+	char *doc;     /* the alert document after the change, malloc'ed ("" when the writer had none) */
+};
+void ch_changes_free(struct ch_change *c, size_t n);
+/*
+ * Entries after id ("0": from the start; "$": only new ones), at most max,
+ * waiting up to block_ms (0: no wait) for one to arrive.  *out malloc'ed.
+ */
+int ch_store_changes_read(struct ch_store *st, const char *after, size_t max, int block_ms, struct ch_change **out,
+			  size_t *n, char *err, size_t errlen);
+/* The oldest and newest ids kept ("" when the stream is empty). */
+int ch_store_changes_bounds(struct ch_store *st, char *first, char *last, size_t len, char *err, size_t errlen);
+/* The newest n entries, oldest first (to prime a reader after a start). */
+int ch_store_changes_tail(struct ch_store *st, size_t max, struct ch_change **out, size_t *n, char *err, size_t errlen);
+
+/* ---- what the API reads besides alerts ---- */
+
+/* The alert's escalation: its policy, next global step and when it is due; CH_ENOTFOUND when none. */
+int ch_store_esc_get(struct ch_store *st, const char *alert_id, char *policy, size_t plen, long long *step,
+		     int64_t *at_ms, char *err, size_t errlen);
+/* The engine state blob of a subject (malloc'ed; NULL and 0 when none). */
+int ch_store_state_get(struct ch_store *st, const char *sid, uint8_t **blob, size_t *len, char *err, size_t errlen);
+/* A subject's P{sid}:devhealth as an object field -> value (strings). */
+int ch_store_devhealth_get(struct ch_store *st, const char *sid, json_t **out, char *err, size_t errlen);
+/* The ids of recently resolved alerts, newest first (Palerts:recent, capped). */
+int ch_store_alerts_recent(struct ch_store *st, size_t max, json_t **out, char *err, size_t errlen);
 
 /* Splits "s-001:42" into sid and number; CH_EINVAL if malformed. */
 int ch_store_alert_id_split(const char *alert_id, char *sid, size_t sidlen, long *num);

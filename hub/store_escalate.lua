@@ -4,7 +4,12 @@
 -- (policy, the global index of the next step counting repeats, when it is
 -- due) and an entry alert id -> at in the sorted set Pescalations.  The
 -- ingest script writes both when it opens the alert and deletes both when the
--- alert is acknowledged or resolved: that is what stops an escalation.
+-- alert is resolved: that is what stops an escalation.  An acknowledgement
+-- only takes the entry out of Pescalations (paused): a new press re-opens the
+-- alert and puts it back, going on from the step it was at.  A step applies
+-- only while the alert is open.
+--
+-- Each step and release is also appended to the live feed (Pchanges, see store_ingest.lua).
 --
 -- ARGV[1] = 'claim': prefix, now_ms, lease_ms, max
 --   returns {aid, pol, g, doc, ...} for due steps, each pushed lease_ms ahead
@@ -16,7 +21,8 @@
 --   restart, never send a step twice): queues its jobs, notes it on the
 --   timeline and moves on; returns the number of jobs queued, or -1 when the
 --   step was already taken or the escalation has stopped.
--- ARGV[1] = 'stop': prefix, aid   (the alert is no longer open)
+-- ARGV[1] = 'stop': prefix, aid   (the alert is no longer open; an acknowledged
+--   one keeps its place for a re-opening)
 -- ARGV[1] = 'rate': prefix, channel, number_id, now_ms, n, then n pairs max, window_ms
 --   takes one send from each fixed window (aligned to the epoch) of the
 --   contact's number on the channel if every window has room; else takes
@@ -51,6 +57,8 @@ elseif mode == 'step' then
   local expect, nextg, nextat, jobs, text = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
   local ekey, akey = keys(aid)
   if redis.call('HGET', ekey, 'g') ~= expect then return -1 end
+  local doc = redis.call('GET', akey)
+  if not doc or cjson.decode(doc).state ~= 'open' then return -1 end -- acknowledged meanwhile: paused
   local njobs = 0
   for _, job in ipairs(cjson.decode(jobs)) do
     job.alert = aid
@@ -65,6 +73,8 @@ elseif mode == 'step' then
   end
   redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'escalated', by = actor,
     step = tonumber(expect), text = text, jobs = njobs}))
+  redis.call('XADD', P .. 'changes', 'MAXLEN', '~', 10000, '*', 'alert', aid, 'kind', 'escalated', 'doc',
+    redis.call('GET', akey) or '')
   if nextat == '' then
     redis.call('DEL', ekey)
     redis.call('ZREM', P .. 'escalations', aid)
@@ -111,12 +121,15 @@ elseif mode == 'held' then
     redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, by = actor, step = job.step,
       what = open and 'released' or 'not_sent',
       text = (open and 'quiet hours over: ' or 'answered during quiet hours, not sent: ') .. who}))
+    redis.call('XADD', P .. 'changes', 'MAXLEN', '~', 10000, '*', 'alert', job.alert, 'kind',
+      open and 'released' or 'not_sent', 'doc', doc or '')
   end
   return queued
 else
   local aid = ARGV[3]
-  local ekey = keys(aid)
-  redis.call('DEL', ekey)
+  local ekey, akey = keys(aid)
+  local doc = redis.call('GET', akey)
+  if not (doc and cjson.decode(doc).state == 'acknowledged') then redis.call('DEL', ekey) end
   redis.call('ZREM', P .. 'escalations', aid)
   return 0
 end

@@ -288,7 +288,9 @@ static inline int ph_callback_open(const struct ph_channel *c, const struct ch_c
 		goto bad;
 	}
 	key = json_string_value(json_object_get(*doc, key_field));
-	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
+	/* A notification's key never starts like a reply's (CH_CB_REPLY_TO): the host would take it for one. */
+	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key) ||
+	    strncmp(key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
 		snprintf(err, errlen, "\"%s\" (the notification's idempotency key) missing or too long", key_field);
 		goto bad;
 	}

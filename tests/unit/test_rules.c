@@ -359,7 +359,7 @@ static void test_file_errors(void **state)
 	expect_error("{\"rules\":[\n  {\"id\":\"a\",\"kind\":\"event\",\"match\":{\"type\":\"smoke\"},"
 		     "\"severity\":\"high\",\"colour\":\"red\"}\n]}",
 		     "rules.json:2:80: unknown key \"colour\" in event rule, expected one of id, kind, "
-		     "match, severity, category, policy, summary, description, enabled, cooldown, "
+		     "match, renotify, severity, category, policy, summary, description, enabled, cooldown, "
 		     "auto_resolve, while_away, flap");
 	expect_error("{\"rules\":[{\"kind\":\"event\"}]}",
 		     "rules.json:1:11: rule has no \"id\", expected 1-63 of [A-Za-z0-9_.-]");
