@@ -1,23 +1,24 @@
 /*
- * adapters.c - bridge formats (Zigbee2MQTT, Tasmota Zigbee, Homie 5, generic
- * JSON-pointer gateways) to canonical events; see adapters.h for the contract.
+ * adapters.c - what every bridge's conversion shares (see adapters.h for the
+ * contract): topic matching, the only-changes memory, payload scanning, value
+ * forms, configured field mappings, the unmapped report, and the entry point
+ * that runs one bridge's converter.  The bridges themselves are
+ * adapters_z2m.c, adapters_tasmota.c and adapters_homie.c (Homie 5 and
+ * generic gateways); configuration is adapters_conf.c.
  *
  * Every payload is hostile until proven otherwise: size, UTF-8 and a nesting
- * scan run before jansson sees a byte, duplicate keys are refused, and a message
- * is converted completely into a scratch array before anything reaches the
- * caller, so a bad field rejects the message whole instead of half-delivering it
- * (and the only-changes memory only learns values that were really emitted).
- *
- * Tasmota polarity: Z2T derives "Contact" from the IAS zone alarm bit, set when
- * the magnet is away, so Contact 1 = open and 0 = closed (the opposite of
- * Zigbee2MQTT's contact:true = closed).  That is an assumption from reading the
- * Z2T docs, not a measurement; the generic adapter can invert if a fleet differs.
+ * scan run before jansson sees a byte and duplicate keys are refused.  A
+ * message is converted completely into a scratch array before anything
+ * reaches the caller, so a malformed message is refused whole.  A field whose
+ * value has the wrong form is not a malformed message: it goes to the unmapped
+ * report as "bad_value" and the message's other fields still convert, because
+ * a smoke alarm's "smoke": true must not be lost to an odd battery reading.
  */
 #include "adapters_int.h"
 
 /* ---- Helpers shared by config and conversion ---------------------------- */
 
-bool ch_adapters__bad_pointer(const char *p)
+bool adapters__bad_pointer(const char *p)
 {
 	if (*p && *p != '/')
 		return true;
@@ -28,7 +29,7 @@ bool ch_adapters__bad_pointer(const char *p)
 }
 
 /* RFC 6901: resolves p in doc; borrowed result or NULL when absent. */
-json_t *ch_adapters__ptr_get(json_t *doc, const char *p)
+json_t *adapters__ptr_get(json_t *doc, const char *p)
 {
 	char tok[AD_MAX_DEVICE];
 
@@ -62,7 +63,7 @@ json_t *ch_adapters__ptr_get(json_t *doc, const char *p)
 	return doc;
 }
 
-bool ch_adapters__filter_valid(const char *f)
+bool adapters__filter_valid(const char *f)
 {
 	const char *p;
 
@@ -77,7 +78,7 @@ bool ch_adapters__filter_valid(const char *f)
 	return true;
 }
 
-bool ch_adapters__topic_matches(const char *f, const char *t)
+bool adapters__topic_matches(const char *f, const char *t)
 {
 	/* MQTT 4.7.2: wildcards at the first level do not match $SYS-like topics. */
 	if (*t == '$' && (*f == '+' || *f == '#'))
@@ -107,52 +108,125 @@ bool ch_adapters__topic_matches(const char *f, const char *t)
 	}
 }
 
-/* ---- Conversion --------------------------------------------------------- */
+/* ---- Results ------------------------------------------------------------ */
 
-/* State of one conversion: the scratch events and where a rejection goes. */
-struct conv {
-	struct ch_adapters *set;
-	int idx;
-	struct adapter *ad;
-	json_t *tmp;
-	enum ch_reject *why;
-	char *err;
-	size_t errlen;
-};
-
-static int reject(struct conv *cv, enum ch_reject why, const char *fmt, const char *a)
+int adapters__reject(struct conv *cv, enum ch_reject why, const char *fmt, const char *a)
 {
 	*cv->why = why;
 	(void)ch_fmt(cv->err, cv->errlen, "%s: %s%s", cv->ad->name, fmt, a ? a : "");
 	return CH_EINVAL;
 }
 
-/* Queues one event; value is stolen (NULL: no "value"). */
-static int add_event(struct conv *cv, const char *device, const char *type, json_t *value)
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < AD_MAX_DEVICE && ch_utf8_valid(s, n);
+}
+
+int adapters__event(struct conv *cv, const char *device, const char *type, json_t *value,
+		    const char *field, json_t **evp)
 {
 	json_t *ev;
 
-	if (!*device || strlen(device) >= AD_MAX_DEVICE || !ch_utf8_valid(device, strlen(device))) {
+	if (evp)
+		*evp = NULL;
+	if (!name_ok(device)) {
 		json_decref(value);
-		return reject(cv, CH_REJ_BAD_FIELD, "bad device name", NULL);
+		return adapters__reject(cv, CH_REJ_BAD_FIELD, "bad device name", NULL);
 	}
 	if (json_array_size(cv->tmp) >= AD_MAX_EVENTS) {
 		json_decref(value);
-		return reject(cv, CH_REJ_OVERSIZE, "too many events in one message", NULL);
+		return adapters__reject(cv, CH_REJ_OVERSIZE, "too many events in one message", NULL);
 	}
-	ev = json_pack("{s:s, s:s}", "device", device, "type", type);
+	ev = json_pack("{s:s, s:s, s:s}", "device", device, "type", type, "field", field ? field : type);
 	if (!ev) {
 		json_decref(value);
-		return reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
+		return adapters__reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
 	}
 	/* set_new and append_new release their argument on failure too. */
 	if ((value && json_object_set_new(ev, "value", value) != 0) ||
-	    json_array_append_new(cv->tmp, ev) != 0) {
-		json_decref(ev);
-		return reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
-	}
+	    json_array_append_new(cv->tmp, ev) != 0)
+		return adapters__reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
+	if (evp)
+		*evp = ev;
 	return 0;
 }
+
+/* Text from a payload for logs and labels: control characters become '?', cut at max bytes, never inside a character. */
+static void printable(const char *in, char *out, size_t cap, size_t max)
+{
+	size_t n = 0;
+
+	for (; *in && n + 1 < cap && n < max; in++)
+		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
+	if (*in && ((unsigned char)*in & 0xC0) == 0x80) {
+		while (n && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+			n--;
+		if (n)
+			n--; /* the lead byte of the cut character */
+	}
+	out[n] = '\0';
+}
+
+/* A value as a short sample for people: strings bare, the rest as JSON, cut at 64 bytes. */
+static json_t *sample(json_t *v)
+{
+	char buf[72];
+	char *text = NULL;
+
+	if (!v)
+		return json_string("");
+	if (!json_is_string(v))
+		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+	printable(json_is_string(v) ? json_string_value(v) : text ? text : "?", buf, sizeof(buf), 64);
+	free(text);
+	return json_string(ch_utf8_valid(buf, strlen(buf)) ? buf : "?");
+}
+
+void adapters__unmapped(struct conv *cv, const char *device, const char *field, json_t *value,
+			const char *reason)
+{
+	char dev[AD_MAX_DEVICE], fld[136];
+
+	if (!cv->unmapped || json_array_size(cv->unmapped) >= AD_MAX_UNMAPPED || !name_ok(device) ||
+	    !field || !*field || !ch_utf8_valid(field, strlen(field)))
+		return;
+	/* Names go to logs and metric labels: nothing in them may forge a line. */
+	printable(device, dev, sizeof(dev), sizeof(dev) - 1);
+	printable(field, fld, sizeof(fld), 128);
+	json_array_append_new(cv->unmapped, json_pack("{s:s, s:s, s:o, s:s}", "device", dev, "field", fld,
+						      "value", sample(value), "reason", reason));
+}
+
+const char *adapters__device_type(struct conv *cv, const char *name)
+{
+	if (!cv->lk || !cv->lk->device_type || !name)
+		return NULL;
+	return cv->lk->device_type(cv->lk->arg, name);
+}
+
+bool adapters__ignored(struct conv *cv, const char *device, const char *field,
+		       const char *const *builtin)
+{
+	const struct adapter *ad = cv->ad;
+	json_t *dev;
+
+	if (ad->ignore && json_object_get(ad->ignore, field))
+		return true;
+	for (size_t i = 0; builtin && builtin[i]; i++) {
+		size_t n = strlen(builtin[i]);
+		/* "update-*": the nested keys attribute output spells as <key>-<sub>. */
+		if (n && builtin[i][n - 1] == '*' ? strncmp(field, builtin[i], n - 1) == 0
+						  : strcmp(field, builtin[i]) == 0)
+			return true;
+	}
+	/* Read by the converting thread, which is the only one that writes it. */
+	dev = ad->learned ? json_object_get(ad->learned, device) : NULL;
+	return dev && json_object_get(json_object_get(dev, "config"), field);
+}
+
+/* ---- The only-changes memory --------------------------------------------- */
 
 static uint64_t fnv1a(const char *s)
 {
@@ -163,53 +237,39 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-/*
- * true when this (device, type) already showed this value; records it otherwise.
- * On allocation failure the event is let through: a duplicate beats a loss.
- */
-static bool memo_same(struct ch_adapters *a, int idx, json_t *ev)
+static struct memo **memo_slot(struct ch_adapters *a, const char *key, struct memo **found)
 {
-	const char *dev = json_string_value(json_object_get(ev, "device"));
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	char key[AD_MAX_DEVICE + CH_TYPE_MAX + 32];
-	char *val;
-	struct memo *m, **slot;
-	size_t kl, vl;
+	struct memo **slot;
 
-	if (ch_fmt(key, sizeof(key), "%d\x1f%s\x1f%s", idx, dev, type) != 0)
-		return false;
-	val = json_dumps(json_object_get(ev, "value") ? json_object_get(ev, "value") : json_null(),
-			 JSON_ENCODE_ANY | JSON_COMPACT);
-	if (!val)
-		return false;
-	if (!a->buckets && !(a->buckets = calloc(MEMO_BUCKETS, sizeof(*a->buckets)))) {
-		free(val);
-		return false;
-	}
+	*found = NULL;
+	if (!a->buckets && !(a->buckets = calloc(MEMO_BUCKETS, sizeof(*a->buckets))))
+		return NULL;
 	slot = &a->buckets[fnv1a(key) % MEMO_BUCKETS];
-	for (m = *slot; m; m = m->next)
+	for (struct memo *m = *slot; m; m = m->next)
 		if (strcmp(m->key, key) == 0)
-			break;
-	if (m && strcmp(m->value, val) == 0) {
-		free(val);
-		return true;
-	}
+			*found = m;
+	return slot;
+}
+
+/* Records key -> val at `at`, replacing an entry whole; false when out of memory. */
+static bool memo_put(struct ch_adapters *a, const char *key, const char *val, int64_t at)
+{
+	struct memo *m, **slot = memo_slot(a, key, &m), *nm;
+	size_t kl = strlen(key), vl = strlen(val);
+
+	if (!slot)
+		return false;
 	if (!m && a->memo_count >= MEMO_MAX) {
-		ch_adapters__memo_clear(a);
+		adapters__memo_clear(a);
 		slot = &a->buckets[fnv1a(key) % MEMO_BUCKETS];
 	}
-	kl = strlen(key);
-	vl = strlen(val);
-	/* One allocation per entry; a changed value replaces the entry whole. */
-	struct memo *nm = malloc(sizeof(*nm) + kl + 1 + vl + 1);
-	if (!nm) {
-		free(val);
+	nm = malloc(sizeof(*nm) + kl + 1 + vl + 1);
+	if (!nm)
 		return false;
-	}
 	memcpy(nm->key, key, kl + 1);
 	nm->value = nm->key + kl + 1;
 	memcpy(nm->value, val, vl + 1);
-	free(val);
+	nm->at = at;
 	if (m) {
 		struct memo **pp = slot;
 		while (*pp != m)
@@ -222,6 +282,48 @@ static bool memo_same(struct ch_adapters *a, int idx, json_t *ev)
 		*slot = nm;
 		a->memo_count++;
 	}
+	return true;
+}
+
+/*
+ * true when this (device, type) already showed this value, less than hold_ms
+ * ago when a hold is given; records it otherwise.  On allocation failure the
+ * event is let through: a duplicate beats a loss.
+ */
+static bool memo_same(struct ch_adapters *a, int idx, json_t *ev, int64_t hold_ms, int64_t now)
+{
+	const char *dev = json_string_value(json_object_get(ev, "device"));
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	char key[AD_MAX_DEVICE + CH_TYPE_MAX + 32];
+	json_t *v = json_object_get(ev, "value");
+	struct memo *m;
+	bool same;
+	char *val;
+
+	if (ch_fmt(key, sizeof(key), "%d\x1f%s\x1f%s", idx, dev, type) != 0)
+		return false;
+	val = json_dumps(v ? v : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
+	if (!val || !memo_slot(a, key, &m)) {
+		free(val);
+		return false;
+	}
+	same = m && strcmp(m->value, val) == 0 && (hold_ms <= 0 || now - m->at < hold_ms);
+	if (!same)
+		(void)memo_put(a, key, val, now);
+	free(val);
+	return same;
+}
+
+bool adapters__seen_within(struct ch_adapters *a, int idx, const char *key, int64_t now, int64_t within)
+{
+	char k[AD_MAX_DEVICE + 64];
+	struct memo *m;
+
+	if (ch_fmt(k, sizeof(k), "%d\x1e%s", idx, key) != 0 || !memo_slot(a, k, &m))
+		return false;
+	if (m && now >= m->at && now - m->at < within)
+		return true;
+	(void)memo_put(a, k, "", now);
 	return false;
 }
 
@@ -252,42 +354,45 @@ static bool too_deep(const char *p, size_t len)
 	return false;
 }
 
-static int check_bytes(struct conv *cv, const char *payload, size_t len)
+static int check_bytes(struct conv *cv, const char *payload, size_t len, size_t max)
 {
-	if (len > AD_MAX_PAYLOAD)
-		return reject(cv, CH_REJ_OVERSIZE, "payload too large", NULL);
+	if (len > max)
+		return adapters__reject(cv, CH_REJ_OVERSIZE, "payload too large", NULL);
 	if (!ch_utf8_valid(payload, len))
-		return reject(cv, CH_REJ_BAD_UTF8, "payload is not valid UTF-8", NULL);
+		return adapters__reject(cv, CH_REJ_BAD_UTF8, "payload is not valid UTF-8", NULL);
 	return 0;
 }
 
-static int parse_json(struct conv *cv, const char *payload, size_t len, json_t **root)
+/* object: the payload must be a JSON object; else an array (a bridge document, up to the large limit). */
+int adapters__parse_json(struct conv *cv, const char *payload, size_t len, bool object, json_t **root)
 {
 	json_error_t je;
 	int rc;
 
 	*root = NULL;
-	if ((rc = check_bytes(cv, payload, len)) != 0)
+	if ((rc = check_bytes(cv, payload, len, object ? AD_MAX_PAYLOAD : CH_ADAPTERS_LARGE_MAX)) != 0)
 		return rc;
 	if (too_deep(payload, len))
-		return reject(cv, CH_REJ_TOO_DEEP, "payload nested too deep", NULL);
+		return adapters__reject(cv, CH_REJ_TOO_DEEP, "payload nested too deep", NULL);
 	*root = json_loadb(payload, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!*root)
-		return reject(cv, CH_REJ_NOT_JSON, "not JSON: ", je.text);
-	if (!json_is_object(*root)) {
+		return adapters__reject(cv, CH_REJ_NOT_JSON, "not JSON: ", je.text);
+	if (object ? !json_is_object(*root) : !json_is_array(*root)) {
 		json_decref(*root);
 		*root = NULL;
-		return reject(cv, CH_REJ_NOT_OBJECT, "payload is not a JSON object", NULL);
+		return adapters__reject(cv, CH_REJ_NOT_OBJECT,
+					object ? "payload is not a JSON object" : "payload is not a JSON array",
+					NULL);
 	}
 	return 0;
 }
 
 /* A plain-text payload into buf, trimmed; rejects NULs, bad UTF-8 and long text. */
-static int plain_text(struct conv *cv, const char *payload, size_t len, char *buf, size_t cap)
+int adapters__plain_text(struct conv *cv, const char *payload, size_t len, char *buf, size_t cap)
 {
 	int rc;
 
-	if ((rc = check_bytes(cv, payload, len)) != 0)
+	if ((rc = check_bytes(cv, payload, len, AD_MAX_PAYLOAD)) != 0)
 		return rc;
 	while (len && isspace((unsigned char)*payload)) {
 		payload++;
@@ -296,44 +401,46 @@ static int plain_text(struct conv *cv, const char *payload, size_t len, char *bu
 	while (len && isspace((unsigned char)payload[len - 1]))
 		len--;
 	if (len >= cap || memchr(payload, '\0', len))
-		return reject(cv, CH_REJ_BAD_FIELD, "text payload too long or has NUL", NULL);
+		return adapters__reject(cv, CH_REJ_BAD_FIELD, "text payload too long or has NUL", NULL);
 	memcpy(buf, payload, len);
 	buf[len] = '\0';
 	return 0;
 }
 
 /* Availability from {"state":"online"} or the plain word; online/offline only. */
-static int availability(struct conv *cv, const char *device, const char *payload, size_t len)
+int adapters__availability(struct conv *cv, const char *device, const char *payload, size_t len)
 {
 	char text[AD_MAX_TEXT];
 	const char *s = text;
 	json_t *root = NULL;
 	int rc;
 
-	if ((rc = plain_text(cv, payload, len, text, sizeof(text))) != 0)
+	if ((rc = adapters__plain_text(cv, payload, len, text, sizeof(text))) != 0)
 		return rc;
 	if (text[0] == '{') {
-		if ((rc = parse_json(cv, payload, len, &root)) != 0)
+		if ((rc = adapters__parse_json(cv, payload, len, true, &root)) != 0)
 			return rc;
 		s = json_string_value(json_object_get(root, "state"));
 		if (!s) {
 			json_decref(root);
-			return reject(cv, CH_REJ_BAD_FIELD, "availability without a \"state\" string",
-				      NULL);
+			return adapters__reject(cv, CH_REJ_BAD_FIELD,
+						"availability without a \"state\" string", NULL);
 		}
 	}
 	if (strcasecmp(s, "online") == 0 || strcasecmp(s, "offline") == 0)
-		rc = add_event(cv, device, "availability",
-			       json_string(strcasecmp(s, "online") == 0 ? "online" : "offline"));
+		rc = adapters__event(cv, device, "availability",
+				     json_string(strcasecmp(s, "online") == 0 ? "online" : "offline"),
+				     NULL, NULL);
 	else
-		rc = reject(cv, CH_REJ_BAD_FIELD, "availability is neither online nor offline", NULL);
+		rc = adapters__reject(cv, CH_REJ_BAD_FIELD, "availability is neither online nor offline",
+				      NULL);
 	json_decref(root);
 	return rc;
 }
 
-/* ---- Value conversion --------------------------------------------------- */
+/* ---- Value forms -------------------------------------------------------- */
 
-static bool text_bool(const char *s, bool *out)
+bool adapters__text_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = {"true", "on", "1", "yes"};
 	static const char *const no[] = {"false", "off", "0", "no"};
@@ -351,7 +458,7 @@ static bool text_bool(const char *s, bool *out)
 	return false;
 }
 
-static bool text_number(const char *s, double *out)
+bool adapters__text_number(const char *s, double *out)
 {
 	char *end;
 	double d;
@@ -366,18 +473,18 @@ static bool text_number(const char *s, double *out)
 }
 
 /* Number or numeric string ("87", as some Zigbee2MQTT converters send battery). */
-static bool as_number(json_t *v, double *out)
+bool adapters__as_number(json_t *v, double *out)
 {
 	if (json_is_number(v)) {
 		*out = json_number_value(v);
 		return isfinite(*out);
 	}
 	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
-	       text_number(json_string_value(v), out);
+	       adapters__text_number(json_string_value(v), out);
 }
 
 /* A number keeps its integer form when it has one, so memo and rules see 87, not 87.0. */
-static json_t *number_json(json_t *orig, double d)
+json_t *adapters__number_json(json_t *orig, double d)
 {
 	if (json_is_integer(orig))
 		return json_integer(json_integer_value(orig));
@@ -386,13 +493,22 @@ static json_t *number_json(json_t *orig, double d)
 	return json_real(d);
 }
 
-enum conv_as { AS_BOOL, AS_BOOL01, AS_DOOR, AS_DOOR01, AS_NUMBER, AS_SOS_ACTION };
+json_t *adapters__scalar(const char *text)
+{
+	double d;
 
-/*
- * One known bridge field to its canonical value: *val is NULL when the field is
- * there but says nothing (null, an unrelated action); false when the form is wrong.
- */
-static bool field_value(enum conv_as as, json_t *v, json_t **val)
+	if (!*text)
+		return NULL;
+	if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
+		return json_boolean(text[0] == 't');
+	if (strcmp(text, "null") == 0)
+		return NULL;
+	if (adapters__text_number(text, &d) && strspn(text, "-+0123456789.eE") == strlen(text))
+		return adapters__number_json(NULL, d);
+	return json_string(text);
+}
+
+bool adapters__field_value(enum conv_as as, json_t *v, json_t **val)
 {
 	double d;
 
@@ -423,290 +539,16 @@ static bool field_value(enum conv_as as, json_t *v, json_t **val)
 			*val = json_string(d != 0 ? "open" : "closed");
 		return true;
 	case AS_NUMBER:
-		if (!as_number(v, &d))
+		if (!adapters__as_number(v, &d))
 			return false;
-		*val = number_json(v, d);
+		*val = adapters__number_json(v, d);
 		return true;
-	case AS_SOS_ACTION:
-		if (json_is_string(v) && (strcmp(json_string_value(v), "emergency") == 0 ||
-					  strcmp(json_string_value(v), "sos") == 0))
-			*val = json_true();
-		return true; /* other actions (single, double, hold...) are not alarms */
 	}
 	return false;
 }
 
-struct fmap {
-	const char *key;
-	const char *type;
-	enum conv_as as;
-};
-
-/* Every mapped key of obj to one event each, in table order. */
-static int map_fields(struct conv *cv, const char *device, json_t *obj, const struct fmap *m,
-		      size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_object_get(obj, m[i].key), *val;
-		int rc;
-
-		if (!v)
-			continue;
-		if (!field_value(m[i].as, v, &val))
-			return reject(cv, CH_REJ_BAD_FIELD, "wrong type for field ", m[i].key);
-		if (val && (rc = add_event(cv, device, m[i].type, val)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* ---- Zigbee2MQTT -------------------------------------------------------- */
-
-static const struct fmap z2m_fields[] = {
-	{"occupancy", "motion", AS_BOOL},
-	{"presence", "motion", AS_BOOL},
-	{"contact", "door", AS_DOOR},
-	{"water_leak", "water_leak", AS_BOOL},
-	{"smoke", "smoke", AS_BOOL},
-	{"gas", "gas", AS_BOOL},
-	{"carbon_monoxide", "co", AS_BOOL},
-	{"tamper", "tamper", AS_BOOL},
-	{"battery", "battery", AS_NUMBER},
-	{"battery_low", "battery_low", AS_BOOL},
-	{"temperature", "temperature", AS_NUMBER},
-	{"action", "sos", AS_SOS_ACTION},
-};
-
-static bool has_suffix(const char *s, size_t n, const char *suf)
-{
-	size_t k = strlen(suf);
-	return n > k && memcmp(s + n - k, suf, k) == 0 && s[n - k - 1] == '/';
-}
-
-static int conv_z2m(struct conv *cv, const char *rest, const char *payload, size_t len)
-{
-	size_t n = strlen(rest);
-	char dev[AD_MAX_DEVICE];
-	json_t *root;
-	int rc;
-
-	if (strcmp(rest, "bridge/state") == 0) {
-		char name[AD_MAX_DEVICE];
-		if (ch_fmt(name, sizeof(name), "bridge:%s", cv->ad->name) != 0)
-			return reject(cv, CH_REJ_BAD_FIELD, "adapter name too long", NULL);
-		return availability(cv, name, payload, len);
-	}
-	/* Bridge logs, device lists, requests: chatter, not sensor readings. */
-	if (strcmp(rest, "bridge") == 0 || strncmp(rest, "bridge/", 7) == 0)
-		return 0;
-	/* Commands to devices, published by others on the same tree. */
-	if (has_suffix(rest, n, "set") || has_suffix(rest, n, "get") || strstr(rest, "/set/") ||
-	    strstr(rest, "/get/"))
-		return 0;
-	if (has_suffix(rest, n, "availability")) {
-		size_t dn = n - strlen("/availability");
-		if (dn >= sizeof(dev))
-			return reject(cv, CH_REJ_BAD_FIELD, "device name too long", NULL);
-		memcpy(dev, rest, dn);
-		dev[dn] = '\0';
-		return availability(cv, dev, payload, len);
-	}
-	if ((rc = parse_json(cv, payload, len, &root)) != 0)
-		return rc;
-	rc = map_fields(cv, rest, root, z2m_fields, CH_ARRAY_LEN(z2m_fields));
-	json_decref(root);
-	return rc;
-}
-
-/* ---- Tasmota (Zigbee2Tasmota) ------------------------------------------- */
-
-static const struct fmap tas_fields[] = {
-	{"Occupancy", "motion", AS_BOOL01},
-	{"Contact", "door", AS_DOOR01},
-	{"Fire", "smoke", AS_BOOL01},
-	{"Water", "water_leak", AS_BOOL01},
-	{"CO", "co", AS_BOOL01},
-	{"PersonalAlarm", "sos", AS_BOOL01},
-	{"BatteryPercentage", "battery", AS_NUMBER},
-	{"Temperature", "temperature", AS_NUMBER},
-};
-
-#define TAS_MAX_DEVICES 64
-
-static int conv_tasmota(struct conv *cv, const char *rest, const char *payload, size_t len)
-{
-	const char *last = strrchr(rest, '/');
-	char topic[AD_MAX_DEVICE];
-	json_t *root, *zb, *d;
-	const char *key;
-	int rc = 0;
-
-	if (!last || last == rest)
-		return 0;
-	if ((size_t)(last - rest) >= sizeof(topic))
-		return reject(cv, CH_REJ_BAD_FIELD, "device topic too long", NULL);
-	memcpy(topic, rest, (size_t)(last - rest));
-	topic[last - rest] = '\0';
-	last++;
-	if (strcmp(last, "LWT") == 0)
-		return availability(cv, topic, payload, len);
-	if (strcmp(last, "SENSOR") != 0 && strcmp(last, "RESULT") != 0)
-		return 0; /* STATE, INFO1..3, ...: the bridge itself */
-	if ((rc = parse_json(cv, payload, len, &root)) != 0)
-		return rc;
-	zb = json_object_get(root, "ZbReceived");
-	if (!zb) {
-		json_decref(root);
-		return 0; /* a wired sensor's report or a command result */
-	}
-	if (!json_is_object(zb) || json_object_size(zb) > TAS_MAX_DEVICES) {
-		json_decref(root);
-		return reject(cv, CH_REJ_BAD_FIELD, "ZbReceived is not an object of devices", NULL);
-	}
-	json_object_foreach(zb, key, d) {
-		const char *dev;
-		if (!json_is_object(d)) {
-			rc = reject(cv, CH_REJ_BAD_FIELD, "ZbReceived entry is not an object: ", key);
-			break;
-		}
-		/* The friendly name when one was set with ZbName, else the short address. */
-		dev = json_string_value(json_object_get(d, "Name"));
-		if (!dev)
-			dev = json_string_value(json_object_get(d, "Device"));
-		if (!dev)
-			dev = key;
-		if ((rc = map_fields(cv, dev, d, tas_fields, CH_ARRAY_LEN(tas_fields))) != 0)
-			break;
-	}
-	json_decref(root);
-	return rc;
-}
-
-/* ---- Homie 5 ------------------------------------------------------------ */
-
-struct homie_default {
-	const char *prop;
-	const char *type;
-};
-
-static const struct homie_default homie_defaults[] = {
-	{"motion", "motion"},           {"occupancy", "motion"},
-	{"contact", "door"},            {"smoke", "smoke"},
-	{"gas", "gas"},                 {"water-leak", "water_leak"},
-	{"water_leak", "water_leak"},   {"leak", "water_leak"},
-	{"sos", "sos"},                 {"alarm", "sos"},
-	{"battery", "battery"},         {"temperature", "temperature"},
-};
-
-static const char *const bool_types[] = {"motion", "water_leak", "smoke", "gas", "co", "sos",
-					 "fall", "bed", "tamper", "battery_low"};
-static const char *const number_types[] = {"battery", "temperature", "heart_rate", "water_meter"};
-
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(s, list[i]) == 0)
-			return true;
-	return false;
-}
-
-/* A Homie property payload (a string by the convention) as the type's value. */
-static int homie_value(struct conv *cv, const char *type, const char *text, json_t **val)
-{
-	double d;
-
-	*val = NULL;
-	if (strcmp(type, "door") == 0) {
-		if (strcmp(text, "true") == 0 || strcmp(text, "closed") == 0)
-			*val = json_string("closed");
-		else if (strcmp(text, "false") == 0 || strcmp(text, "open") == 0)
-			*val = json_string("open");
-	} else if (in_list(type, bool_types, CH_ARRAY_LEN(bool_types))) {
-		if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
-			*val = json_boolean(text[0] == 't');
-	} else if (in_list(type, number_types, CH_ARRAY_LEN(number_types))) {
-		if (text_number(text, &d))
-			*val = number_json(NULL, d);
-	} else if (text_number(text, &d)) {
-		*val = number_json(NULL, d);
-	} else if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
-		*val = json_boolean(text[0] == 't');
-	} else {
-		*val = json_string(text);
-	}
-	if (!*val)
-		return reject(cv, CH_REJ_BAD_FIELD, "value does not fit the event type: ", text);
-	return 0;
-}
-
-static int conv_homie(struct conv *cv, const char *rest, const char *payload, size_t len)
-{
-	const char *s1 = strchr(rest, '/'), *s2, *prop, *type = NULL;
-	char dev[AD_MAX_DEVICE], text[AD_MAX_TEXT];
-	json_t *val;
-	int rc;
-
-	/* "$broadcast/..." and other reserved ids are not devices. */
-	if (!s1 || s1 == rest || rest[0] == '$' || (size_t)(s1 - rest) >= sizeof(dev))
-		return 0;
-	memcpy(dev, rest, (size_t)(s1 - rest));
-	dev[s1 - rest] = '\0';
-	if (strcmp(s1 + 1, "$state") == 0) {
-		if ((rc = plain_text(cv, payload, len, text, sizeof(text))) != 0)
-			return rc;
-		if (!strcmp(text, "ready") || !strcmp(text, "init") || !strcmp(text, "sleeping"))
-			return add_event(cv, dev, "availability", json_string("online"));
-		if (!strcmp(text, "disconnected") || !strcmp(text, "lost"))
-			return add_event(cv, dev, "availability", json_string("offline"));
-		if (!strcmp(text, "alert") || !text[0])
-			return 0;
-		return reject(cv, CH_REJ_BAD_FIELD, "unknown $state: ", text);
-	}
-	/* Device and node attributes ($name, $description, ...), and /set commands. */
-	s2 = strchr(s1 + 1, '/');
-	if (s1[1] == '$' || !s2 || s2 == s1 + 1 || s2[1] == '$' || !s2[1] || strchr(s2 + 1, '/'))
-		return 0;
-	prop = s2 + 1;
-	if (cv->ad->props)
-		type = json_string_value(json_object_get(cv->ad->props, s1 + 1));
-	for (size_t i = 0; !type && i < CH_ARRAY_LEN(homie_defaults); i++)
-		if (strcmp(prop, homie_defaults[i].prop) == 0)
-			type = homie_defaults[i].type;
-	if (!type)
-		return 0;
-	if ((rc = plain_text(cv, payload, len, text, sizeof(text))) != 0)
-		return rc;
-	if (!text[0])
-		return 0; /* an empty retained message clears the value: no reading */
-	if ((rc = homie_value(cv, type, text, &val)) != 0)
-		return rc;
-	return add_event(cv, dev, type, val);
-}
-
-/* ---- Generic gateway ---------------------------------------------------- */
-
-static int topic_level(struct conv *cv, const char *topic, int level, char *buf, size_t cap)
-{
-	const char *p = topic, *end;
-
-	for (int i = 0; i < level; i++) {
-		p = strchr(p, '/');
-		if (!p)
-			return reject(cv, CH_REJ_BAD_FIELD, "topic has no device level: ", topic);
-		p++;
-	}
-	end = strchr(p, '/');
-	if (!end)
-		end = p + strlen(p);
-	if (end == p || (size_t)(end - p) >= cap)
-		return reject(cv, CH_REJ_BAD_FIELD, "empty or long device level in topic ", topic);
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
-	return 0;
-}
-
-/* The transform chain: map, then bool, invert, scale/offset.  *val is new. */
-static int transform(struct conv *cv, const struct gfield *f, json_t *v, json_t **val)
+/* The transform chain of a configured field: map, then bool, invert, scale/offset.  *val is new. */
+int adapters__transform(const struct gfield *f, json_t *v, json_t **val)
 {
 	json_t *cur = v;
 	char key[64];
@@ -733,124 +575,174 @@ static int transform(struct conv *cv, const struct gfield *f, json_t *v, json_t 
 			b = json_is_true(cur);
 		else if (json_is_number(cur))
 			b = json_number_value(cur) != 0;
-		else if (!json_is_string(cur) || !text_bool(json_string_value(cur), &b))
-			return reject(cv, CH_REJ_BAD_FIELD, "not a boolean at ", f->pointer);
+		else if (!json_is_string(cur) || !adapters__text_bool(json_string_value(cur), &b))
+			return CH_EINVAL;
 		*val = json_boolean(b);
 	} else if (f->has_lin) {
-		if (!as_number(cur, &d))
-			return reject(cv, CH_REJ_BAD_FIELD, "not a number at ", f->pointer);
+		if (!adapters__as_number(cur, &d))
+			return CH_EINVAL;
 		d = d * f->scale + f->offset;
 		if (!isfinite(d))
-			return reject(cv, CH_REJ_BAD_FIELD, "number out of range at ", f->pointer);
+			return CH_EINVAL;
 		*val = json_is_integer(cur) && f->scale == 1.0 && f->offset == floor(f->offset)
-			       ? number_json(NULL, d)
+			       ? adapters__number_json(NULL, d)
 			       : json_real(d);
 	} else {
 		*val = json_deep_copy(cur);
 	}
-	if (f->invert) {
+	if (f->invert && *val) {
 		if (!json_is_boolean(*val)) {
 			json_decref(*val);
 			*val = NULL;
-			return reject(cv, CH_REJ_BAD_FIELD, "invert needs a boolean at ", f->pointer);
+			return CH_EINVAL;
 		}
 		b = json_is_false(*val);
 		json_decref(*val);
 		*val = json_boolean(b);
 	}
-	if (!*val)
-		return reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
-	return 0;
+	return *val ? 0 : CH_ENOMEM;
 }
 
-static int gen_timestamp(struct conv *cv, json_t *root, json_t **ts)
-{
-	const struct adapter *ad = cv->ad;
-	json_t *v = ch_adapters__ptr_get(root, ad->ts_pointer);
-	int64_t ms;
-	double d;
+/* ---- Mapping an object of fields ----------------------------------------- */
 
-	*ts = NULL;
-	if (!v || json_is_null(v))
-		return 0; /* the hub's arrival time stands in */
-	if (ad->ts_format == TS_RFC3339) {
-		if (!json_is_string(v) || ch_event_parse_rfc3339(json_string_value(v), &ms) != 0)
-			return reject(cv, CH_REJ_BAD_FIELD, "timestamp is not RFC 3339 at ",
-				      ad->ts_pointer);
-		*ts = json_string(json_string_value(v));
-		return 0;
-	}
-	if (!as_number(v, &d))
-		return reject(cv, CH_REJ_BAD_FIELD, "timestamp is not a number at ", ad->ts_pointer);
-	if (ad->ts_format == TS_EPOCH_S)
-		d *= 1000.0;
-	/* Years 1970..2500: anything else is a unit mix-up, not a time. */
-	if (d < 0 || d > 16725225600000.0)
-		return reject(cv, CH_REJ_BAD_FIELD, "timestamp out of range at ", ad->ts_pointer);
-	*ts = json_integer((json_int_t)llround(d));
-	return 0;
+const struct gfield *adapters__field_for(const struct adapter *ad, const char *field)
+{
+	for (size_t i = 0; field && i < ad->nfields; i++)
+		if (ad->fields[i].field && strcmp(ad->fields[i].field, field) == 0)
+			return &ad->fields[i];
+	return NULL;
 }
 
-static int conv_generic(struct conv *cv, const char *topic, const char *payload, size_t len)
+int adapters__apply_field(struct conv *cv, const char *device, const struct gfield *f, json_t *v)
 {
-	const struct adapter *ad = cv->ad;
-	char dev[AD_MAX_DEVICE];
-	json_t *root, *ts = NULL;
+	json_t *val;
 	int rc;
 
-	if ((rc = parse_json(cv, payload, len, &root)) != 0)
-		return rc;
-	if (ad->dev_level >= 0) {
-		rc = topic_level(cv, topic, ad->dev_level, dev, sizeof(dev));
-	} else {
-		json_t *d = ch_adapters__ptr_get(root, ad->dev_pointer);
-		if (json_is_string(d)) {
-			/* Too long, or an embedded NUL that would shorten the name. */
-			if (ch_strlcpy(dev, json_string_value(d), sizeof(dev)) != 0 ||
-			    strlen(dev) != json_string_length(d))
-				rc = reject(cv, CH_REJ_BAD_FIELD, "bad device at ", ad->dev_pointer);
-		} else if (json_is_integer(d)) {
-			rc = ch_fmt(dev, sizeof(dev), "%" JSON_INTEGER_FORMAT, json_integer_value(d));
-		} else {
-			rc = reject(cv, CH_REJ_BAD_FIELD, "no device at ", ad->dev_pointer);
+	if (json_is_null(v))
+		return 0;
+	rc = adapters__transform(f, v, &val);
+	if (rc == CH_EINVAL) {
+		adapters__unmapped(cv, device, f->field ? f->field : f->pointer, v, "bad_value");
+		return 0;
+	}
+	if (rc)
+		return adapters__reject(cv, CH_REJ_OVERSIZE, "out of memory", NULL);
+	return adapters__event(cv, device, f->type, val, f->field ? f->field : f->pointer, NULL);
+}
+
+int adapters__map_table(struct conv *cv, const char *device, json_t *obj, const struct fmap *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(obj, m[i].key), *val;
+		int rc;
+
+		if (!v || adapters__field_for(cv->ad, m[i].key))
+			continue;
+		if (!adapters__field_value(m[i].as, v, &val)) {
+			adapters__unmapped(cv, device, m[i].key, v, "bad_value");
+			continue;
 		}
+		if (val && (rc = adapters__event(cv, device, m[i].type, val, m[i].key, NULL)) != 0)
+			return rc;
 	}
-	if (!rc && ad->ts_pointer)
-		rc = gen_timestamp(cv, root, &ts);
-	for (size_t i = 0; !rc && i < ad->nfields; i++) {
-		json_t *v = ch_adapters__ptr_get(root, ad->fields[i].pointer), *val;
-		if (!v || json_is_null(v))
-			continue; /* this message does not carry that reading */
-		if ((rc = transform(cv, &ad->fields[i], v, &val)) != 0)
-			break;
-		if ((rc = add_event(cv, dev, ad->fields[i].type, val)) != 0)
-			break;
-		if (ts)
-			json_object_set(json_array_get(cv->tmp, json_array_size(cv->tmp) - 1), "ts",
-					ts);
+	return 0;
+}
+
+void adapters__report_rest(struct conv *cv, const char *device, json_t *obj, const char *prefix,
+			   const char *const *builtin_ignore, const struct fmap *m, size_t n,
+			   const char *const *handled)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		char field[160];
+		bool known = false;
+
+		for (size_t i = 0; i < n && !known; i++)
+			known = strcmp(k, m[i].key) == 0;
+		for (size_t i = 0; handled && handled[i] && !known; i++)
+			known = strcmp(k, handled[i]) == 0;
+		if (known || json_is_null(v))
+			continue;
+		if (ch_fmt(field, sizeof(field), "%s%s", prefix ? prefix : "", k) != 0)
+			continue;
+		if (adapters__field_for(cv->ad, field) || adapters__ignored(cv, device, field, builtin_ignore))
+			continue;
+		adapters__unmapped(cv, device, field, v, "unmapped");
 	}
-	json_decref(ts);
-	json_decref(root);
-	return rc;
 }
 
 /* ---- Entry point -------------------------------------------------------- */
 
+/* A press or a fall is news every time; their "false" (cleared) is a state like any other. */
+static bool is_press(json_t *ev)
+{
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	json_t *v = json_object_get(ev, "value");
+
+	if (strcmp(type, "sos") != 0 && strcmp(type, "fall") != 0)
+		return false;
+	return !v || !(json_is_false(v) || (json_is_number(v) && json_number_value(v) == 0));
+}
+
+/* "alone": nothing else of that device's message mapped (before only-changes drops repeats). */
+static void mark_alone(struct conv *cv, size_t from)
+{
+	for (size_t i = from; i < json_array_size(cv->unmapped); i++) {
+		json_t *u = json_array_get(cv->unmapped, i), *ev;
+		const char *dev = json_string_value(json_object_get(u, "device"));
+		bool alone = true;
+		size_t k;
+
+		json_array_foreach(cv->tmp, k, ev)
+			if (strcmp(json_string_value(json_object_get(ev, "device")), dev) == 0)
+				alone = false;
+		json_object_set_new(u, "alone", json_boolean(alone));
+	}
+}
+
+static int run(struct conv *cv, const char *topic, const char *payload, size_t len)
+{
+	struct adapter *ad = cv->ad;
+
+	if (ad->kind == AD_GENERIC)
+		return adapters__generic(cv, topic, payload, len);
+	for (size_t k = 0; k < ad->nfilters; k++) {
+		/* The prefix filters are "<prefix>/#"; the others (a bridge document's own
+		 * topic) lie under the first one anyway. */
+		const char *f = ad->filters[k];
+		size_t fl = strlen(f);
+		if (fl < 2 || strcmp(f + fl - 2, "/#") != 0 || strncmp(topic, f, fl - 1) != 0)
+			continue;
+		if (!topic[fl - 1])
+			return 0; /* the prefix alone */
+		if (ad->kind == AD_Z2M)
+			return adapters__z2m(cv, topic + fl - 1, payload, len);
+		if (ad->kind == AD_HOMIE)
+			return adapters__homie(cv, topic + fl - 1, payload, len);
+		/* Tasmota: whether it came under the tele or the stat prefix matters. */
+		return adapters__tasmota(cv, k > 0, topic + fl - 1, payload, len);
+	}
+	return 0; /* "<base>" alone matches "<base>/#" */
+}
+
 int ch_adapters_convert(struct ch_adapters *a, int idx, const char *topic, const char *payload,
-			size_t len, int64_t arrival_ms, json_t *out, enum ch_reject *why, char *err,
+			size_t len, int64_t arrival_ms, const struct ch_adapter_lookup *lookup,
+			const struct ch_adapter_out *out, enum ch_reject *why, char *err,
 			size_t errlen)
 {
-	struct conv cv = {a, idx, NULL, NULL, why, err, errlen};
-	size_t bl, i;
+	struct conv cv = {a, idx, NULL, NULL, NULL, NULL, lookup, arrival_ms, why, err, errlen};
+	size_t i, nun;
+	bool match = false;
 	json_t *ev;
 	int rc;
 
-	(void)arrival_ms; /* events without "ts" take the arrival time downstream */
 	*why = CH_REJ_NONE;
 	if (errlen)
 		err[0] = '\0';
-	if (!a || idx < 0 || (size_t)idx >= a->n || !topic || !json_is_array(out) ||
-	    (!payload && len)) {
+	if (!a || idx < 0 || (size_t)idx >= a->n || !topic || !out || !json_is_array(out->events) ||
+	    (out->unmapped && !json_is_array(out->unmapped)) || (!payload && len)) {
 		*why = CH_REJ_TOPIC_MISMATCH;
 		(void)ch_fmt(err, errlen, "adapters: bad arguments (adapter index %d)", idx);
 		return CH_EINVAL;
@@ -858,42 +750,44 @@ int ch_adapters_convert(struct ch_adapters *a, int idx, const char *topic, const
 	if (!payload)
 		payload = "";
 	cv.ad = &a->v[idx];
+	cv.unmapped = out->unmapped;
+	cv.bridge = out->bridge;
+	if (out->bridge)
+		*out->bridge = NULL;
+	nun = out->unmapped ? json_array_size(out->unmapped) : 0;
 	if (!ch_utf8_valid(topic, strlen(topic)))
-		return reject(&cv, CH_REJ_BAD_UTF8, "topic is not valid UTF-8", NULL);
-	if (!ch_adapters__topic_matches(cv.ad->filter, topic))
-		return reject(&cv, CH_REJ_TOPIC_MISMATCH, "topic outside the adapter's filter: ",
-			      topic);
+		return adapters__reject(&cv, CH_REJ_BAD_UTF8, "topic is not valid UTF-8", NULL);
+	for (size_t k = 0; k < cv.ad->nfilters && !match; k++)
+		match = adapters__topic_matches(cv.ad->filters[k], topic);
+	if (!match)
+		return adapters__reject(&cv, CH_REJ_TOPIC_MISMATCH, "topic outside the adapter's filter: ",
+					topic);
 	if (!(cv.tmp = json_array()))
-		return reject(&cv, CH_REJ_OVERSIZE, "out of memory", NULL);
-	bl = cv.ad->base ? strlen(cv.ad->base) : 0;
-	switch (cv.ad->kind) {
-	case AD_Z2M:
-	case AD_TASMOTA:
-	case AD_HOMIE:
-		/* The filter is "<base>/#", so the topic is "<base>" or "<base>/...". */
-		if (topic[bl] != '/' || !topic[bl + 1]) {
-			rc = 0;
-			break;
-		}
-		if (cv.ad->kind == AD_Z2M)
-			rc = conv_z2m(&cv, topic + bl + 1, payload, len);
-		else if (cv.ad->kind == AD_TASMOTA)
-			rc = conv_tasmota(&cv, topic + bl + 1, payload, len);
-		else
-			rc = conv_homie(&cv, topic + bl + 1, payload, len);
-		break;
-	default:
-		rc = conv_generic(&cv, topic, payload, len);
-		break;
-	}
+		return adapters__reject(&cv, CH_REJ_OVERSIZE, "out of memory", NULL);
+	rc = run(&cv, topic, payload, len);
+	if (rc == 0)
+		mark_alone(&cv, nun);
 	if (rc == 0) {
 		json_array_foreach(cv.tmp, i, ev) {
-			const char *type = json_string_value(json_object_get(ev, "type"));
-			/* Every press and every fall matters, repeated or not. */
-			if (cv.ad->only_changes && strcmp(type, "sos") != 0 && strcmp(type, "fall") != 0 &&
-			    memo_same(a, idx, ev))
+			/* occupancy_hold: a held state counts again once the hold has passed. */
+			json_t *hold = json_object_get(ev, "_hold");
+			int64_t hold_ms = hold ? json_integer_value(hold) : 0;
+			/* "_pulse": a signal, not a state (an RF code): every one counts. */
+			bool pulse = json_object_get(ev, "_pulse") != NULL;
+			json_object_del(ev, "_hold");
+			json_object_del(ev, "_pulse");
+			if (cv.ad->only_changes && !pulse && !is_press(ev) &&
+			    memo_same(a, idx, ev, hold_ms, arrival_ms))
 				continue;
-			json_array_append(out, ev);
+			json_array_append(out->events, ev);
+		}
+	} else {
+		/* Nothing of a refused message reaches the caller. */
+		while (out->unmapped && json_array_size(out->unmapped) > nun)
+			json_array_remove(out->unmapped, json_array_size(out->unmapped) - 1);
+		if (out->bridge) {
+			json_decref(*out->bridge);
+			*out->bridge = NULL;
 		}
 	}
 	json_decref(cv.tmp);

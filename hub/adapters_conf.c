@@ -1,7 +1,9 @@
 /*
  * adapters_conf.c - reading mqtt.adapters: each adapter's kind, topics, only-
- * changes switch and (generic) field mappings, checked whole before the hub
- * starts; errors name the adapter by index and name.  Conversion is adapters.c.
+ * changes switch, field mappings, ignore list, Zigbee2MQTT output mode and
+ * occupancy hold, Tasmota RF codes, checked whole before the hub starts;
+ * errors name the adapter by index and name.  Conversion is adapters.c and
+ * the bridge files.
  */
 #include "adapters_int.h"
 
@@ -9,10 +11,12 @@
 
 static const char *const kind_names[] = {"zigbee2mqtt", "tasmota", "homie", "generic"};
 
-static const char *const keys_z2m[] = {"name", "kind", "base_topic", "only_changes", NULL};
-static const char *const keys_tas[] = {"name", "kind", "prefix", "only_changes", NULL};
+static const char *const keys_z2m[] = {"name", "kind", "base_topic", "only_changes", "output",
+				       "occupancy_hold", "fields", "ignore", NULL};
+static const char *const keys_tas[] = {"name", "kind", "prefix", "stat_prefix", "only_changes",
+				       "rf_codes", "rf_debounce", "fields", "ignore", NULL};
 static const char *const keys_homie[] = {"name", "kind", "base_topic", "properties", "only_changes",
-					 NULL};
+					 "ignore", NULL};
 static const char *const keys_gen[] = {"name", "kind", "topic", "device", "timestamp", "fields",
 				       "only_changes", NULL};
 
@@ -108,7 +112,7 @@ static int cfg_bool(struct cfgctx *c, json_t *obj, const char *key, bool def, bo
 
 static int cfg_pointer(struct cfgctx *c, json_t *v, const char *where, char **out)
 {
-	if (!json_is_string(v) || ch_adapters__bad_pointer(json_string_value(v)) ||
+	if (!json_is_string(v) || adapters__bad_pointer(json_string_value(v)) ||
 	    strlen(json_string_value(v)) != json_string_length(v))
 		return cfg_fail(c, where, ": expected a JSON pointer (RFC 6901) like \"/a/0/b\"", NULL);
 	*out = ch_strdup(json_string_value(v));
@@ -146,32 +150,14 @@ static int cfg_homie(struct cfgctx *c, struct adapter *ad, json_t *obj)
 }
 
 static const char *const keys_field[] = {"pointer", "type", "transform", NULL};
+static const char *const keys_bfield[] = {"field", "type", "transform", NULL};
 static const char *const keys_transform[] = {"bool", "invert", "scale", "offset", "map", NULL};
 
-static int cfg_field(struct cfgctx *c, struct gfield *f, json_t *fo, size_t i)
+static int cfg_transform(struct cfgctx *c, struct gfield *f, json_t *t, const char *where)
 {
-	char where[64];
-	json_t *t, *v;
+	json_t *v;
 	int rc;
 
-	(void)ch_fmt(where, sizeof(where), "fields[%zu]", i);
-	if (!json_is_object(fo))
-		return cfg_fail(c, where, ": expected an object {\"pointer\",\"type\",\"transform\"}",
-				NULL);
-	if ((rc = check_keys(c, fo, "in fields[]: \"", keys_field)) != 0)
-		return rc;
-	if (!json_object_get(fo, "pointer"))
-		return cfg_fail(c, where, ": missing \"pointer\"", NULL);
-	if ((rc = cfg_pointer(c, json_object_get(fo, "pointer"), where, &f->pointer)) != 0)
-		return rc;
-	if (!valid_type(json_object_get(fo, "type")))
-		return cfg_fail(c, where, ": \"type\" must be an event type string", NULL);
-	if (!(f->type = ch_strdup(json_string_value(json_object_get(fo, "type")))))
-		return CH_ENOMEM;
-	f->scale = 1.0;
-	t = json_object_get(fo, "transform");
-	if (!t)
-		return 0;
 	if (!json_is_object(t))
 		return cfg_fail(c, where, ".transform: expected an object", NULL);
 	if ((rc = check_keys(c, t, "in fields[].transform: \"", keys_transform)) != 0)
@@ -200,6 +186,177 @@ static int cfg_field(struct cfgctx *c, struct gfield *f, json_t *fo, size_t i)
 	return 0;
 }
 
+/* One mapping: {"pointer": "/a/b", ...} for generic gateways, {"field": "fall_status", ...} for bridges. */
+static int cfg_field(struct cfgctx *c, struct gfield *f, json_t *fo, size_t i, bool by_pointer)
+{
+	const char *key = by_pointer ? "pointer" : "field";
+	char where[64];
+	json_t *v;
+	int rc;
+
+	(void)ch_fmt(where, sizeof(where), "fields[%zu]", i);
+	if (!json_is_object(fo))
+		return cfg_fail(c, where, by_pointer ? ": expected an object {\"pointer\",\"type\",\"transform\"}"
+						     : ": expected an object {\"field\",\"type\",\"transform\"}",
+				NULL);
+	if ((rc = check_keys(c, fo, "in fields[]: \"", by_pointer ? keys_field : keys_bfield)) != 0)
+		return rc;
+	if (!(v = json_object_get(fo, key)))
+		return cfg_fail(c, where, ": missing \"", by_pointer ? "pointer\"" : "field\"");
+	if (by_pointer) {
+		if ((rc = cfg_pointer(c, v, where, &f->pointer)) != 0)
+			return rc;
+	} else {
+		if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 128 ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return cfg_fail(c, where, ".field: expected the bridge's field name", NULL);
+		if (!(f->field = ch_strdup(json_string_value(v))))
+			return CH_ENOMEM;
+	}
+	if (!valid_type(json_object_get(fo, "type")))
+		return cfg_fail(c, where, ": \"type\" must be an event type string", NULL);
+	if (!(f->type = ch_strdup(json_string_value(json_object_get(fo, "type")))))
+		return CH_ENOMEM;
+	f->scale = 1.0;
+	v = json_object_get(fo, "transform");
+	return v ? cfg_transform(c, f, v, where) : 0;
+}
+
+static int cfg_fields(struct cfgctx *c, struct adapter *ad, json_t *fs, bool by_pointer)
+{
+	int rc;
+
+	if (!fs)
+		return 0;
+	if (!json_is_array(fs) || json_array_size(fs) > 64)
+		return cfg_fail(c, by_pointer ? "\"fields\": expected an array of 1..64 {\"pointer\",\"type\",\"transform\"}"
+					      : "\"fields\": expected an array of up to 64 {\"field\",\"type\",\"transform\"}",
+				NULL, NULL);
+	ad->fields = calloc(json_array_size(fs) + 1, sizeof(*ad->fields));
+	if (!ad->fields)
+		return CH_ENOMEM;
+	for (size_t i = 0; i < json_array_size(fs); i++) {
+		ad->nfields++;
+		if ((rc = cfg_field(c, &ad->fields[i], json_array_get(fs, i), i, by_pointer)) != 0)
+			return rc;
+		for (size_t j = 0; !by_pointer && j < i; j++)
+			if (strcmp(ad->fields[j].field, ad->fields[i].field) == 0)
+				return cfg_fail(c, "fields: \"", ad->fields[i].field, "\" is mapped twice");
+	}
+	return 0;
+}
+
+/* "ignore": ["illuminance", ...]: fields deliberately not mapped and not reported. */
+static int cfg_ignore(struct cfgctx *c, struct adapter *ad, json_t *obj)
+{
+	json_t *ig = json_object_get(obj, "ignore"), *v;
+	size_t i;
+
+	if (!ig)
+		return 0;
+	if (!json_is_array(ig) || json_array_size(ig) > 256)
+		return cfg_fail(c, "ignore: expected an array of field names", NULL, NULL);
+	if (!(ad->ignore = json_object()))
+		return CH_ENOMEM;
+	json_array_foreach(ig, i, v) {
+		if (!json_is_string(v) || !json_string_length(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return cfg_fail(c, "ignore: expected an array of field names", NULL, NULL);
+		json_object_set_new(ad->ignore, json_string_value(v), json_true());
+	}
+	return 0;
+}
+
+static int cfg_duration(struct cfgctx *c, json_t *obj, const char *key, int64_t def, int64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 86400)
+		*out = json_integer_value(v) * 1000;
+	else if (!json_is_string(v) || ch_parse_duration(json_string_value(v), out) != 0 || *out > 86400000)
+		return cfg_fail(c, key, ": expected a duration up to a day, e.g. \"5m\" or seconds", NULL);
+	return 0;
+}
+
+static int cfg_z2m(struct cfgctx *c, struct adapter *ad, json_t *obj)
+{
+	static const char *const outputs[] = {"json", "attribute", "attribute_and_json"};
+	json_t *o = json_object_get(obj, "output");
+	int rc;
+
+	if (o) {
+		size_t k;
+		for (k = 0; json_is_string(o) && k < CH_ARRAY_LEN(outputs); k++)
+			if (strcmp(json_string_value(o), outputs[k]) == 0)
+				break;
+		if (!json_is_string(o) || k == CH_ARRAY_LEN(outputs))
+			return cfg_fail(c, "output: expected \"json\", \"attribute\" or \"attribute_and_json\" "
+					   "(Zigbee2MQTT's advanced.output)", NULL, NULL);
+		ad->output = (enum z2m_output)k;
+	}
+	if ((rc = cfg_duration(c, obj, "occupancy_hold", 0, &ad->hold_ms)) != 0)
+		return rc;
+	return cfg_fields(c, ad, json_object_get(obj, "fields"), false);
+}
+
+/* RF codes as Tasmota prints them ("E8329E", "0x7028D2"): upper-case hex without the prefix. */
+static bool rf_key(const char *s, char *out, size_t cap)
+{
+	size_t n;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	n = strlen(s);
+	if (!n || n >= cap || strspn(s, "0123456789abcdefABCDEF") != n)
+		return false;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)toupper((unsigned char)s[i]);
+	return true;
+}
+
+static int cfg_rf(struct cfgctx *c, struct adapter *ad, json_t *obj)
+{
+	static const char *const keys_code[] = {"device", "type", "value", NULL};
+	json_t *codes = json_object_get(obj, "rf_codes"), *v;
+	const char *k;
+	int rc;
+
+	if ((rc = cfg_duration(c, obj, "rf_debounce", 3000, &ad->rf_debounce_ms)) != 0 || !codes)
+		return rc;
+	if (!json_is_object(codes))
+		return cfg_fail(c, "rf_codes: expected an object {\"<hex code>\": \"<device>\" | "
+				   "{\"device\",\"type\",\"value\"}}", NULL, NULL);
+	if (!(ad->rf = json_object()))
+		return CH_ENOMEM;
+	json_object_foreach(codes, k, v) {
+		char code[40];
+		json_t *e;
+		if (!rf_key(k, code, sizeof(code)))
+			return cfg_fail(c, "rf_codes: \"", k, "\" is not a hexadecimal code");
+		if (json_object_get(ad->rf, code))
+			return cfg_fail(c, "rf_codes: \"", k, "\" appears twice");
+		if (json_is_string(v))
+			e = json_pack("{s:O}", "device", v);
+		else if (json_is_object(v))
+			e = json_deep_copy(v);
+		else
+			return cfg_fail(c, "rf_codes.", k, ": expected a device name or {\"device\",\"type\",\"value\"}");
+		json_object_set_new(ad->rf, code, e);
+		if ((rc = check_keys(c, e, "in rf_codes: \"", keys_code)) != 0)
+			return rc;
+		v = json_object_get(e, "device");
+		if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) >= AD_MAX_DEVICE ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return cfg_fail(c, "rf_codes.", k, ".device: expected a device name");
+		if (json_object_get(e, "type") && !valid_type(json_object_get(e, "type")))
+			return cfg_fail(c, "rf_codes.", k, ".type: expected an event type string");
+	}
+	return 0;
+}
+
 static int cfg_generic(struct cfgctx *c, struct adapter *ad, json_t *obj)
 {
 	static const char *const keys_dev[] = {"topic_level", "pointer", NULL};
@@ -211,10 +368,12 @@ static int cfg_generic(struct cfgctx *c, struct adapter *ad, json_t *obj)
 	if (!json_object_get(obj, "topic"))
 		return cfg_fail(c, "missing \"topic\" (the MQTT filter, e.g. \"vendor/+/up\")", NULL,
 				NULL);
-	if ((rc = cfg_str(c, obj, "topic", NULL, &ad->filter)) != 0)
+	if ((rc = cfg_str(c, obj, "topic", NULL, &ad->filters[0])) != 0)
 		return rc;
-	if (!ch_adapters__filter_valid(ad->filter))
-		return cfg_fail(c, "topic \"", ad->filter, "\" is not a valid MQTT topic filter");
+	ad->nfilters = 1;
+	ad->shared[0] = true;
+	if (!adapters__filter_valid(ad->filters[0]))
+		return cfg_fail(c, "topic \"", ad->filters[0], "\" is not a valid MQTT topic filter");
 	if (!json_is_object(d))
 		return cfg_fail(c, "missing \"device\": expected {\"topic_level\":N} or "
 				   "{\"pointer\":\"/json/pointer\"}", NULL, NULL);
@@ -255,16 +414,54 @@ static int cfg_generic(struct cfgctx *c, struct adapter *ad, json_t *obj)
 		if (!fmt && json_object_get(ts, "format"))
 			return cfg_fail(c, "timestamp.format: expected a string", NULL, NULL);
 	}
-	if (!json_is_array(fs) || json_array_size(fs) == 0 || json_array_size(fs) > 64)
+	if (!json_is_array(fs) || json_array_size(fs) == 0)
 		return cfg_fail(c, "\"fields\": expected an array of 1..64 "
 				   "{\"pointer\",\"type\",\"transform\"}", NULL, NULL);
-	ad->fields = calloc(json_array_size(fs), sizeof(*ad->fields));
-	if (!ad->fields)
+	return cfg_fields(c, ad, fs, true);
+}
+
+static int add_filter(struct cfgctx *c, struct adapter *ad, const char *base, const char *suffix,
+		      bool shared)
+{
+	char fbuf[512];
+
+	if (ch_fmt(fbuf, sizeof(fbuf), "%s%s", base, suffix) != 0)
+		return cfg_fail(c, "base topic too long", NULL, NULL);
+	if (!(ad->filters[ad->nfilters] = ch_strdup(fbuf)))
 		return CH_ENOMEM;
-	for (size_t i = 0; i < json_array_size(fs); i++) {
-		ad->nfields++;
-		if ((rc = cfg_field(c, &ad->fields[i], json_array_get(fs, i), i)) != 0)
+	ad->shared[ad->nfilters++] = shared;
+	return 0;
+}
+
+static int cfg_kind(struct cfgctx *c, struct adapter *ad, json_t *obj)
+{
+	int rc;
+
+	switch (ad->kind) {
+	case AD_Z2M:
+		if ((rc = cfg_base(c, obj, "base_topic", "zigbee2mqtt", &ad->base)) != 0 ||
+		    (rc = cfg_z2m(c, ad, obj)) != 0 || (rc = add_filter(c, ad, ad->base, "/#", true)) != 0)
 			return rc;
+		/* Retained, and brokers give retained messages to no $share subscriber. */
+		return add_filter(c, ad, ad->base, "/bridge/devices", false);
+	case AD_TASMOTA:
+		if ((rc = cfg_base(c, obj, "prefix", "tele", &ad->base)) != 0 ||
+		    (rc = cfg_base(c, obj, "stat_prefix", "stat", &ad->stat)) != 0 ||
+		    (rc = cfg_rf(c, ad, obj)) != 0 ||
+		    (rc = cfg_fields(c, ad, json_object_get(obj, "fields"), false)) != 0)
+			return rc;
+		if (strcmp(ad->base, ad->stat) == 0)
+			return cfg_fail(c, "prefix and stat_prefix must differ", NULL, NULL);
+		if ((rc = add_filter(c, ad, ad->base, "/#", true)) != 0)
+			return rc;
+		return add_filter(c, ad, ad->stat, "/#", true);
+	case AD_HOMIE:
+		if ((rc = cfg_base(c, obj, "base_topic", "homie/5", &ad->base)) != 0 ||
+		    (rc = cfg_homie(c, ad, obj)) != 0)
+			return rc;
+		return add_filter(c, ad, ad->base, "/#", true);
+	case AD_GENERIC:
+		return cfg_generic(c, ad, obj);
 	}
 	return 0;
 }
@@ -275,7 +472,6 @@ static int cfg_one(struct cfgctx *c, struct adapter *ad, json_t *obj)
 	const char *kind;
 	size_t k;
 	int rc;
-	char fbuf[512];
 
 	if (!json_is_object(obj))
 		return cfg_fail(c, "expected an object with \"kind\"", NULL, NULL);
@@ -297,32 +493,13 @@ static int cfg_one(struct cfgctx *c, struct adapter *ad, json_t *obj)
 	if ((rc = cfg_str(c, obj, "name", kind, &ad->name)) != 0)
 		return rc;
 	c->name = ad->name;
-	if ((rc = cfg_bool(c, obj, "only_changes", ad->kind != AD_GENERIC, &ad->only_changes)) != 0)
+	if ((rc = cfg_bool(c, obj, "only_changes", ad->kind != AD_GENERIC, &ad->only_changes)) != 0 ||
+	    (rc = cfg_ignore(c, ad, obj)) != 0)
 		return rc;
-	switch (ad->kind) {
-	case AD_Z2M:
-		rc = cfg_base(c, obj, "base_topic", "zigbee2mqtt", &ad->base);
-		break;
-	case AD_TASMOTA:
-		rc = cfg_base(c, obj, "prefix", "tele", &ad->base);
-		break;
-	case AD_HOMIE:
-		rc = cfg_base(c, obj, "base_topic", "homie/5", &ad->base);
-		if (!rc)
-			rc = cfg_homie(c, ad, obj);
-		break;
-	case AD_GENERIC:
-		return cfg_generic(c, ad, obj);
-	}
-	if (rc)
-		return rc;
-	if (ch_fmt(fbuf, sizeof(fbuf), "%s/#", ad->base) != 0)
-		return cfg_fail(c, "base topic too long", NULL, NULL);
-	ad->filter = ch_strdup(fbuf);
-	return ad->filter ? 0 : CH_ENOMEM;
+	return cfg_kind(c, ad, obj);
 }
 
-void ch_adapters__memo_clear(struct ch_adapters *a)
+void adapters__memo_clear(struct ch_adapters *a)
 {
 	if (!a->buckets)
 		return;
@@ -346,20 +523,27 @@ void ch_adapters_free(struct ch_adapters *a)
 		struct adapter *ad = &a->v[i];
 		free(ad->name);
 		free(ad->base);
-		free(ad->filter);
+		free(ad->stat);
+		for (size_t k = 0; k < ad->nfilters; k++)
+			free(ad->filters[k]);
 		json_decref(ad->props);
+		json_decref(ad->rf);
+		json_decref(ad->ignore);
+		json_decref(ad->learned);
 		free(ad->dev_pointer);
 		free(ad->ts_pointer);
 		for (size_t k = 0; k < ad->nfields; k++) {
 			free(ad->fields[k].pointer);
+			free(ad->fields[k].field);
 			free(ad->fields[k].type);
 			json_decref(ad->fields[k].map);
 		}
 		free(ad->fields);
 	}
-	ch_adapters__memo_clear(a);
+	adapters__memo_clear(a);
 	free(a->buckets);
 	free(a->v);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 
@@ -378,6 +562,7 @@ int ch_adapters_new(json_t *conf, struct ch_adapters **out, char *err, size_t er
 		free(a);
 		return CH_ENOMEM;
 	}
+	pthread_mutex_init(&a->mu, NULL);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct cfgctx c = {i, NULL, err, errlen};
 		a->n++;
@@ -396,14 +581,27 @@ int ch_adapters_new(json_t *conf, struct ch_adapters **out, char *err, size_t er
 	return 0;
 }
 
+void ch_adapters_inherit(struct ch_adapters *to, struct ch_adapters *from)
+{
+	if (!to || !from || to == from)
+		return;
+	pthread_mutex_lock(&from->mu);
+	for (size_t i = 0; i < to->n; i++) {
+		for (size_t j = 0; j < from->n; j++) {
+			if (to->v[i].kind != from->v[j].kind || strcmp(to->v[i].name, from->v[j].name) != 0 ||
+			    !from->v[j].learned)
+				continue;
+			/* to is not converting yet: nobody else reads its learned. */
+			json_decref(to->v[i].learned);
+			to->v[i].learned = json_deep_copy(from->v[j].learned);
+		}
+	}
+	pthread_mutex_unlock(&from->mu);
+}
+
 size_t ch_adapters_count(const struct ch_adapters *a)
 {
 	return a ? a->n : 0;
-}
-
-const char *ch_adapters_filter(const struct ch_adapters *a, size_t i)
-{
-	return a && i < a->n ? a->v[i].filter : NULL;
 }
 
 const char *ch_adapters_name(const struct ch_adapters *a, size_t i)
@@ -411,12 +609,46 @@ const char *ch_adapters_name(const struct ch_adapters *a, size_t i)
 	return a && i < a->n ? a->v[i].name : NULL;
 }
 
+size_t ch_adapters_nsubs(const struct ch_adapters *a)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; a && i < a->n; i++)
+		n += a->v[i].nfilters;
+	return n;
+}
+
+const char *ch_adapters_sub(const struct ch_adapters *a, size_t k, bool *shared)
+{
+	for (size_t i = 0; a && i < a->n; i++) {
+		if (k < a->v[i].nfilters) {
+			if (shared)
+				*shared = a->v[i].shared[k];
+			return a->v[i].filters[k];
+		}
+		k -= a->v[i].nfilters;
+	}
+	return NULL;
+}
+
 int ch_adapters_match(const struct ch_adapters *a, const char *topic)
 {
 	if (!a || !topic)
 		return -1;
 	for (size_t i = 0; i < a->n; i++)
-		if (ch_adapters__topic_matches(a->v[i].filter, topic))
-			return (int)i;
+		for (size_t k = 0; k < a->v[i].nfilters; k++)
+			if (adapters__topic_matches(a->v[i].filters[k], topic))
+				return (int)i;
 	return -1;
+}
+
+bool ch_adapters_large(const struct ch_adapters *a, const char *topic)
+{
+	int i = ch_adapters_match(a, topic);
+	size_t bl;
+
+	if (i < 0 || a->v[i].kind != AD_Z2M)
+		return false;
+	bl = strlen(a->v[i].base);
+	return strncmp(topic, a->v[i].base, bl) == 0 && strcmp(topic + bl, "/bridge/devices") == 0;
 }

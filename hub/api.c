@@ -2,7 +2,8 @@
  * api.c - the /v1 API's front door: the route table, who is asking (a
  * session cookie or a bearer token), what they may do (roles, CSRF, origin),
  * sign-in and sign-out with failed-login limits, operator accounts and the
- * audit log.  The alert, subject and silence routes are in api_alerts.c.
+ * audit log.  The alert, subject and silence routes are in api_alerts.c; the
+ * fleet view and reloads in api_fleet.c.
  *
  * Threads: the HTTP server calls in from a thread per connection, so nothing
  * here is shared but the connection pool (a mutex) and the account records
@@ -656,7 +657,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/stream", CH_ROLE_VIEWER, api_stream},
 	{"GET", "/v1/subjects", CH_ROLE_VIEWER, api_subjects_list},
 	{"GET", "/v1/subjects/*", CH_ROLE_VIEWER, api_subject_get},
-	{"GET", "/v1/devices", CH_ROLE_VIEWER, api_devices_list},
+	{"GET", "/v1/devices", CH_ROLE_VIEWER, api_devices_route}, /* ?unmapped=1: api_fleet.c */
 	{"GET", "/v1/silences", CH_ROLE_VIEWER, api_silences_list},
 	{"POST", "/v1/silences", CH_ROLE_OPERATOR, api_silence_add},
 	{"DELETE", "/v1/silences/*", CH_ROLE_OPERATOR, api_silence_lift},
@@ -665,6 +666,7 @@ static const struct route routes[] = {
 	{"POST", "/v1/operators/*/password", CH_ROLE_VIEWER, operator_password}, /* self or admin: checked inside */
 	{"POST", "/v1/operators/*/disable", CH_ROLE_ADMIN, operator_disable},
 	{"GET", "/v1/audit", CH_ROLE_ADMIN, audit_list},
+	{"POST", "/v1/reload", CH_ROLE_ADMIN, api_reload},
 };
 
 /* Does path match pattern?  The '*' segment is copied to arg. */

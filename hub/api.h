@@ -26,6 +26,8 @@
  *   GET    /v1/silences           POST /v1/silences         DELETE /v1/silences/{subject~target}
  *   GET    /v1/operators          POST /v1/operators        POST /v1/operators/{name}/password|disable
  *   GET    /v1/audit?limit=
+ *   GET    /v1/devices?unmapped=1 what fleets send that maps to nothing, missing bridge devices
+ *   POST   /v1/reload             (admin) like SIGHUP, answered when done (api_fleet.c)
  */
 #ifndef CH_API_H
 #define CH_API_H

@@ -77,4 +77,8 @@ void api_silence_add(struct api_req *r, const char *arg);
 void api_silence_lift(struct api_req *r, const char *id);
 void api_stream(struct api_req *r, const char *arg);
 
+/* ---- api_fleet.c ---- */
+void api_devices_route(struct api_req *r, const char *arg);
+void api_reload(struct api_req *r, const char *arg);
+
 #endif

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "template.h"
 #include "adapters.h"
+#include "hass.h"
 #include "jdoc.h"
 
 #include <libgen.h>
@@ -286,7 +287,8 @@ static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
 	static const char *const keys[] = {"host",	   "port",	   "client_id",	"username",
 					   "password_env",  "password_file", "keepalive",	"shared_group",
-					   "tls",	   "adapters",	   "reconnect_min", "reconnect_max"};
+					   "tls",	   "adapters",	   "reconnect_min", "reconnect_max",
+					   "homeassistant"};
 	static const char *const tkeys[] = {"enabled", "cafile", "certfile", "keyfile", "insecure"};
 	json_t *m = json_object_get(root, "mqtt"), *empty = NULL, *tls;
 	long long v;
@@ -356,6 +358,16 @@ static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 		}
 		ch_adapters_free(tmp);
 		cfg->mqtt.adapters = json_incref(ad);
+	}
+	json_t *ha = json_object_get(m, "homeassistant");
+	if (ha) {
+		struct ch_hass_conf hc;
+		char msg[256];
+		if (ch_hass_conf_parse(ha, &hc, msg, sizeof(msg))) {
+			rc = cerr(c, "/mqtt/homeassistant", "%s", msg);
+			goto out;
+		}
+		cfg->mqtt.homeassistant = json_incref(ha);
 	}
 out:
 	json_decref(empty);
@@ -1115,6 +1127,7 @@ void ch_config_free(struct ch_config *cfg)
 	free(cfg->mqtt.tls.certfile);
 	free(cfg->mqtt.tls.keyfile);
 	json_decref(cfg->mqtt.adapters);
+	json_decref(cfg->mqtt.homeassistant);
 	free(cfg->redis.host);
 	free(cfg->redis.password_env);
 	free(cfg->redis.password_file);

@@ -83,7 +83,8 @@ struct ch_config {
 			char *keyfile;
 			bool insecure;
 		} tls;
-		json_t *adapters; /* owned; validated by the adapters module (later issue) */
+		json_t *adapters; /* owned; validated by the adapters module */
+		json_t *homeassistant; /* owned or NULL; validated by hass.c (discovery out) */
 		int64_t reconnect_min_ms;
 		int64_t reconnect_max_ms;
 	} mqtt;

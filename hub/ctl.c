@@ -34,7 +34,7 @@
 
 enum opt {
 	O_URL, O_TOKEN_ENV, O_JSON, O_HELP, O_STATE, O_SEVERITY, O_SUBJECT, O_LIMIT, O_NOTE, O_OUTCOME, O_RULE,
-	O_DEVICE, O_FOR, O_UNTIL, O_REASON, O_ROLE, O_COUNT
+	O_DEVICE, O_FOR, O_UNTIL, O_REASON, O_ROLE, O_UNMAPPED, O_COUNT
 };
 #define GLOBAL ((1u << O_URL) | (1u << O_TOKEN_ENV) | (1u << O_JSON) | (1u << O_HELP))
 #define B(o) (1u << (o))
@@ -48,7 +48,7 @@ static const struct option longopts[] = {
 	{"rule", required_argument, NULL, O_RULE},	 {"device", required_argument, NULL, O_DEVICE},
 	{"for", required_argument, NULL, O_FOR},	 {"until", required_argument, NULL, O_UNTIL},
 	{"reason", required_argument, NULL, O_REASON},	 {"role", required_argument, NULL, O_ROLE},
-	{NULL, 0, NULL, 0}};
+	{"unmapped", no_argument, NULL, O_UNMAPPED},	 {NULL, 0, NULL, 0}};
 
 struct ctx {
 	const char *url, *token_env;
@@ -642,6 +642,67 @@ static int cmd_audit(struct ctx *x)
 	return 0;
 }
 
+/* The devices view: with --unmapped, what the fleets send that maps to nothing and bridge devices the registry lacks. */
+static void print_unmapped(json_t *out)
+{
+	json_t *d, *list = json_object_get(out, "unmapped");
+	size_t i;
+
+	printf("Received but mapped to nothing (%zu):\n", json_array_size(list));
+	json_array_foreach(list, i, d) {
+		char seen[32];
+		age(json_integer_value(json_object_get(d, "last_ms")), seen, sizeof(seen));
+		printf("  %-10s %-24s %-20s x%-6lld %6s ago  \"%s\"  %s; %s%s%s%s%s\n", js(d, "adapter"), js(d, "device"),
+		       js(d, "field"), (long long)json_integer_value(json_object_get(d, "count")), seen, js(d, "sample"),
+		       js(d, "reason"), *js(d, "registered") ? "registry device " : "not in the registry", js(d, "registered"),
+		       *js(d, "model") ? " (" : "", js(d, "model"), *js(d, "model") ? ")" : "");
+	}
+	list = json_object_get(out, "missing");
+	printf("On a bridge, missing from the registry (%zu):\n", json_array_size(list));
+	json_array_foreach(list, i, d) {
+		char *sug = json_dumps(json_object_get(d, "suggest"), JSON_COMPACT);
+		printf("  %-10s %-24s %-20s %s %s\n    suggested registry entry: %s\n", js(d, "adapter"), js(d, "name"),
+		       js(d, "ieee"), js(d, "vendor"), js(d, "model"), sug ? sug : "{}");
+		free(sug);
+	}
+}
+
+static int cmd_devices(struct ctx *x)
+{
+	char q[400], query[300] = "";
+	size_t pos = 0, i;
+	json_t *out, *d;
+
+	query_add(query, sizeof(query), &pos, "subject", x->val[O_SUBJECT]);
+	query_add(query, sizeof(query), &pos, "unmapped", x->val[O_UNMAPPED]);
+	ch_fmt(q, sizeof(q), "/v1/devices%s", query);
+	if (call(x, "GET", q, NULL, &out))
+		return 1;
+	if (x->json)
+		print_json(out);
+	else if (x->val[O_UNMAPPED])
+		print_unmapped(out);
+	else
+		json_array_foreach(json_object_get(out, "devices"), i, d)
+			printf("%-16s %-12s %-10s %s\n", js(d, "id"), js(d, "type"), js(d, "subject"), js(d, "location"));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_reload(struct ctx *x)
+{
+	json_t *out;
+
+	if (call(x, "POST", "/v1/reload", NULL, &out))
+		return 1;
+	if (x->json)
+		print_json(out);
+	else
+		printf("reloaded: %s\n", js(out, "message"));
+	json_decref(out);
+	return 0;
+}
+
 static int cmd_help(struct ctx *x)
 {
 	const struct cmd *c = x->nargs ? find_cmd(x->args[0]) : NULL;
@@ -674,6 +735,12 @@ static const struct cmd cmds[] = {
 	 cmd_subjects},
 	{"subject", "subject ID", "one subject with contacts and each device's battery, last report and state", 0, 1, 1,
 	 cmd_subject},
+	{"devices", "devices [--subject ID] [--unmapped]",
+	 "the registry's devices; --unmapped: what the fleets send that maps to nothing, by device and field, and "
+	 "bridge devices the registry lacks, each with a suggested registry entry",
+	 B(O_SUBJECT) | B(O_UNMAPPED), 0, 0, cmd_devices},
+	{"reload", "reload", "reload configuration, registry, rules, channels and adapters like SIGHUP (admin)", 0, 0, 0,
+	 cmd_reload},
 	{"operator", "operator add NAME --role viewer|operator|admin | operator passwd NAME | operator disable NAME | "
 		     "operator list",
 	 "operator accounts (add and passwd read the password from stdin)", B(O_ROLE), 1, 2, cmd_operator},
@@ -733,6 +800,9 @@ static int parse_command(struct ctx *x, int argc, char **argv)
 			break;
 		case O_HELP:
 			x->help = true;
+			break;
+		case O_UNMAPPED:
+			x->val[c] = "1";
 			break;
 		default:
 			x->val[c] = optarg;

@@ -3,6 +3,8 @@
  */
 #include "ingest.h"
 #include "adapters.h"
+#include "fleet.h"
+#include "hass.h"
 #include "alerts.h"
 #include "backoff.h"
 #include "clock.h"
@@ -350,17 +352,53 @@ static void prepare_event(struct ch_runtime *rt, struct slot *s, const char *pay
 	s->ok = true;
 }
 
+/* The registry's type of a device a bridge names: what a press or a switch means (adapters.h). */
+static const char *registry_type(void *arg, const char *name)
+{
+	const struct ch_device *dev = NULL;
+
+	return ch_registry_find_device(arg, name, &dev) && dev ? dev->type : NULL;
+}
+
+/* A message whose fields were partly unreadable still goes to the dead letters, beside its events. */
+static void bad_values(struct ch_ingest *ig, const struct ch_msg *m, const char *adapter, json_t *unmapped,
+		       size_t *ns)
+{
+	struct slot *s = NULL;
+	size_t i, off = 0;
+	json_t *u;
+
+	json_array_foreach(unmapped, i, u) {
+		if (strcmp(json_string_value(json_object_get(u, "reason")), "bad_value") != 0)
+			continue;
+		if (!s) {
+			if (!(s = next_slot(ig, ns)))
+				return;
+			s->m = m;
+			ch_fmt_append(s->detail, sizeof(s->detail), &off, "%s: bad value for", adapter);
+		}
+		ch_fmt_append(s->detail, sizeof(s->detail), &off, " %s (\"%.32s\")",
+			      json_string_value(json_object_get(u, "field")),
+			      json_string_value(json_object_get(u, "value")));
+	}
+	if (s)
+		reject(s, CH_REJ_BAD_FIELD);
+}
+
 /*
  * A fleet's own format: the adapter turns it into canonical events, each
  * named by the bridge (friendly name, IEEE address) and mapped to the
- * registry's device id, then validated like any canonical event.
+ * registry's device id, then validated like any canonical event.  What maps
+ * to nothing goes to the fleet report (fleet.h), never nowhere.
  */
 static void prepare_adapter(struct ch_ingest *ig, struct ch_runtime *rt, const struct ch_msg *m, size_t *ns)
 {
 	int idx = rt->adapters ? ch_adapters_match(rt->adapters, m->topic) : -1;
+	struct ch_adapter_lookup lk = {registry_type, rt->reg};
 	struct slot *s = next_slot(ig, ns);
 	enum ch_reject why = CH_REJ_NONE;
-	json_t *out, *ev;
+	json_t *out, *unmapped, *bridge = NULL, *ev;
+	const char *adapter;
 	size_t k;
 
 	if (!s)
@@ -371,32 +409,42 @@ static void prepare_adapter(struct ch_ingest *ig, struct ch_runtime *rt, const s
 		reject(s, CH_REJ_TOPIC_MISMATCH);
 		return;
 	}
+	adapter = ch_adapters_name(rt->adapters, (size_t)idx);
 	out = json_array();
-	if (!out || ch_adapters_convert(rt->adapters, idx, m->topic, m->payload, m->len, m->arrival_ms, out, &why,
-					s->detail, sizeof(s->detail))) {
+	unmapped = json_array();
+	struct ch_adapter_out ao = {out, unmapped, &bridge};
+	if (!out || !unmapped ||
+	    ch_adapters_convert(rt->adapters, idx, m->topic, m->payload, m->len, m->arrival_ms, &lk, &ao, &why,
+				s->detail, sizeof(s->detail))) {
 		json_decref(out);
+		json_decref(unmapped);
 		reject(s, why != CH_REJ_NONE ? why : CH_REJ_BAD_FIELD);
 		return;
 	}
-	if (json_array_size(out) == 0) {
-		/* Bridge chatter or an unchanged state: nothing to do, nothing wrong. */
-		(*ns)--;
-		json_decref(out);
-		return;
-	}
+	(*ns)--; /* the slot is taken again by the first event, if any */
+	ch_fleet_note(adapter, unmapped, bridge, &lk, m->arrival_ms);
+	bad_values(ig, m, adapter, unmapped, ns);
+	json_decref(unmapped);
+	json_decref(bridge);
 	json_array_foreach(out, k, ev) {
 		const struct ch_device *dev = NULL;
 		const char *name = json_string_value(json_object_get(ev, "device"));
 
-		if (k > 0 && !(s = next_slot(ig, ns)))
+		if (!(s = next_slot(ig, ns)))
 			break;
 		s->m = m;
 		if (!name || !ch_registry_find_device(rt->reg, name, &dev)) {
+			json_t *one = json_pack("[{s:s, s:s, s:s, s:s, s:b}]", "device", name ? name : "?", "field",
+						json_string_value(json_object_get(ev, "field")), "value", "",
+						"reason", "not_registered", "alone", 0);
+			ch_fleet_note(adapter, one, NULL, &lk, m->arrival_ms);
+			json_decref(one);
 			ch_fmt(s->detail, sizeof(s->detail), "%s: device \"%.96s\" is neither a device id nor an alias in the registry",
-			       ch_adapters_name(rt->adapters, (size_t)idx), name ? name : "?");
+			       adapter, name ? name : "?");
 			reject(s, CH_REJ_UNKNOWN_DEVICE);
 			continue;
 		}
+		json_object_del(ev, "field"); /* the adapter's note for reports, not part of the event */
 		json_object_set_new(ev, "device", json_string(dev->id));
 		s->owned_json = json_dumps(ev, JSON_COMPACT);
 		if (!s->owned_json) {
@@ -936,7 +984,8 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 			if (m->len == strlen(want) && memcmp(m->payload, want, m->len) == 0 &&
 			    !atomic_exchange(&ig->timers_open, true))
 				ch_log(CH_LOG_INFO, "ingest: broker backlog drained; timers run");
-		} else if (m->orig_len > rt->cfg->limits.max_payload) {
+		} else if (m->orig_len > rt->cfg->limits.max_payload &&
+			   (m->orig_len > CH_ADAPTERS_LARGE_MAX || !ch_adapters_large(rt->adapters, m->topic))) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
@@ -1013,8 +1062,11 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 	if (rc == 0) {
 		int64_t done = ch_clock_now_ms();
 		for (size_t i = 0; i < ns; i++) {
-			if (ig->slots[i].ok && ig->slots[i].m)
-				ch_metrics_observe(CH_H_EVENT, done - ig->slots[i].m->arrival_ms);
+			struct slot *s = &ig->slots[i];
+			if (s->ok && s->m)
+				ch_metrics_observe(CH_H_EVENT, done - s->m->arrival_ms);
+			if (s->ok && !s->dup && !s->silence && !s->ack && s->ev.type[0])
+				ch_hass_event(rt->rules, s->subj, &s->ev, s->dev); /* "last activity" */
 		}
 	}
 	if (rc == CH_EAGAIN) {

@@ -15,6 +15,8 @@
 #include "adapters.h"
 #include "config.h"
 #include "dispatch.h"
+#include "fleet.h"
+#include "hass.h"
 #include "ingest.h"
 #include "http.h"
 #include "api.h"
@@ -62,6 +64,7 @@ static struct {
 	char status_topic[256];
 	char **subs; /* topic filters */
 	size_t nsubs;
+	char shared_group[128]; /* a connection setting: fixed at start */
 	char instance[128];
 	char redis_host[256];
 	char redis_prefix[128];
@@ -117,6 +120,7 @@ static void publish_alert(void *arg, const char *sid, const char *doc, size_t le
 	(void)arg;
 	if (ch_fmt(topic, sizeof(topic), "carehub/v1/alerts/%s", sid) == 0)
 		publish_hook(NULL, topic, doc, len, 1, 0);
+	ch_hass_alert(sid); /* Home Assistant's "needs attention" follows */
 }
 
 static void jobs_ready(void *arg)
@@ -151,10 +155,26 @@ static void enqueue(const char *topic, const char *payload, size_t len, size_t o
 	}
 }
 
+/* How much of a message to keep: all of it, or of an oversized one the start (for its dead letter). */
+static size_t keep_len(const char *topic, size_t len)
+{
+	if (len <= g.max_payload)
+		return len;
+	if (len <= CH_ADAPTERS_LARGE_MAX) {
+		/* A bridge's device list (Zigbee2MQTT's bridge/devices) may be larger than any reading. */
+		struct ch_runtime *rt = ch_runtime_acquire();
+		bool large = rt && ch_adapters_large(rt->adapters, topic);
+		ch_runtime_release(rt);
+		if (large)
+			return len;
+	}
+	return len < OVERSIZE_KEEP ? len : OVERSIZE_KEEP;
+}
+
 /* libmosquitto thread: journal, enqueue, return.  Never blocks on Redis. */
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
-	size_t keep = len > g.max_payload ? (len < OVERSIZE_KEEP ? len : OVERSIZE_KEEP) : len;
+	size_t keep = keep_len(topic, len);
 	int64_t now = ch_clock_now_ms();
 	uint64_t seq = 0;
 
@@ -621,20 +641,83 @@ static int check_only(void)
 	return 0;
 }
 
+/*
+ * The topic filters to subscribe: canonical events, silences, acks, every
+ * adapter's filters (shared between hubs when configured; a retained bridge
+ * document on its own unshared filter, since brokers give retained messages to
+ * no $share subscriber) and this hub's own sync topic.  Replaces g.subs.
+ */
+static int build_subscriptions(const struct ch_runtime *rt)
+{
+	size_t na = ch_adapters_nsubs(rt->adapters), n = 0;
+	char **subs = calloc(na + 5, sizeof(*subs));
+	bool oom = !subs;
+
+	for (size_t i = 0; subs && i < 3 + na; i++) {
+		bool shared = true;
+		const char *filter = i == 0   ? CH_TOPIC_EVENTS "+"
+				     : i == 1 ? CH_TOPIC_SILENCES
+				     : i == 2 ? CH_TOPIC_ACKS
+						: ch_adapters_sub(rt->adapters, i - 3, &shared);
+		char buf[512];
+		if (!shared && !g.shared_group[0])
+			continue; /* the adapter's "<base>/#" covers it */
+		if (shared && g.shared_group[0])
+			ch_fmt(buf, sizeof(buf), "$share/%s/%s", g.shared_group, filter);
+		else
+			ch_strlcpy(buf, filter, sizeof(buf));
+		if (!(subs[n++] = ch_strdup(buf)))
+			oom = true;
+	}
+	if (subs && !(subs[n++] = ch_strdup(g.sync_topic))) /* never shared: it is this hub's own */
+		oom = true;
+	if (oom) {
+		for (size_t i = 0; subs && i < n; i++)
+			free(subs[i]);
+		free(subs);
+		return CH_ENOMEM;
+	}
+	for (size_t i = 0; g.subs && i < g.nsubs; i++)
+		free(g.subs[i]);
+	free(g.subs);
+	g.subs = subs;
+	g.nsubs = n;
+	return 0;
+}
+
+/*
+ * SIGHUP (POST /v1/reload raises one): a whole new runtime, or none.  Adapters
+ * change live: the runtime swap is atomic, then new topic filters are
+ * subscribed before old ones go, so an event arriving meanwhile is converted by
+ * the old set or the new one, never by neither.
+ */
 static void reload(struct ch_store *st)
 {
-	struct ch_runtime *rt;
+	struct ch_runtime *rt, *old;
+	struct ch_mqtt *mq = atomic_load(&g.mqtt);
 	char err[1024];
 
 	ch_log(CH_LOG_INFO, "SIGHUP: reloading %s", g.config_path);
 	if (load_runtime(st, &rt, err, sizeof(err))) {
 		ch_log(CH_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
+		ch_runtime_reload_done(false, err);
 		return;
 	}
 	ch_log_set_level_name(rt->cfg->log.level);
+	old = ch_runtime_acquire();
+	if (old)
+		ch_adapters_inherit(rt->adapters, old->adapters);
+	ch_runtime_release(old);
+	ch_fmt(err, sizeof(err), "%zu rules, %zu subjects, %zu channels, %zu adapters", rt->rules->n,
+	       ch_registry_count(rt->reg), rt->nchannels, ch_adapters_count(rt->adapters));
+	/* The subscriptions follow the runtime, never lead it: a new filter's first message
+	 * (a retained one comes at once) must find its adapter. */
+	bool subs_ok = build_subscriptions(rt) == 0;
 	ch_runtime_publish(rt);
-	ch_log(CH_LOG_INFO, "reloaded: %zu rules, %zu subjects, %zu channels (connection settings apply at restart)",
-	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
+	if (!subs_ok || (mq && ch_mqtt_set_subscriptions(mq, (const char *const *)g.subs, g.nsubs)))
+		ch_log(CH_LOG_ERROR, "reload: out of memory changing the subscriptions; they apply at restart");
+	ch_log(CH_LOG_INFO, "reloaded: %s (connection settings apply at restart)", err);
+	ch_runtime_reload_done(true, err);
 }
 
 /*
@@ -793,23 +876,13 @@ int main(int argc, char **argv)
 	ch_strlcpy(g.instance, rt->cfg->instance, sizeof(g.instance));
 	ch_fmt(g.actor, sizeof(g.actor), "carehubd/%s", g.instance);
 	ch_fmt(g.status_topic, sizeof(g.status_topic), "carehub/v1/status/%s", g.instance);
-	/* Canonical events and every adapter's topics, shared between hubs when configured. */
 	ch_fmt(g.sync_topic, sizeof(g.sync_topic), "%s%s", CH_TOPIC_SYNC, g.instance);
-	g.nsubs = 4 + ch_adapters_count(rt->adapters);
-	g.subs = calloc(g.nsubs, sizeof(*g.subs));
-	if (g.subs)
-		g.subs[g.nsubs - 1] = ch_strdup(g.sync_topic); /* never shared: it is this hub's own */
-	for (size_t i = 0; g.subs && i + 1 < g.nsubs; i++) {
-		const char *filter = i == 0   ? CH_TOPIC_EVENTS "+"
-				     : i == 1 ? CH_TOPIC_SILENCES
-				     : i == 2 ? CH_TOPIC_ACKS
-						: ch_adapters_filter(rt->adapters, i - 3);
-		char buf[512];
-		if (rt->cfg->mqtt.shared_group)
-			ch_fmt(buf, sizeof(buf), "$share/%s/%s", rt->cfg->mqtt.shared_group, filter);
-		else
-			ch_strlcpy(buf, filter, sizeof(buf));
-		g.subs[i] = ch_strdup(buf);
+	if (rt->cfg->mqtt.shared_group)
+		ch_strlcpy(g.shared_group, rt->cfg->mqtt.shared_group, sizeof(g.shared_group));
+	if (build_subscriptions(rt)) {
+		ch_log(CH_LOG_ERROR, "out of memory");
+		ch_runtime_free(rt);
+		return 1;
 	}
 	g.max_payload = rt->cfg->limits.max_payload;
 	store_opts(rt->cfg, sec.redis, &so);
@@ -838,6 +911,15 @@ int main(int argc, char **argv)
 
 	if (ch_queue_new((size_t)rt->cfg->limits.queue_capacity, 1024, &g.queue)) {
 		ch_log(CH_LOG_ERROR, "out of memory");
+		return 1;
+	}
+	if ((rc = ch_fleet_start(&so, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "fleet: %s", err);
+		return 1;
+	}
+	struct ch_hass_opts hopts = {.store = &so, .publish = publish_hook, .availability = g.status_topic};
+	if ((rc = ch_hass_start(&hopts, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "homeassistant: %s", err);
 		return 1;
 	}
 	struct ch_dispatch_opts dopts = {.store = &so, .consumer = g.instance, .actor = g.actor};
@@ -949,6 +1031,8 @@ shutdown:
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);
 	ch_ingest_stop(ig, DRAIN_MS);
+	ch_fleet_stop();
+	ch_hass_stop();
 	ch_dispatch_stop(g.dispatch, DRAIN_MS / 2);
 	g.dispatch = NULL;
 	atomic_store(&g.mqtt, NULL);

@@ -29,6 +29,9 @@ static const struct {
 	[CH_MF_SENDS] = {"carehub_sends_total", "Notification attempts by channel and result.", "channel", "result"},
 	[CH_MF_CALLBACKS] = {"carehub_callbacks_total", "Provider callbacks by channel and outcome.", "channel",
 			     "outcome"},
+	[CH_MF_UNMAPPED] = {"carehub_adapter_unmapped_total",
+			    "Fields and devices an adapter received and mapped to nothing, by adapter and field.",
+			    "adapter", "field"},
 };
 
 /* Upper bounds in ms: 5 ms (an event applied) to 5 min (a slow provider, a late step). */

@@ -19,6 +19,7 @@ enum ch_metric_family {
 	CH_MF_ALERTS,    /* carehub_alerts_total{rule,state}: alert transitions (opened, resolved...) */
 	CH_MF_SENDS,     /* carehub_sends_total{channel,result}: ok, retry, failed */
 	CH_MF_CALLBACKS, /* carehub_callbacks_total{channel,outcome}: delivered, no_answer... refused */
+	CH_MF_UNMAPPED,  /* carehub_adapter_unmapped_total{adapter,field}: received, mapped to nothing */
 	CH_MF_COUNT
 };
 

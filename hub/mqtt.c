@@ -20,7 +20,11 @@ struct ch_mqtt {
 	struct mosquitto *mosq;
 	struct ch_mqtt_opts o;
 	char *host, *client_id, *status_topic;
+	pthread_mutex_t subs_mu; /* subs, nsubs and gone: changed live by a reload */
 	char **subs;
+	size_t nsubs;
+	char **gone;             /* filters dropped while disconnected: unsubscribed at the next connect */
+	size_t ngone;
 	pthread_t thread;
 	atomic_bool running;
 	atomic_bool paused;
@@ -44,11 +48,19 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags, con
 	atomic_store(&m->connected, true);
 	ch_log(CH_LOG_INFO, "mqtt: connected to %s:%d as %s (session %s)", m->host, m->o.port, m->client_id,
 	       (flags & 1) ? "resumed" : "new");
-	for (size_t i = 0; i < m->o.nsubscriptions; i++) {
+	pthread_mutex_lock(&m->subs_mu);
+	for (size_t i = 0; i < m->nsubs; i++) {
 		int src = mosquitto_subscribe(mosq, NULL, m->subs[i], 1);
 		if (src != MOSQ_ERR_SUCCESS)
 			ch_log(CH_LOG_ERROR, "mqtt: subscribe %s: %s", m->subs[i], mosquitto_strerror(src));
 	}
+	/* The persistent session still holds what a reload dropped while we were away. */
+	for (size_t i = 0; i < m->ngone; i++) {
+		mosquitto_unsubscribe(mosq, NULL, m->gone[i]);
+		free(m->gone[i]);
+	}
+	m->ngone = 0;
+	pthread_mutex_unlock(&m->subs_mu);
 	mosquitto_publish(mosq, NULL, m->status_topic, 6, "online", 1, true);
 	if (m->o.on_connect)
 		m->o.on_connect(m->o.arg, m, (flags & 1) != 0);
@@ -169,11 +181,13 @@ int ch_mqtt_start(const struct ch_mqtt_opts *o, struct ch_mqtt **out, char *err,
 	m->host = dup_or_die(o->host, &oom);
 	m->client_id = dup_or_die(o->client_id, &oom);
 	m->status_topic = dup_or_die(o->status_topic, &oom);
+	pthread_mutex_init(&m->subs_mu, NULL);
 	m->subs = calloc(o->nsubscriptions + 1, sizeof(*m->subs));
 	if (!m->subs)
 		oom = true;
 	for (size_t i = 0; m->subs && i < o->nsubscriptions; i++)
 		m->subs[i] = dup_or_die(o->subscriptions[i], &oom);
+	m->nsubs = o->nsubscriptions;
 	m->rnd = (uint64_t)ch_clock_mono_ms() ^ (uint64_t)(uintptr_t)m;
 	if (oom)
 		goto nomem;
@@ -242,9 +256,13 @@ void ch_mqtt_stop(struct ch_mqtt *m)
 		}
 		mosquitto_destroy(m->mosq);
 	}
-	for (size_t i = 0; m->subs && i < m->o.nsubscriptions; i++)
+	for (size_t i = 0; m->subs && i < m->nsubs; i++)
 		free(m->subs[i]);
 	free(m->subs);
+	for (size_t i = 0; i < m->ngone; i++)
+		free(m->gone[i]);
+	free(m->gone);
+	pthread_mutex_destroy(&m->subs_mu);
 	free(m->host);
 	free(m->client_id);
 	free(m->status_topic);
@@ -265,6 +283,68 @@ int ch_mqtt_publish(struct ch_mqtt *m, const char *topic, const void *payload, s
 		return CH_EAGAIN;
 	ch_log_rl("mqtt-publish", 10000, CH_LOG_WARN, "mqtt: publish to %s: %s", topic, mosquitto_strerror(rc));
 	return CH_EIO;
+}
+
+static bool in_list(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+int ch_mqtt_set_subscriptions(struct ch_mqtt *m, const char *const *subs, size_t n)
+{
+	char **next = calloc(n + 1, sizeof(*next)), **gone;
+	size_t ngone = 0;
+	bool oom = false;
+
+	for (size_t i = 0; next && i < n; i++)
+		next[i] = dup_or_die(subs[i], &oom);
+	gone = calloc(m->nsubs + m->ngone + 1, sizeof(*gone));
+	if (!next || !gone || oom) {
+		for (size_t i = 0; next && i < n; i++)
+			free(next[i]);
+		free(next);
+		free(gone);
+		return CH_ENOMEM;
+	}
+	pthread_mutex_lock(&m->subs_mu);
+	/* New filters first: for a moment both are subscribed, so nothing falls between them. */
+	for (size_t i = 0; i < n; i++) {
+		if (in_list(m->subs, m->nsubs, next[i]))
+			continue;
+		int rc = atomic_load(&m->connected) ? mosquitto_subscribe(m->mosq, NULL, next[i], 1) : MOSQ_ERR_NO_CONN;
+		ch_log(rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN ? CH_LOG_INFO : CH_LOG_ERROR,
+		       "mqtt: subscribe %s%s%s", next[i],
+		       rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN ? "" : ": ",
+		       rc == MOSQ_ERR_SUCCESS ? "" : rc == MOSQ_ERR_NO_CONN ? " (at the next connect)" : mosquitto_strerror(rc));
+	}
+	for (size_t i = 0; i < m->ngone; i++)
+		if (!in_list(next, n, m->gone[i]))
+			gone[ngone++] = m->gone[i];
+		else
+			free(m->gone[i]);
+	for (size_t i = 0; i < m->nsubs; i++) {
+		if (in_list(next, n, m->subs[i])) {
+			free(m->subs[i]);
+			continue;
+		}
+		if (atomic_load(&m->connected) && mosquitto_unsubscribe(m->mosq, NULL, m->subs[i]) == MOSQ_ERR_SUCCESS) {
+			ch_log(CH_LOG_INFO, "mqtt: unsubscribe %s", m->subs[i]);
+			free(m->subs[i]);
+		} else {
+			gone[ngone++] = m->subs[i];
+		}
+	}
+	free(m->subs);
+	free(m->gone);
+	m->subs = next;
+	m->nsubs = n;
+	m->gone = gone;
+	m->ngone = ngone;
+	pthread_mutex_unlock(&m->subs_mu);
+	return 0;
 }
 
 bool ch_mqtt_connected(struct ch_mqtt *m)

@@ -59,6 +59,15 @@ void ch_mqtt_stop(struct ch_mqtt *m);
 int ch_mqtt_publish(struct ch_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
 		    bool retain);
 
+/*
+ * Replaces the topic filters (copied) without a reconnect: new ones are
+ * subscribed before dropped ones are unsubscribed, so a message on a filter
+ * kept or moved is never missed; while disconnected, the change waits for the
+ * next connect (the broker's persistent session still holds the old ones
+ * until then).  Any thread.
+ */
+int ch_mqtt_set_subscriptions(struct ch_mqtt *m, const char *const *subs, size_t n);
+
 bool ch_mqtt_connected(struct ch_mqtt *m);
 uint64_t ch_mqtt_received(struct ch_mqtt *m);
 

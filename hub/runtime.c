@@ -82,3 +82,33 @@ struct ch_channel *ch_runtime_channel(const struct ch_runtime *rt, const char *n
 	}
 	return NULL;
 }
+
+static struct {
+	pthread_mutex_t mu;
+	uint64_t count;
+	bool ok;
+	char msg[1024];
+} reloads = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void ch_runtime_reload_done(bool ok, const char *msg)
+{
+	pthread_mutex_lock(&reloads.mu);
+	reloads.count++;
+	reloads.ok = ok;
+	ch_strlcpy(reloads.msg, msg ? msg : "", sizeof(reloads.msg));
+	pthread_mutex_unlock(&reloads.mu);
+}
+
+uint64_t ch_runtime_reload_status(bool *ok, char *msg, size_t len)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&reloads.mu);
+	n = reloads.count;
+	if (ok)
+		*ok = reloads.ok;
+	if (msg && len)
+		ch_strlcpy(msg, reloads.msg, len);
+	pthread_mutex_unlock(&reloads.mu);
+	return n;
+}

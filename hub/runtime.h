@@ -45,6 +45,14 @@ struct ch_channel *ch_runtime_channel(const struct ch_runtime *rt, const char *n
 /* The IANA zone a subject's local times are in: its own, else the config's. */
 const char *ch_runtime_zone(const struct ch_runtime *rt, const struct ch_subject *subj);
 
+/*
+ * Reloads (SIGHUP, or POST /v1/reload, which raises one): the daemon records
+ * each outcome; the API waits for the count to move and reports it.  Returns
+ * how many reloads have finished; *ok and msg (may be NULL) describe the last.
+ */
+void ch_runtime_reload_done(bool ok, const char *msg);
+uint64_t ch_runtime_reload_status(bool *ok, char *msg, size_t len);
+
 /* ---- counters (Prometheus names in http.c) ----
  * Only what no labelled family counts: alerts by state, sends by result and
  * callbacks by outcome are carehub_alerts_total, carehub_sends_total and

@@ -21,6 +21,8 @@
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
  *   Pregistry:subjects                 hash subject id -> subject record (JSON)
+ *   Pfleet:unmapped, Pfleet:unmapped:n, Pfleet:bridge   what the fleets send that maps to
+ *                                      nothing, and the bridges' device lists (store_fleet.c)
  *   Pchanges                           capped stream of alert changes {alert, kind, doc}: the
  *                                      live feed (GET /v1/stream), written by the scripts
  *   Paudit                             capped stream of what signed-in accounts did
@@ -293,6 +295,26 @@ int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *fie
 int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
 			    size_t errlen);
 
+/* ---- fleets (store_fleet.c) ---- */
+
+/* One unmapped (adapter, device, field): key is the JSON array of the three, doc its last sighting. */
+struct ch_fleet_rec {
+	const char *key;
+	const char *doc;
+	long long count; /* sightings since the last record */
+};
+
+/* Adds the sightings and stores the bridges' device lists (name -> JSON text), one round trip. */
+int ch_store_fleet_record(struct ch_store *st, const struct ch_fleet_rec *recs, size_t n,
+			  const char *const *bridge_names, const char *const *bridge_docs, size_t nb,
+			  char *err, size_t errlen);
+/* Everything recorded: last sightings and counts by key, device lists by adapter (new objects). */
+int ch_store_fleet_read(struct ch_store *st, json_t **unmapped, json_t **counts, json_t **bridges,
+			char *err, size_t errlen);
+
+/* A small hash under the prefix (e.g. "ha:activity") as a new object field -> string; and HSET of one. */
+int ch_store_hash_read(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen);
+int ch_store_hash_write(struct ch_store *st, const char *name, json_t *fields, char *err, size_t errlen);
 /* ---- accounts (store_accounts.c) ---- */
 
 /* An operator's record (JSON object), or CH_ENOTFOUND.  New reference in *out. */

@@ -6,8 +6,13 @@
  * Input: an optional first line is the topic (after AD_PREFIX), the rest is the
  * payload.  Each input gets a fresh adapter set (runs stay reproducible) and is
  * converted twice, so the only-changes memory is exercised on its "same value"
- * path too.  Invariants: a rejection names a reason and appends nothing; every
- * event is an object with string "device" and "type".
+ * path too.  The registry lookup answers a type chosen by the name's first
+ * byte, so the type-dependent paths (an sos button's press, a switch on a
+ * door) are reached too.  Invariants: a rejection names a reason and appends
+ * nothing (no event, no unmapped field, no bridge list); every event is an
+ * object with string "device", "type" and "field"; every unmapped entry has
+ * string "device", "field", "value", "reason" and a boolean "alone"; a bridge
+ * list is an array of objects each with a "suggest" object.
  */
 #include "adapters.h"
 
@@ -16,27 +21,52 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char *lookup_type(void *arg, const char *name)
+{
+	static const char *const types[] = {NULL, "sos", "door", "motion", "smoke", "water_leak", "bed"};
+
+	(void)arg;
+	return types[(unsigned char)name[0] % (sizeof(types) / sizeof(types[0]))];
+}
+
 static void check(struct ch_adapters *a, int idx, const char *topic, const char *payload, size_t len)
 {
-	json_t *out = json_array();
+	struct ch_adapter_lookup lk = {lookup_type, NULL};
+	json_t *out = json_array(), *unmapped = json_array(), *bridge = NULL;
+	struct ch_adapter_out ao = {out, unmapped, &bridge};
 	enum ch_reject why = CH_REJ_COUNT;
 	char err[256];
 	size_t i;
 	json_t *ev;
 
-	if (!out)
+	if (!out || !unmapped)
 		abort();
-	if (ch_adapters_convert(a, idx, topic, payload, len, 1795824900000LL, out, &why, err, sizeof(err)) != 0) {
-		if (why == CH_REJ_NONE || why >= CH_REJ_COUNT || !err[0] || json_array_size(out))
+	if (ch_adapters_convert(a, idx, topic, payload, len, 1795824900000LL, &lk, &ao, &why, err, sizeof(err)) != 0) {
+		if (why == CH_REJ_NONE || why >= CH_REJ_COUNT || !err[0] || json_array_size(out) ||
+		    json_array_size(unmapped) || bridge)
 			abort();
 	} else if (why != CH_REJ_NONE) {
 		abort();
 	}
 	json_array_foreach(out, i, ev) {
 		if (!json_is_object(ev) || !json_is_string(json_object_get(ev, "device")) ||
-		    !json_is_string(json_object_get(ev, "type")))
+		    !json_is_string(json_object_get(ev, "type")) || !json_is_string(json_object_get(ev, "field")))
 			abort();
 	}
+	json_array_foreach(unmapped, i, ev) {
+		if (!json_is_string(json_object_get(ev, "device")) || !json_is_string(json_object_get(ev, "field")) ||
+		    !json_is_string(json_object_get(ev, "value")) || !json_is_string(json_object_get(ev, "reason")) ||
+		    !json_is_boolean(json_object_get(ev, "alone")))
+			abort();
+	}
+	if (bridge && !json_is_array(bridge))
+		abort();
+	json_array_foreach(bridge, i, ev) {
+		if (!json_is_object(json_object_get(ev, "suggest")) || !json_is_string(json_object_get(ev, "name")))
+			abort();
+	}
+	json_decref(bridge);
+	json_decref(unmapped);
 	json_decref(out);
 }
 
