@@ -146,7 +146,7 @@ static void kill9_between_steps_neither_skips_nor_repeats(void **state)
 	 * promise: at least once, deduplicated by the idempotency key); never under another one. */
 	for (size_t i = 0; i < json_array_size(s); i++) {
 		json_t *n = json_array_get(s, i);
-		const char *key = json_string_value(json_object_get(n, "key"));
+		const char *key = json_string_value(json_object_get(n, "id")); /* the idempotency key */
 		assert_non_null(key);
 		if (json_object_get(keys, key))
 			continue;
