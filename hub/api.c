@@ -12,7 +12,9 @@
 #include "control.h"
 #include "ingest.h"
 #include "log.h"
+#include "report.h"
 #include "runtime.h"
+#include "tz.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -218,6 +220,49 @@ static void list_devices(const struct ch_runtime *rt, int *status, char **reply)
 	reply_json(status, reply, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "devices", arr));
 }
 
+/* GET /v1/subjects/{id}/report?weeks=N: the trend report (report.h), each week against her own norm. */
+static void subject_report(struct ch_api *api, const struct ch_runtime *rt, const char *path,
+			   const struct ch_http_incoming *rq, int *status, char **reply)
+{
+	const char *w = rq->query(rq, "weeks");
+	const struct ch_subject *s = NULL;
+	const struct ch_tz *tz = NULL;
+	struct ch_trend_hist *h;
+	struct ch_trend_report *r;
+	char sid[CH_DEVICE_MAX], err[256];
+	size_t n = strlen(path) - strlen("/report");
+	long weeks = CH_REPORT_DEFAULT_WEEKS;
+	int64_t now = ch_clock_now_ms();
+
+	if (n < sizeof(sid)) {
+		memcpy(sid, path, n);
+		sid[n] = '\0';
+		s = ch_registry_subject(rt->reg, sid);
+	}
+	if (!s) {
+		reply_error(status, reply, 404, "no such subject");
+		return;
+	}
+	if (w && ch_parse_long(w, 1, CH_TREND_MAX_WEEKS, &weeks)) {
+		reply_error(status, reply, 400, "weeks must be 1..8");
+		return;
+	}
+	if (ch_tz_get(ch_runtime_zone(rt, s), &tz, err, sizeof(err)))
+		tz = NULL; /* UTC */
+	h = malloc(sizeof(*h));
+	r = malloc(sizeof(*r));
+	if (!h || !r)
+		reply_error(status, reply, 500, "out of memory");
+	else if (ch_report_load(api->store, s, tz, now, (int)weeks, h, r, err, sizeof(err)) == 0)
+		reply_json(status, reply, 200, ch_report_json(s, tz, now, h, r));
+	else {
+		ch_log_rl("api-store", 10000, CH_LOG_WARN, "api: %s", err);
+		reply_error(status, reply, 503, "Redis is not reachable");
+	}
+	free(h);
+	free(r);
+}
+
 /* ---------------------------------------------------------------- silences */
 
 static void silences(struct ch_api *api, const struct ch_runtime *rt, const struct ch_http_incoming *rq, int *status,
@@ -301,6 +346,11 @@ void ch_api_handle(void *arg, const struct ch_http_incoming *rq, int *status, ch
 		}
 	} else if (strcmp(p, "/v1/subjects") == 0 && get) {
 		list_subjects(rt, status, reply);
+	} else if (strncmp(p, "/v1/subjects/", 13) == 0 && strlen(p) > 20 && strcmp(p + strlen(p) - 7, "/report") == 0) {
+		if (get)
+			subject_report(api, rt, p + 13, rq, status, reply);
+		else
+			reply_error(status, reply, 405, "use GET");
 	} else if (strncmp(p, "/v1/subjects/", 13) == 0 && get) {
 		const struct ch_subject *s = ch_registry_subject(rt->reg, p + 13);
 		if (s)

@@ -20,6 +20,7 @@
  *   POST /v1/alerts/{id}/ack          {"by":NAME,"note":TEXT}
  *   POST /v1/alerts/{id}/resolve      {"by":NAME,"outcome":CODE,"note":TEXT}
  *   GET  /v1/subjects, /v1/subjects/{id}
+ *   GET  /v1/subjects/{id}/report?weeks=N  the trend report (report.h), 1..8 weeks (4)
  *   GET  /v1/devices                  {"devices":[{"id","type","location","subject"}]}
  *   GET  /v1/silences?subject=ID      {"silences":{...}}
  *   POST /v1/silences                 the carehub/v1/silences shape

@@ -17,6 +17,8 @@
  *   carehubctl resolve ID --by NAME --outcome CODE [--note TEXT]
  *   carehubctl silence --subject ID [--rule R | --device D] --for DURATION --reason TEXT --by NAME
  *   carehubctl subjects [--json]
+ *   carehubctl report --subject ID [--weeks N] [--lang zh] [--json]
+ *   carehubctl report --subject ID --file EVENTS -g REGISTRY [--weeks N] [--at TIME] [--lang zh] [--json]
  *
  * are the HTTP API (api.h) on the command line: --url (default $CAREHUB_URL,
  * else http://127.0.0.1:8370), the bearer token from $CAREHUB_API_TOKEN (or
@@ -29,6 +31,7 @@
 #include "engine.h"
 #include "event.h"
 #include "registry.h"
+#include "report.h"
 #include "rules.h"
 #include "tz.h"
 
@@ -92,6 +95,10 @@ static void usage(FILE *f)
 		   "       carehubctl resolve ID --by NAME --outcome CODE [--note TEXT]\n"
 		   "       carehubctl silence --subject ID [--rule R | --device D] --for DURATION --reason TEXT --by NAME\n"
 		   "       carehubctl subjects [--json]\n"
+		   "       carehubctl report --subject ID [--weeks N] [--lang zh] [--json]\n"
+		   "       carehubctl report --subject ID --file EVENTS -g REGISTRY [--weeks N] [--at TIME] [--lang zh] [--json]\n"
+		   "  report: each week against the person's own norm, with flags; with --file, computed over a\n"
+		   "  recorded file of events (as backtest reads them) instead of the hub's aggregates\n"
 		   "  The hub's HTTP API: --url URL ($CAREHUB_URL, else http://127.0.0.1:8370), the token\n"
 		   "  from $CAREHUB_API_TOKEN or the variable --token-env NAME names.\n");
 }
@@ -700,6 +707,99 @@ static int api_cmd(int argc, char **argv)
 	return 0;
 }
 
+/* carehubctl report: from the hub (the API), or over a recorded file with --file. */
+static int report_cmd(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"url", required_argument, NULL, 'u'},	   {"token-env", required_argument, NULL, 't'},
+		{"subject", required_argument, NULL, 'S'}, {"weeks", required_argument, NULL, 'w'},
+		{"file", required_argument, NULL, 'f'},	   {"registry", required_argument, NULL, 'g'},
+		{"at", required_argument, NULL, 'a'},	   {"lang", required_argument, NULL, 'l'},
+		{"json", no_argument, NULL, 'j'},	   {NULL, 0, NULL, 0}};
+	const char *env_url = getenv("CAREHUB_URL"), *file = NULL, *reg_path = NULL, *at = NULL, *lang = "en";
+	struct api_opts o = {.url = env_url && *env_url ? env_url : "http://127.0.0.1:8370", .token_env = "CAREHUB_API_TOKEN"};
+	long weeks = CH_REPORT_DEFAULT_WEEKS;
+	json_t *out = NULL;
+	char err[1024];
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "g:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u': o.url = optarg; break;
+		case 't': o.token_env = optarg; break;
+		case 'S': o.subject = optarg; break;
+		case 'w':
+			if (ch_parse_long(optarg, 1, CH_TREND_MAX_WEEKS, &weeks)) {
+				fprintf(stderr, "carehubctl report: --weeks is 1..8\n");
+				return 2;
+			}
+			break;
+		case 'f': file = optarg; break;
+		case 'g': reg_path = optarg; break;
+		case 'a': at = optarg; break;
+		case 'l': lang = optarg; break;
+		case 'j': o.json = true; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || !o.subject || (file && !reg_path) || (at && !file)) {
+		usage(stderr);
+		return 2;
+	}
+	if (file) {
+		struct ch_registry *reg = NULL;
+		struct ch_trend_hist h;
+		struct ch_trend_report r;
+		const struct ch_subject *s;
+		const struct ch_tz *tz = NULL;
+		int64_t at_ms = 0, end = 0;
+		size_t events, skipped;
+		if (at && ch_event_parse_rfc3339(at, &at_ms)) {
+			fprintf(stderr, "carehubctl report: --at is RFC 3339, e.g. 2026-11-29T00:00:00+08:00\n");
+			return 2;
+		}
+		if (ch_registry_load(reg_path, &reg, err, sizeof(err)) || !(s = ch_registry_subject(reg, o.subject))) {
+			fprintf(stderr, "carehubctl report: %s\n", reg ? "no such subject in the registry" : err);
+			ch_registry_free(reg);
+			return 2;
+		}
+		if (ch_tz_get(s->timezone, &tz, err, sizeof(err)))
+			tz = NULL;
+		if (ch_report_from_file(file, s, reg, at_ms, (int)weeks, &h, &r, &end, &events, &skipped, err, sizeof(err))) {
+			fprintf(stderr, "carehubctl report: %s\n", err);
+			rc = 1;
+		} else {
+			if (skipped)
+				fprintf(stderr, "carehubctl report: %zu lines skipped (not events of this registry)\n", skipped);
+			out = ch_report_json(s, tz, end, &h, &r);
+		}
+		ch_registry_free(reg);
+		ch_tz_cache_clear();
+	} else {
+		char path[512], *q = curl_easy_escape(NULL, o.subject, 0);
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		ch_fmt(path, sizeof(path), "/v1/subjects/%s/report?weeks=%ld", q ? q : "", weeks);
+		curl_free(q);
+		long status = api_call(&o, path, NULL, &out, err, sizeof(err));
+		curl_global_cleanup();
+		if (status != 200) {
+			fprintf(stderr, "carehubctl report: %s\n", err);
+			json_decref(out);
+			return 1;
+		}
+	}
+	if (out && o.json) {
+		char *dump = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", dump ? dump : "{}");
+		free(dump);
+	} else if (out) {
+		ch_report_print(stdout, out, lang);
+	}
+	json_decref(out);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -708,6 +808,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "backtest") == 0)
 		return backtest(argc - 1, argv + 1);
+	if (strcmp(argv[1], "report") == 0)
+		return report_cmd(argc - 1, argv + 1);
 	static const char *const api_cmds[] = {"alerts", "alert", "ack", "resolve", "silence", "subjects"};
 	for (size_t i = 0; i < CH_ARRAY_LEN(api_cmds); i++) {
 		if (strcmp(argv[1], api_cmds[i]) == 0)

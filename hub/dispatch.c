@@ -7,10 +7,12 @@
 #include "dispatch.h"
 #include "alerts.h"
 #include "backoff.h"
+#include "checkin.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "store_care.h"
 #include "tz.h"
 
 #include <curl/curl.h>
@@ -38,6 +40,7 @@ struct task {
 	bool rate_said;  /* logged that it waits for one */
 	bool limited;    /* no room, and the policy says fall back rather than wait */
 	bool begun;      /* "sending" is recorded in Redis */
+	bool checkin;    /* a scheduled check-in call (checkin.h): no alert behind it */
 	struct ch_runtime *rt;
 	struct ch_channel *ch;
 	const struct ch_channel_conf *conf;
@@ -171,7 +174,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
-	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
+	/* A check-in call has no alert timeline: the schedule in Redis and the log say what became of it. */
+	tl = t->checkin ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
@@ -199,7 +203,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
 	/* Time to first notification: a re-notification of step 0 comes later on purpose. */
-	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify"))
+	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify") &&
+	    !t->checkin)
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
@@ -389,6 +394,44 @@ static void http_done(struct ch_dispatch *d, CURLMsg *msg)
 
 /* ---------------------------------------------------------------- attempts */
 
+/*
+ * A check-in call: the notification stands on the job itself (a small
+ * document in place of an alert, the "checkin" script), and "resolved" when
+ * its slot has moved on (answered on a first call, skipped), so it is not
+ * made.
+ */
+static int prepare_checkin(struct ch_dispatch *d, struct task *t, char *why, size_t whylen)
+{
+	const struct ch_subject *subj = ch_registry_subject(t->rt->reg, t->sid);
+	json_t *ci = json_object_get(t->job, "checkin");
+	const char *slot = json_string_value(json_object_get(ci, "slot"));
+	int try_no = (int)json_integer_value(json_object_get(ci, "try"));
+	const struct ch_contact *ct = subj ? ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid"))) : NULL;
+	struct ch_checkin_state st;
+	char at[40], open[CH_ID_MAX], err[256];
+	int64_t due = json_integer_value(json_object_get(ci, "due_ms"));
+	bool current;
+	int rc;
+
+	if (!subj || !slot) {
+		ch_fmt(why, whylen, "check-in of %s: no such subject any more", t->sid);
+		return CH_ENOTFOUND;
+	}
+	if ((rc = ch_store_checkin_get(d->store, t->sid, &st, open, sizeof(open), err, sizeof(err)))) {
+		ch_strlcpy(why, err, whylen);
+		return rc == CH_EAGAIN ? rc : CH_EPROTO;
+	}
+	current = strcmp(st.slot, slot) == 0 && st.phase == CH_CI_CALLING && st.tries == try_no;
+	ch_clock_format(due, at, sizeof(at));
+	json_decref(t->alert);
+	t->alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", t->key, "rule", "check_in", "severity",
+			     "info", "state", current ? "open" : "resolved", "subject", t->sid, "opened_at", at,
+			     "opened_at_ms", (json_int_t)due, "summary", "scheduled check-in call");
+	ch_checkin_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, subj, t->channel,
+			  t->conf->plugin, t->text, sizeof(t->text));
+	return t->alert ? 0 : CH_ENOMEM;
+}
+
 static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why, size_t whylen)
 {
 	const struct ch_subject *subj = ch_registry_subject(t->rt->reg, t->sid);
@@ -398,7 +441,10 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	char *adoc = NULL;
 	int rc;
 
-	if (!t->alert) {
+	if (t->checkin) {
+		if ((rc = prepare_checkin(d, t, why, whylen)))
+			return rc;
+	} else if (!t->alert) {
 		rc = ch_store_alert_get(d->store, t->alert_id, &adoc, err, sizeof(err));
 		if (rc == CH_EAGAIN) {
 			ch_strlcpy(why, err, whylen);
@@ -419,9 +465,10 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	const struct ch_tz *tz = NULL;
 	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
 		tz = NULL; /* {time} stays empty rather than wrong */
-	ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert, subj,
-			tz, contact, t->channel, t->conf->plugin, json_is_true(json_object_get(t->job, "all_clear")),
-			t->text, sizeof(t->text));
+	if (!t->checkin)
+		ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert,
+				subj, tz, contact, t->channel, t->conf->plugin,
+				json_is_true(json_object_get(t->job, "all_clear")), t->text, sizeof(t->text));
 	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;
@@ -543,7 +590,9 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 	if (t->attempt == 1 && t->n.state && strcmp(t->n.state, "resolved") == 0 &&
 	    !json_is_true(json_object_get(t->job, "all_clear"))) {
 		/* Over before this went out (its all clear is queued already): one message, not two. */
-		ch_strlcpy(res.reason, "the alert was resolved before this was sent", sizeof(res.reason));
+		ch_strlcpy(res.reason, t->checkin ? "the check-in moved on before this call went out"
+						  : "the alert was resolved before this was sent",
+			   sizeof(res.reason));
 		finish(d, t, "skipped", &res);
 		remove_task(d, idx);
 		return;
@@ -585,6 +634,7 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	t->alert_id = json_string_value(json_object_get(t->job, "alert"));
 	t->channel = json_string_value(json_object_get(t->job, "channel"));
 	t->step = (int)json_integer_value(json_object_get(t->job, "step"));
+	t->checkin = json_is_object(json_object_get(t->job, "checkin"));
 	if (!t->key || !t->sid || !t->alert_id || !t->channel) {
 		ch_log(CH_LOG_ERROR, "dispatch: malformed job %s dropped", t->entry_id);
 		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, 0,

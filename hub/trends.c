@@ -104,9 +104,12 @@ bool ch_trends_observe(const struct ch_event *ev, const struct ch_device *dev, c
 		return out->what != 0;
 	out->what |= CH_OBS_SENSOR;
 	if (strcmp(t, "motion") == 0 || strcmp(t, "occupancy") == 0 || strcmp(t, "presence") == 0 ||
-	    strcmp(t, "seat") == 0 || strcmp(t, "appliance") == 0) {
+	    strcmp(t, "seat") == 0 || strcmp(t, "appliance") == 0 || strcmp(t, "flush") == 0) {
 		if (truthy(ev))
 			out->what |= CH_OBS_ACTIVE;
+	} else if (strcmp(t, "contact") == 0) {
+		/* A reed switch on a cupboard or an inner door: a hand moved it, whichever way. */
+		out->what |= CH_OBS_ACTIVE;
 	} else if (strcmp(t, "door") == 0) {
 		out->what |= CH_OBS_ACTIVE | (is_exit(subj, dev) ? CH_OBS_EXIT : 0);
 	} else if (strcmp(t, "water_meter") == 0) {

@@ -467,7 +467,9 @@ static void test_observe(void **state)
 		"{\"id\":\"d2\",\"type\":\"door\",\"location\":\"balcony\"},"
 		"{\"id\":\"b\",\"type\":\"bed\",\"location\":\"bedroom\"},"
 		"{\"id\":\"wm\",\"type\":\"water_meter\",\"location\":\"bathroom\"},"
-		"{\"id\":\"hb\",\"type\":\"motion\",\"location\":\"hall\"}]}]}";
+		"{\"id\":\"hb\",\"type\":\"motion\",\"location\":\"hall\"},"
+		"{\"id\":\"cup\",\"type\":\"contact\",\"location\":\"厨房\"},"
+		"{\"id\":\"wc\",\"type\":\"flush\",\"location\":\"toilet\"}]}]}";
 	struct ch_registry *reg;
 	const struct ch_subject *s;
 	const struct ch_device *dev;
@@ -487,6 +489,9 @@ static void test_observe(void **state)
 		 CH_OBS_SENSOR | CH_OBS_ACTIVE | CH_OBS_WATER},
 		{"{\"device\":\"wm\",\"type\":\"water_meter\",\"value\":0}", "wm", CH_OBS_SENSOR | CH_OBS_WATER},
 		{"{\"device\":\"hb\",\"type\":\"battery\",\"value\":80}", "hb", CH_OBS_SENSOR},
+		{"{\"device\":\"cup\",\"type\":\"contact\",\"value\":false}", "cup",
+		 CH_OBS_SENSOR | CH_OBS_ACTIVE | CH_OBS_KITCHEN},
+		{"{\"device\":\"wc\",\"type\":\"flush\",\"value\":true}", "wc", CH_OBS_SENSOR | CH_OBS_ACTIVE},
 		{"{\"device\":\"checkin\",\"type\":\"check_in\",\"value\":\"missed\"}", NULL, CH_OBS_CHECKIN},
 		{"{\"device\":\"x\",\"type\":\"service.hospital_admission\"}", NULL, CH_OBS_HOSP_IN},
 	};
