@@ -59,6 +59,20 @@ void ch_care_free(struct ch_care *c)
 	free(c);
 }
 
+int ch_care_check(const struct ch_runtime *rt, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ch_registry_count(rt->reg); i++) {
+		const struct ch_subject *s = ch_registry_at(rt->reg, i);
+		if (s->check_in && !ch_runtime_channel(rt, s->check_in->channel)) {
+			ch_fmt(err, errlen, "%s: subject %s: check_in.channel \"%s\" is not configured, expected one of the "
+					    "names under channels",
+			       rt->cfg->registry.file, s->id, s->check_in->channel);
+			return CH_ECONFIG;
+		}
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* What the hub knows of the person                                    */
 /* ------------------------------------------------------------------ */
@@ -272,6 +286,7 @@ size_t ch_care_tick(struct ch_care *c, int64_t now_ms, struct ch_msg **msgs, siz
 	for (size_t i = 0; i < n; i++)
 		tick_one(c, rt, &d[i], now_ms, msgs, nmsgs, jobs);
 	ch_checkin_due_free(d, n);
+	care__digest_tick(c, rt, now_ms, jobs);
 	ch_runtime_release(rt);
 	return n;
 }

@@ -30,9 +30,36 @@
 
 struct ch_care;
 struct ch_runtime;
+
+/*
+ * The config's "care" block:
+ *   {"digest": {"weekday": "monday", "at": "08:00", "channel": NAME, "weeks": 4} | false}
+ * or "every": DURATION instead of weekday and at (tests).  The digest goes to
+ * each caseworker once a week, in the config's timezone, through channel: by
+ * default the first channel of plugin caseworker (a task of kind "digest"),
+ * else the first of plugin log, else the hub's own log.
+ */
+struct ch_care_conf {
+	bool digest;       /* false: no weekly digest */
+	int weekday;       /* 1 Monday .. 7 Sunday */
+	int at_min;        /* minute of the day */
+	int64_t every_ms;  /* > 0: every this long instead of weekly */
+	char channel[64];  /* "": the default above */
+	int weeks;         /* weeks each report looks at (4) */
+};
+
+/* Parses the block (NULL: the defaults); CH_ECONFIG with the JSON pointer below "care" in ptr. */
+int ch_care_conf_parse(json_t *o, struct ch_care_conf *out, char *ptr, size_t ptrlen, char *err, size_t errlen);
 struct ch_subject;
 struct ch_device;
 struct ch_tz;
+
+/*
+ * What the config and the registry must agree on for proactive care: each
+ * subject's check-in channel is configured.  CH_ECONFIG with the reason, so
+ * --check, the start and a reload refuse a registry that would never call.
+ */
+int ch_care_check(const struct ch_runtime *rt, char *err, size_t errlen);
 
 /* Opens its own Redis connection (CH_EAGAIN from the store is not an error: it reconnects). */
 int ch_care_new(const struct ch_store_opts *so, const char *actor, struct ch_care **out, char *err, size_t errlen);

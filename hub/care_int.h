@@ -31,6 +31,10 @@ struct ch_care {
 	size_t dropped; /* observations given up while Redis was away */
 	struct care_live *cache; /* open addressing, sid NULL = free */
 	size_t capcache, ncache;
+	char digest_done[32]; /* the last digest slot this hub saw through (Redis has the claim) */
 };
+
+/* digest.c: sends the digest of the slot due at now, once (the slot's claim is in Redis). */
+void care__digest_tick(struct ch_care *c, const struct ch_runtime *rt, int64_t now_ms, bool *jobs);
 
 #endif

@@ -41,6 +41,7 @@ struct task {
 	bool limited;    /* no room, and the policy says fall back rather than wait */
 	bool begun;      /* "sending" is recorded in Redis */
 	bool checkin;    /* a scheduled check-in call (checkin.h): no alert behind it */
+	const char *digest; /* a weekly digest (digest.c): its text, borrowed from job; no alert behind it */
 	struct ch_runtime *rt;
 	struct ch_channel *ch;
 	const struct ch_channel_conf *conf;
@@ -175,7 +176,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
 	/* A check-in call has no alert timeline: the schedule in Redis and the log say what became of it. */
-	tl = t->checkin ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
+	tl = t->checkin || t->digest ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
@@ -204,7 +205,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
 	/* Time to first notification: a re-notification of step 0 comes later on purpose. */
 	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify") &&
-	    !t->checkin)
+	    !t->checkin && !t->digest)
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
@@ -432,6 +433,22 @@ static int prepare_checkin(struct ch_dispatch *d, struct task *t, char *why, siz
 	return t->alert ? 0 : CH_ENOMEM;
 }
 
+/* A caseworker's weekly digest: the task is the text the job carries, under a small document of its own. */
+static int prepare_digest(struct task *t)
+{
+	json_t *dg = json_object_get(t->job, "digest");
+	int64_t at = json_integer_value(json_object_get(dg, "at_ms"));
+	char iso[40];
+
+	ch_clock_format(at, iso, sizeof(iso));
+	json_decref(t->alert);
+	t->alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", t->key, "rule", "digest", "severity", "info",
+			     "state", "open", "subject", "", "opened_at", iso, "opened_at_ms", (json_int_t)at, "summary",
+			     "weekly care digest");
+	ch_strlcpy(t->text, t->digest, sizeof(t->text)); /* cut; the notification carries the whole */
+	return t->alert ? 0 : CH_ENOMEM;
+}
+
 static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why, size_t whylen)
 {
 	const struct ch_subject *subj = ch_registry_subject(t->rt->reg, t->sid);
@@ -443,6 +460,9 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 
 	if (t->checkin) {
 		if ((rc = prepare_checkin(d, t, why, whylen)))
+			return rc;
+	} else if (t->digest) {
+		if ((rc = prepare_digest(t)))
 			return rc;
 	} else if (!t->alert) {
 		rc = ch_store_alert_get(d->store, t->alert_id, &adoc, err, sizeof(err));
@@ -465,11 +485,11 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	const struct ch_tz *tz = NULL;
 	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
 		tz = NULL; /* {time} stays empty rather than wrong */
-	if (!t->checkin)
+	if (!t->checkin && !t->digest)
 		ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert,
 				subj, tz, contact, t->channel, t->conf->plugin,
 				json_is_true(json_object_get(t->job, "all_clear")), t->text, sizeof(t->text));
-	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->text);
+	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->digest ? t->digest : t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;
 	json_decref(note);
@@ -491,7 +511,7 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 		.contact_name = json_string_value(json_object_get(contact, "name")),
 		.contact_phone = json_string_value(json_object_get(contact, "phone")),
 		.contact_role = json_string_value(json_object_get(contact, "role")),
-		.text = t->text,
+		.text = t->digest ? t->digest : t->text,
 		.step = t->step,
 		.attempt = t->attempt,
 		.deadline_ms = ch_clock_now_ms() + t->conf->timeout_ms,
@@ -635,6 +655,7 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	t->channel = json_string_value(json_object_get(t->job, "channel"));
 	t->step = (int)json_integer_value(json_object_get(t->job, "step"));
 	t->checkin = json_is_object(json_object_get(t->job, "checkin"));
+	t->digest = json_string_value(json_object_get(json_object_get(t->job, "digest"), "text"));
 	if (!t->key || !t->sid || !t->alert_id || !t->channel) {
 		ch_log(CH_LOG_ERROR, "dispatch: malformed job %s dropped", t->entry_id);
 		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, 0,

@@ -9,6 +9,7 @@
 #include "ch.h"
 #include "clock.h"
 #include "adapters.h"
+#include "care.h"
 #include "checkin.h"
 #include "config.h"
 #include "dispatch.h"
@@ -400,6 +401,8 @@ static int load_runtime(struct ch_store *st, struct ch_runtime **out, char *err,
 			goto fail;
 		rt->nchannels++;
 	}
+	if ((rc = ch_care_check(rt, err, errlen)))
+		goto fail;
 	json_decref(all);
 	*out = rt;
 	return 0;

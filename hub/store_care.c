@@ -433,6 +433,31 @@ int ch_store_trend_read(struct ch_store *st, const char *sid, uint8_t **live, si
 	return 0;
 }
 
+int ch_store_care_job(struct ch_store *st, const char *guard, int64_t ttl_s, const char *job, bool *queued, char *err,
+		      size_t errlen)
+{
+	struct argv a = {0};
+	char sha[48];
+	redisReply *r;
+	int rc;
+
+	*queued = false;
+	if ((rc = begin(st, &a, "job", sha, err, errlen))) {
+		store__argv_free(&a);
+		return rc;
+	}
+	store__argv_str(&a, guard);
+	store__argv_i64(&a, ttl_s);
+	store__argv_str(&a, job);
+	r = call(st, &a, "queue job", err, errlen, &rc);
+	store__argv_free(&a);
+	if (!r)
+		return rc;
+	*queued = store__reply_ll(r) == 1;
+	freeReplyObject(r);
+	return 0;
+}
+
 int ch_store_care_once(struct ch_store *st, const char *key, int64_t ttl_s, bool *first, char *err, size_t errlen)
 {
 	struct argv a = {0};

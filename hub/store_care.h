@@ -83,6 +83,10 @@ int ch_store_trend_put(struct ch_store *st, const struct ch_store_trend_put *p, 
 int ch_store_trend_read(struct ch_store *st, const char *sid, uint8_t **live, size_t *livelen, uint8_t **days,
 			size_t *dayslen, char *err, size_t errlen);
 
+/* Queues job (JSON) in the outbox unless guard (under the prefix) was claimed in the last ttl_s. */
+int ch_store_care_job(struct ch_store *st, const char *guard, int64_t ttl_s, const char *job, bool *queued, char *err,
+		      size_t errlen);
+
 /* Claims key (under the prefix) for ttl_s: *first true only for the first caller. */
 int ch_store_care_once(struct ch_store *st, const char *key, int64_t ttl_s, bool *first, char *err, size_t errlen);
 

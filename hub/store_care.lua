@@ -33,6 +33,8 @@
 --   -> per subject '' (applied) or the current live record (not applied)
 -- ARGV[1] = 'trend_read': P, sid -> {live or '', days or ''}
 -- ARGV[1] = 'once': P, key, ttl_s -> 1 the first time the key is claimed, else 0
+-- ARGV[1] = 'job': P, guard, ttl_s, job -> 1 and the job in the outbox the first time
+--   the guard is claimed, else 0 (the weekly digest's tasks)
 local mode, P = ARGV[1], ARGV[2]
 
 local function S(sid)
@@ -130,6 +132,12 @@ elseif mode == 'trend_read' then
   return {redis.call('GET', S(sid) .. 'tl') or '', redis.call('GET', S(sid) .. 'td') or ''}
 elseif mode == 'once' then
   if redis.call('SET', P .. ARGV[3], '1', 'NX', 'EX', ARGV[4]) then return 1 end
+  return 0
+elseif mode == 'job' then
+  if redis.call('SET', P .. ARGV[3], '1', 'NX', 'EX', ARGV[4]) then
+    redis.call('XADD', P .. 'outbox', '*', 'job', ARGV[5])
+    return 1
+  end
   return 0
 end
 return redis.error_reply('store_care.lua: unknown mode ' .. tostring(mode))
