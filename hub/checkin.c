@@ -187,16 +187,23 @@ int ch_checkin_conf_parse(json_t *o, struct ch_checkin_conf *out, char *ptr, siz
 /* Due times                                                           */
 /* ------------------------------------------------------------------ */
 
-/* The next instant strictly after t at which local time enters minute m (DST gaps: just after them). */
+/*
+ * The next instant strictly after t at which local time reaches minute m of
+ * the day.  On a spring-forward day a minute inside the gap comes just after
+ * it (02:30 is called at 03:00): the window is 90 minutes wide so that it is
+ * never empty there (tz.h puts both ends of a minute inside the gap at its
+ * end).
+ */
 static int64_t next_minute_start(const struct ch_tz *tz, int m, int64_t t)
 {
+	int end = (m + 90) % 1440;
 	int64_t e = t;
 
 	for (int i = 0; i < 4; i++) {
-		e = ch_tz_next_window_edge(tz, m, m + 1, e);
+		e = ch_tz_next_window_edge(tz, m, end, e);
 		if (e == INT64_MAX)
 			return e;
-		if (ch_tz_in_window(tz, m, m + 1, e))
+		if (ch_tz_in_window(tz, m, end, e))
 			return e;
 	}
 	return INT64_MAX;

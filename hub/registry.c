@@ -303,7 +303,8 @@ static int parse_check_in(const struct ctx *c, const char *ptr, json_t *o, struc
 		ch_fmt(p, sizeof(p), "%s/group", ptr);
 		if (!json_is_string(grp) || !id_ok(json_string_value(grp)))
 			return fail(c, p, "\"group\" names a group of the registry's \"groups\" (1-95 of A-Z a-z 0-9 _ . : @ -)");
-		if (c->groups && !(g = json_object_get(c->groups, json_string_value(grp))))
+		/* Records read back from Redis carry the block they got; a file must define the group. */
+		if (c->doc && !(g = c->groups ? json_object_get(c->groups, json_string_value(grp)) : NULL))
 			return fail(c, p, "group \"%s\" is not in \"groups\", expected the id of one", json_string_value(grp));
 	}
 	if (json_is_false(ci))

@@ -1,5 +1,5 @@
 /*
- * test_checkin.c - scheduled check-in calls end to end: carehubd with real
+ * test_checkin_calls.c - scheduled check-in calls end to end: carehubd with real
  * mosquitto and redis-server, a 2-second schedule (a group's, and a
  * subject's own), local HTTP servers playing the voice bot platform, and
  * signed callbacks into carehubd's HTTP server:
