@@ -15,7 +15,9 @@
 
 #include "store_care.lua.h"
 
-#define GUARD_TTL_S (8 * 86400)
+/* A queued call's guard outlives any replay of its slot (the state's compare-and-set is the first line). */
+#define GUARD_TTL_S (36 * 3600)
+#define TREND_LIVE 64 /* CH_TREND_LIVE_BYTES: P{sid}:trend starts with the live record */
 
 static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
 static char care_sha[48];
@@ -407,6 +409,8 @@ int ch_store_trend_read(struct ch_store *st, const char *sid, uint8_t **live, si
 	struct argv a = {0};
 	char sha[48];
 	redisReply *r;
+	size_t n = 0;
+	uint8_t *all;
 	int rc;
 
 	*live = *days = NULL;
@@ -420,16 +424,27 @@ int ch_store_trend_read(struct ch_store *st, const char *sid, uint8_t **live, si
 	store__argv_free(&a);
 	if (!r)
 		return rc;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-		freeReplyObject(r);
-		ch_fmt(err, errlen, "redis trend script: unexpected reply");
-		return CH_EPROTO;
-	}
-	if (is_str(r->element[0]) && r->element[0]->len)
-		*live = store__dup_bytes(r->element[0], livelen);
-	if (is_str(r->element[1]) && r->element[1]->len)
-		*days = store__dup_bytes(r->element[1], dayslen);
+	all = is_str(r) && r->len ? store__dup_bytes(r, &n) : NULL;
 	freeReplyObject(r);
+	if (!all)
+		return 0;
+	/* The live record, then the days (store_care.lua). */
+	*livelen = n < TREND_LIVE ? n : TREND_LIVE;
+	*live = malloc(*livelen ? *livelen : 1);
+	if (n > TREND_LIVE && (*days = malloc(n - TREND_LIVE)) != NULL) {
+		memcpy(*days, all + TREND_LIVE, n - TREND_LIVE);
+		*dayslen = n - TREND_LIVE;
+	}
+	if (*live)
+		memcpy(*live, all, *livelen);
+	free(all);
+	if (!*live || (n > TREND_LIVE && !*days)) {
+		free(*live);
+		free(*days);
+		*live = *days = NULL;
+		*livelen = *dayslen = 0;
+		return CH_ENOMEM;
+	}
 	return 0;
 }
 

@@ -7,9 +7,9 @@
  * Keys (P is redis.prefix):
  *   P{sid}:checkin          hash: the subject's check-in state (checkin.h)
  *   Pcheckins               sorted set: subject -> when its check-in needs the hub
- *   P{sid}:checkin:<slot>   the slot's call was queued (":retry": its retry); 8 days
- *   P{sid}:tl               the live daily record (trends.h, 64 bytes)
- *   P{sid}:td               the finished days, 56 x 24 bytes, slot = day mod 56
+ *   P{sid}:checkin:<slot>   the slot's call was queued (":retry": its retry); 36 h
+ *   P{sid}:trend            the daily aggregates: the live record (trends.h, 64 bytes),
+ *                           then the finished days, 56 x 24 bytes, slot = day mod 56
  *   Pdigest:<week>          the weekly digest of that week was queued
  */
 #ifndef CH_STORE_CARE_H
@@ -66,7 +66,7 @@ struct ch_store_trend_put {
 	size_t livelen;
 	const uint8_t *days; /* nday finished days of day_len bytes each ... */
 	size_t nday, day_len;
-	const size_t *day_off; /* ... and where each goes in P{sid}:td */
+	const size_t *day_off; /* ... and where each goes after the live record */
 };
 
 /*

@@ -10,14 +10,15 @@
 -- (":retry" for the second call) with SET NX: a slot's call is queued once,
 -- whatever happens to the hash.
 --
--- Daily aggregates.  P{sid}:tl is the live record (trends.h, 64 bytes),
--- P{sid}:td the finished days, 24 bytes each at offset (day mod 56) * 24.
--- The live record is written only if it is still the one the hub read
--- (compare-and-set on its bytes); a finished day is written to its slot,
--- which is the same whoever writes it.
+-- Daily aggregates.  One string P{sid}:trend: the live record (trends.h, its
+-- first 64 bytes), then the finished days, 24 bytes each at 64 + (day mod
+-- 56) * 24: one key, 1,408 bytes, for 8 weeks.  The live record is written
+-- only if it is still the one the hub read (compare-and-set on its bytes); a
+-- finished day is written to its slot, which is the same whoever writes it.
 --
 -- ARGV[1] = 'claim': P, now_ms, lease_ms, max
 --   -> {sid, {hash as a flat list}, engine state or '', trend live or '', ...}
+--      (live: the first 64 bytes of P{sid}:trend)
 --      for subjects due at now, each pushed lease_ms ahead.
 -- ARGV[1] = 'put': P, sid, expect_slot ('' for none), expect_phase, expect_tries,
 --   remove ('1': the subject has no check-ins any more), next_ms ('0': no timer),
@@ -29,13 +30,14 @@
 --   subject with check-ins that has none; the tick schedules its first slot)
 -- ARGV[1] = 'trend_get': P, sid... -> {live or '', ...}
 -- ARGV[1] = 'trend_put': P, ttl_s, n, then per subject: sid, old live ('' none),
---   new live, nday, then nday pairs offset, 24 bytes
+--   new live, nday, then nday pairs offset (from the end of the live record), 24 bytes
 --   -> per subject '' (applied) or the current live record (not applied)
--- ARGV[1] = 'trend_read': P, sid -> {live or '', days or ''}
+-- ARGV[1] = 'trend_read': P, sid -> the whole P{sid}:trend, or 
 -- ARGV[1] = 'once': P, key, ttl_s -> 1 the first time the key is claimed, else 0
 -- ARGV[1] = 'job': P, guard, ttl_s, job -> 1 and the job in the outbox the first time
 --   the guard is claimed, else 0 (the weekly digest's tasks)
 local mode, P = ARGV[1], ARGV[2]
+local LIVE = 64 -- CH_TREND_LIVE_BYTES
 
 local function S(sid)
   return P .. '{' .. sid .. '}:'
@@ -50,7 +52,7 @@ if mode == 'claim' then
     out[#out + 1] = sid
     out[#out + 1] = redis.call('HGETALL', S(sid) .. 'checkin')
     out[#out + 1] = redis.call('HGET', S(sid) .. 'eng', 's') or ''
-    out[#out + 1] = redis.call('GET', S(sid) .. 'tl') or ''
+    out[#out + 1] = redis.call('GETRANGE', S(sid) .. 'trend', 0, LIVE - 1)
   end
   return out
 elseif mode == 'put' then
@@ -102,7 +104,7 @@ elseif mode == 'arm' then
 elseif mode == 'trend_get' then
   local out = {}
   for i = 3, #ARGV do
-    out[#out + 1] = redis.call('GET', S(ARGV[i]) .. 'tl') or ''
+    out[#out + 1] = redis.call('GETRANGE', S(ARGV[i]) .. 'trend', 0, LIVE - 1)
   end
   return out
 elseif mode == 'trend_put' then
@@ -110,26 +112,25 @@ elseif mode == 'trend_put' then
   local i, out = 5, {}
   for _ = 1, n do
     local sid, old, new, nday = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-    local L, D = S(sid) .. 'tl', S(sid) .. 'td'
-    local cur = redis.call('GET', L) or ''
+    local K = S(sid) .. 'trend'
+    local cur = redis.call('GETRANGE', K, 0, LIVE - 1)
     i = i + 4
     if cur ~= old then
       out[#out + 1] = cur
       i = i + 2 * nday
     else
-      redis.call('SET', L, new, 'EX', ttl)
+      redis.call('SETRANGE', K, 0, new)
       for _ = 1, nday do
-        redis.call('SETRANGE', D, tonumber(ARGV[i]), ARGV[i + 1])
+        redis.call('SETRANGE', K, LIVE + tonumber(ARGV[i]), ARGV[i + 1])
         i = i + 2
       end
-      if nday > 0 then redis.call('EXPIRE', D, ttl) end
+      redis.call('EXPIRE', K, ttl)
       out[#out + 1] = ''
     end
   end
   return out
 elseif mode == 'trend_read' then
-  local sid = ARGV[3]
-  return {redis.call('GET', S(sid) .. 'tl') or '', redis.call('GET', S(sid) .. 'td') or ''}
+  return redis.call('GET', S(ARGV[3]) .. 'trend') or ''
 elseif mode == 'once' then
   if redis.call('SET', P .. ARGV[3], '1', 'NX', 'EX', ARGV[4]) then return 1 end
   return 0

@@ -14,7 +14,8 @@
  *  - a sign of life within skip_if_active_within skips the calls;
  *  - kill -9 while the platform holds a slot's call: after the restart the
  *    same key goes again and no other call is made for that slot;
- *  - the caseworker's digest (every 4 s here) goes out on the log channel.
+ *  - the caseworker's digest (every 4 s here) goes out on the log channel;
+ *  - the trend report over the API and carehubctl report (a new home: still learning).
  */
 #include "harness.h"
 #include "http.h"
@@ -40,7 +41,7 @@ static struct t_hub hub;
 static struct t_http *voice, *voice2;
 static size_t after_help; /* the voice platform's requests before this came before "I need help" */
 static int hub_port;
-static const char *ov[5];
+static const char *ov[6];
 static char ov_port[64], ov_reg[600];
 
 static int setup(void **state)
@@ -68,7 +69,9 @@ static int setup(void **state)
 	ov[1] = ov_port;
 	ov[2] = ov_reg;
 	ov[3] = "care={\"digest\": {\"every\": \"4s\", \"channel\": \"log\"}}";
-	ov[4] = NULL;
+	ov[4] = "http.token_env=CH_TEST_API_TOKEN";
+	ov[5] = NULL;
+	setenv("CH_TEST_API_TOKEN", "checkin-test-token", 1);
 	t_mqtt_init();
 	t_hub_config(&hub, "checkin", chans, POLICY, NULL);
 	t_hub_start(&hub, ov);
@@ -414,6 +417,42 @@ static void caseworker_digest(void **state)
 	json_decref(n);
 }
 
+static void trend_report_over_the_api(void **state)
+{
+	const char *auth[] = {"Authorization: Bearer checkin-test-token", NULL};
+	char url[256], body[65536], cmd[1024];
+	json_t *j;
+	FILE *p;
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/subjects/ci-b/report?weeks=2", hub_port);
+	assert_int_equal(t_http_call(url, auth, NULL, body, sizeof(body)), 200);
+	j = json_loads(body, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "subject"), "id")), "ci-b");
+	assert_string_equal(json_string_value(json_object_get(j, "timezone")), "Asia/Shanghai");
+	assert_true(json_is_true(json_object_get(j, "learning"))); /* a home seen today only */
+	assert_true(json_is_array(json_object_get(j, "flags")));
+	assert_true(json_is_object(json_object_get(j, "daily")));
+	json_decref(j);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/subjects/nobody/report", hub_port);
+	assert_int_equal(t_http_call(url, auth, NULL, body, sizeof(body)), 404);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/subjects/ci-b/report?weeks=9", hub_port);
+	assert_int_equal(t_http_call(url, auth, NULL, body, sizeof(body)), 400);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/subjects/ci-b/report", hub_port);
+	assert_int_equal(t_http_call(url, NULL, NULL, body, sizeof(body)), 401);
+	snprintf(cmd, sizeof(cmd),
+		 "CAREHUB_API_TOKEN=checkin-test-token CAREHUB_URL=http://127.0.0.1:%d '%s/carehubctl' report --subject ci-b "
+		 "--weeks 2 2>&1",
+		 hub_port, t_build_dir());
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(body, 1, sizeof(body) - 1, p);
+	body[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_non_null(strstr(body, "李建国 (ci-b), Asia/Shanghai"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +462,7 @@ int main(void)
 		cmocka_unit_test(recent_activity_skips_the_call),
 		cmocka_unit_test(kill_between_schedule_and_call),
 		cmocka_unit_test(caseworker_digest),
+		cmocka_unit_test(trend_report_over_the_api),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
