@@ -151,7 +151,11 @@ static char *call_job(const struct ch_subject *s, const struct ch_checkin_state 
 /* The tick                                                            */
 /* ------------------------------------------------------------------ */
 
-/* New check-in blocks get a timer now; the first tick schedules their first slot. */
+/*
+ * After a start or a reload every subject with check-ins is due now: a new
+ * block gets its first slot, a changed one the next slot of the new schedule
+ * (not the old one's, hours away), the others are written back as they were.
+ */
 static void arm(struct ch_care *c, const struct ch_runtime *rt, int64_t now)
 {
 	size_t n = ch_registry_count(rt->reg), k = 0;

@@ -48,7 +48,7 @@ int ch_store_checkin_put(struct ch_store *st, const char *sid, const struct ch_c
 int ch_store_checkin_get(struct ch_store *st, const char *sid, struct ch_checkin_state *out, char *missed_alert,
 			 size_t len, char *err, size_t errlen);
 
-/* A timer now for each subject that has none (a new check-in block). */
+/* Each subject's check-in is due now (after a start or a registry reload: the tick looks at them all once). */
 int ch_store_checkin_arm(struct ch_store *st, const char *const *sids, size_t n, int64_t now_ms, char *err,
 			 size_t errlen);
 

@@ -26,8 +26,9 @@
 --   -> {1, queued} applied (queued 1 when the job went to the outbox, 0 when
 --      the guard says it went before), or {0} when the state moved on.
 -- ARGV[1] = 'get': P, sid -> {{hash as a flat list}, open check_in_missed alert id or ''}
--- ARGV[1] = 'arm': P, now_ms, sid... -> number armed (a timer now for each
---   subject with check-ins that has none; the tick schedules its first slot)
+-- ARGV[1] = 'arm': P, now_ms, sid... -> number armed: each subject with check-ins
+--   is due now (a new block: its first slot; a changed one: the next slot of the
+--   new schedule, not the old one's; an unchanged one: the same state written back)
 -- ARGV[1] = 'trend_get': P, sid... -> {live or '', ...}
 -- ARGV[1] = 'trend_put': P, ttl_s, n, then per subject: sid, old live ('' none),
 --   new live, nday, then nday pairs offset (from the end of the live record), 24 bytes
@@ -98,7 +99,7 @@ elseif mode == 'get' then
 elseif mode == 'arm' then
   local now, n = ARGV[3], 0
   for i = 4, #ARGV do
-    n = n + redis.call('ZADD', P .. 'checkins', 'NX', now, ARGV[i])
+    n = n + redis.call('ZADD', P .. 'checkins', 'LT', 'CH', now, ARGV[i])
   end
   return n
 elseif mode == 'trend_get' then
