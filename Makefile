@@ -7,6 +7,8 @@
 #                and a short fuzz smoke run
 #   make asan    the whole suite under AddressSanitizer + UBSan
 #   make fuzz    build the libFuzzer targets (clang)
+#   make install install carehubd, carehubctl, the plugins, example configs and the
+#                systemd unit (PREFIX=/usr/local, DESTDIR for packaging)
 #
 # CFLAGS is yours (default -O2 -g); the project's own flags live in CH_CFLAGS.
 
@@ -16,7 +18,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 SAN     ?=
 
-PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd
+PKGS      := libmosquitto hiredis jansson libcurl libmicrohttpd libargon2 libsystemd
 TEST_PKGS := cmocka
 
 CH_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
@@ -51,7 +53,7 @@ ITEST_LIB  := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(ITEST_SRCS),$(wildc
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
-ALL_CFLAGS = $(CH_CFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_CFLAGS = $(CH_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS)
 
 # The pkg-config flags above are read when this file is parsed. Targets that
 # install what is missing first (run, test, bench) therefore build through a
@@ -65,7 +67,7 @@ $(error the development libraries are missing ($(PKGS)): run 'make deps' (script
 endif
 endif
 
-.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check deps bench clean stop
+.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check harness-check deps bench bench-care clean stop install
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
 
@@ -153,9 +155,14 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: fuzz
 	tests/fuzz/smoke $(FUZZ_BINS)
 
+# The care-efficacy harness's scripts: the scorer on a hand-made pair, a tiny fleet end to end.
+harness-check: all
+	tests/backtest/harness-selftest $(BUILD)
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-check
+	@$(MAKE) --no-print-directory harness-check
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
@@ -171,6 +178,52 @@ include tests/bench/bench.mk
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench
 	scripts/bench
+
+# Care efficacy: the rule pack and a naive baseline on two synthetic fleets with ground
+# truth and the two real logs (scripts/bench-care; README "Measuring care efficacy").
+# e.g. make bench-care BENCH_CARE_ARGS="--rules my-rules.json --repeat-notifies"
+bench-care: all
+	scripts/bench-care --build $(BUILD) $(BENCH_CARE_ARGS)
+# ---------------------------------------------------------------- install
+#
+# Binaries, plugins under $(LIBDIR)/carehub/plugins, the example configs under
+# $(SYSCONFDIR)/carehub (an existing file is kept: yours wins), the broker,
+# Prometheus and Grafana files under $(DATADIR)/carehub, the systemd unit.
+# The state directory belongs to the service (StateDirectory= makes it with
+# the carehub user as owner); it is created here only so a DESTDIR tree has it.
+PREFIX        ?= /usr/local
+SBINDIR       ?= $(PREFIX)/sbin
+BINDIR        ?= $(PREFIX)/bin
+LIBDIR        ?= $(PREFIX)/lib
+DATADIR       ?= $(PREFIX)/share
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var/lib
+UNITDIR       ?= /lib/systemd/system
+PLUGINSDIR    := $(LIBDIR)/carehub/plugins
+ETC_FILES     := rules.json policies.json templates.json registry.json providers.example.json
+SUBST          = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+                     -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@PLUGINSDIR@|$(PLUGINSDIR)|g'
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINSDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/carehub $(DESTDIR)$(DATADIR)/carehub/mosquitto \
+	    $(DESTDIR)$(DATADIR)/carehub/prometheus $(DESTDIR)$(DATADIR)/carehub/grafana
+	install -d -m 700 $(DESTDIR)$(SYSCONFDIR)/carehub/credentials
+	install -d -m 750 $(DESTDIR)$(LOCALSTATEDIR)/carehub
+	install -m 755 $(BUILD)/carehubd $(DESTDIR)$(SBINDIR)/carehubd
+	install -m 755 $(BUILD)/carehubctl $(DESTDIR)$(BINDIR)/carehubctl
+	install -m 644 $(PLUGINS) $(DESTDIR)$(PLUGINSDIR)/
+	for f in $(ETC_FILES); do \
+	    [ -e $(DESTDIR)$(SYSCONFDIR)/carehub/$$f ] || install -m 644 config/$$f $(DESTDIR)$(SYSCONFDIR)/carehub/$$f; \
+	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/carehub/carehub.json ] || \
+	    { $(SUBST) config/carehub.server.json > $(DESTDIR)$(SYSCONFDIR)/carehub/carehub.json && \
+	      chmod 644 $(DESTDIR)$(SYSCONFDIR)/carehub/carehub.json; }
+	install -m 644 config/mosquitto/carehub.conf config/mosquitto/carehub.acl $(DESTDIR)$(DATADIR)/carehub/mosquitto/
+	install -m 644 config/prometheus/carehub-alerts.yml $(DESTDIR)$(DATADIR)/carehub/prometheus/
+	install -m 644 config/grafana/carehub-dashboard.json $(DESTDIR)$(DATADIR)/carehub/grafana/
+	$(SUBST) systemd/carehub.service > $(DESTDIR)$(UNITDIR)/carehub.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/carehub.service
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz

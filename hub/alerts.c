@@ -49,6 +49,12 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
 
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz)
 {
+	return ch_alert_for_action_in(a, subj, tz, NULL, NULL);
+}
+
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang)
+{
 	const struct ch_rule *r = a->rule;
 	const struct ch_event *ev = a->ev;
 	const struct ch_device *dev = a->dev;
@@ -76,6 +82,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 		ch_fmt(threshold, sizeof(threshold), "%g", r->threshold);
 	vals[0] = ev ? ev->device : dev ? dev->id : "";
 	vals[1] = dev ? str_or(dev->location, "") : "";
+	if (dev && tpl && lang)
+		vals[1] = ch_template_location(tpl, lang, dev->location, dev->location_names);
 	vals[2] = ev ? ev->type : dev ? str_or(dev->type, "") : ch_rule_kind_name(r->kind);
 	vals[3] = value;
 	vals[4] = subj->name ? subj->name : subj->id;
@@ -90,7 +98,8 @@ json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I}", "rule", r->id, "kind",
 			ch_rule_kind_name(r->kind), "severity", ch_severity_name(a->severity), "category",
 			r->category == CH_CAT_MAINTENANCE ? "maintenance" : "safety", "subject", subj->id, "device",
-			vals[0], "location", vals[1], "type", vals[2], "summary", summary, "policy", r->policy, "reason",
+			vals[0], "location", dev ? str_or(dev->location, "") : "", "type", vals[2], "summary", summary,
+			"policy", r->policy, "reason",
 			a->why, "condition_at", at, "condition_at_ms", (json_int_t)a->at_ms);
 	if (doc && a->caveat[0])
 		json_object_set_new(doc, "caveat", json_string(a->caveat));
@@ -310,20 +319,45 @@ static const char *jstr(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
-		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+void ch_alert_local_time(const struct ch_tz *zone, const struct ch_tz *ref, int64_t at, char *out, size_t len)
+{
+	char date[16], hhmm[8], zs[24] = "";
+	int32_t off = ch_tz_offset_s(zone, at);
+
+	/* "11-28 08:15": what a relative reads, without the year. */
+	ch_tz_local_date(zone, at, date, sizeof(date));
+	ch_tz_local_hhmm(zone, at, hhmm, sizeof(hhmm));
+	if (off != ch_tz_offset_s(ref, at)) {
+		int32_t a = off < 0 ? -off : off;
+		if (a % 3600)
+			ch_fmt(zs, sizeof(zs), " (UTC%c%d:%02d)", off < 0 ? '-' : '+', a / 3600, a % 3600 / 60);
+		else
+			ch_fmt(zs, sizeof(zs), " (UTC%c%d)", off < 0 ? '-' : '+', a / 3600);
+	}
+	ch_fmt(out, len, "%s %s%s", date + 5, hhmm, zs);
+}
+
+static const struct ch_device *alert_device(const struct ch_subject *subj, json_t *alert)
+{
+	const char *id = jstr(alert, "device");
+
+	for (size_t i = 0; subj && id && i < subj->ndevices; i++)
+		if (strcmp(subj->devices[i].id, id) == 0)
+			return &subj->devices[i];
+	return NULL;
+}
+
+void ch_alert_render(const struct ch_render_opts *o, json_t *alert, const struct ch_subject *subj, json_t *contact,
 		     char *out, size_t len)
 {
 	int64_t at = json_integer_value(json_object_get(alert, "opened_at_ms"));
-	char when[24] = "", date[16], hhmm[8];
+	const struct ch_device *dev = alert_device(subj, alert);
 	const char *state = jstr(alert, "state");
+	bool all_clear = o->all_clear;
+	char when[48] = "";
 
-	if (at > 0 && tz) {
-		/* "11-28 08:15" in the subject's zone: what a relative reads, without the year. */
-		ch_tz_local_date(tz, at, date, sizeof(date));
-		ch_tz_local_hhmm(tz, at, hhmm, sizeof(hhmm));
-		ch_fmt(when, sizeof(when), "%s %s", date + 5, hhmm);
-	}
+	if (at > 0)
+		ch_alert_local_time(o->contact_tz ? o->contact_tz : o->tz, o->tz, at, when, sizeof(when));
 	struct ch_template_vars v = {
 		.subject = subj ? subj->name : NULL,
 		.address = subj ? subj->address : NULL,
@@ -332,15 +366,21 @@ void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *a
 		.summary = jstr(alert, "summary"),
 		.reason = jstr(alert, "reason"),
 		.time = when,
-		.location = jstr(alert, "location"),
+		.location = dev ? dev->location : jstr(alert, "location"),
+		.location_names = dev ? dev->location_names : NULL,
 		.outcome = jstr(alert, "outcome"),
 		.contact = jstr(contact, "name"),
 		.role = jstr(contact, "role"),
+		.centre_phone = o->centre_phone,
+		.note = jstr(alert, "note"),
 	};
 	if (state && strcmp(state, "resolved") == 0)
 		all_clear = true;
-	if (ch_template_render(tpl, lang, channel, plugin, all_clear ? "all_clear" : "alert", &v, out, len) && len)
-		ch_fmt(out, len, "%s", str_or(v.summary, "")); /* no templates: still say what happened */
+	if (!o->tpl ||
+	    ch_template_render(o->tpl, o->lang, o->channel, o->plugin, all_clear ? "all_clear" : "alert", &v, out, len)) {
+		if (len)
+			ch_fmt(out, len, "%s", str_or(v.summary, "")); /* no templates: still say what happened */
+	}
 }
 
 json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_subject *subj,

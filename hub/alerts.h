@@ -32,6 +32,13 @@ json_t *ch_alert_template(const struct ch_rule *rule, const struct ch_subject *s
  * condition_at (when the condition became true, in the subject's zone).
  */
 json_t *ch_alert_for_action(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz);
+/*
+ * The same with the summary's {location} in lang (the rule pack's language,
+ * the config's "language"): "厨房烟感报警", never "kitchen烟感报警".  tpl may be NULL.
+ */
+struct ch_templates;
+json_t *ch_alert_for_action_in(const struct ch_action *a, const struct ch_subject *subj, const struct ch_tz *tz,
+			       const struct ch_templates *tpl, const char *lang);
 
 /*
  * The jobs of one escalation step: for each role of the step, each contact of
@@ -126,16 +133,33 @@ json_t *ch_alert_notification(const char *key, json_t *alert, const struct ch_su
 const struct ch_contact *ch_alert_find_contact(const struct ch_subject *subj, const char *cid);
 
 /*
- * The message text one contact gets on one channel (template.h): in lang, the
- * channel's, else the plugin's, else the default text, "all_clear" when
- * all_clear is set or the alert is resolved; {time} is when the alert opened,
- * "MM-DD HH:MM" in tz (the subject's zone).  contact is the job's
- * {"name","role",...}.  All borrowed; tpl may be NULL (then the summary).
+ * How to word one message: everything but the alert, the subject and the
+ * contact.  All borrowed.
  */
 struct ch_templates;
 struct ch_tz;
-void ch_alert_render(const struct ch_templates *tpl, const char *lang, json_t *alert, const struct ch_subject *subj,
-		     const struct ch_tz *tz, json_t *contact, const char *channel, const char *plugin, bool all_clear,
+struct ch_render_opts {
+	const struct ch_templates *tpl; /* NULL: the summary only */
+	const char *lang;               /* the contact's language, else the config's */
+	const char *channel, *plugin;
+	bool all_clear;
+	const char *centre_phone;       /* config centre_phone, may be NULL */
+	const struct ch_tz *tz;         /* the subject's zone (NULL: UTC) */
+	const struct ch_tz *contact_tz; /* the contact's own zone, NULL: the subject's */
+};
+
+/*
+ * The message text one contact gets on one channel (template.h): "all_clear"
+ * when o->all_clear or the alert is resolved.  {time} is when the alert
+ * opened, "MM-DD HH:MM" in the contact's zone, with " (UTC+1)" after it when
+ * that zone is not at the subject's offset then; {location} the device's room
+ * in the message's language; {note} the operator's note on the alert.
+ * contact is the job's {"name","role",...}.  out is always NUL-terminated.
+ */
+void ch_alert_render(const struct ch_render_opts *o, json_t *alert, const struct ch_subject *subj, json_t *contact,
 		     char *out, size_t len);
+
+/* "MM-DD HH:MM" of at in zone, with " (UTC+H[:MM])" when its offset differs from ref's then. */
+void ch_alert_local_time(const struct ch_tz *zone, const struct ch_tz *ref, int64_t at, char *out, size_t len);
 
 #endif

@@ -33,6 +33,11 @@ int64_t ch_clock_mono_ms(void)
 	return read_clock(CLOCK_MONOTONIC);
 }
 
+int64_t ch_clock_cpu_ms(void)
+{
+	return read_clock(CLOCK_PROCESS_CPUTIME_ID);
+}
+
 void ch_clock_fake_set(int64_t epoch_ms)
 {
 	atomic_store(&fake_ms, epoch_ms);

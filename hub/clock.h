@@ -17,6 +17,9 @@ int64_t ch_clock_now_ms(void);
 /* Milliseconds on a clock that never jumps (CLOCK_MONOTONIC unless faked). */
 int64_t ch_clock_mono_ms(void);
 
+/* CPU time this process has used, in milliseconds (never faked: for measuring, e.g. the backtest's speed). */
+int64_t ch_clock_cpu_ms(void);
+
 /* Switches to a fake clock at epoch_ms (wall) and the same value (monotonic). */
 void ch_clock_fake_set(int64_t epoch_ms);
 void ch_clock_fake_advance(int64_t delta_ms);

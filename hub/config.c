@@ -285,8 +285,9 @@ static int no_secrets(const struct cctx *c, const char *ptr, json_t *v)
 
 static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"host", "port", "client_id", "username", "password_env", "keepalive",
-					   "shared_group", "tls", "adapters", "reconnect_min", "reconnect_max"};
+	static const char *const keys[] = {"host",	   "port",	   "client_id",	"username",
+					   "password_env",  "password_file", "keepalive",	"shared_group",
+					   "tls",	   "adapters",	   "reconnect_min", "reconnect_max"};
 	static const char *const tkeys[] = {"enabled", "cafile", "certfile", "keyfile", "insecure"};
 	json_t *m = json_object_get(root, "mqtt"), *empty = NULL, *tls;
 	long long v;
@@ -302,6 +303,7 @@ static int parse_mqtt(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	if ((rc = get_str(c, "/mqtt", m, "client_id", "carehubd", &cfg->mqtt.client_id)) ||
 	    (rc = get_str(c, "/mqtt", m, "username", NULL, &cfg->mqtt.username)) ||
 	    (rc = get_env(c, "/mqtt", m, "password_env", &cfg->mqtt.password_env)) ||
+	    (rc = get_path(c, "/mqtt", m, "password_file", NULL, &cfg->mqtt.password_file)) ||
 	    (rc = get_int(c, "/mqtt", m, "keepalive", 5, 3600, 30, &v)))
 		goto out;
 	cfg->mqtt.keepalive_s = (int)v;
@@ -363,7 +365,8 @@ out:
 
 static int parse_redis(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"host", "port", "db", "password_env", "prefix"};
+	static const char *const keys[] = {"host", "port", "socket", "db", "username", "password_env", "password_file",
+					   "prefix"};
 	json_t *r = json_object_get(root, "redis"), *empty = NULL;
 	long long v;
 	int rc;
@@ -379,6 +382,9 @@ static int parse_redis(const struct cctx *c, json_t *root, struct ch_config *cfg
 		goto out;
 	cfg->redis.db = (int)v;
 	if ((rc = get_env(c, "/redis", r, "password_env", &cfg->redis.password_env)) ||
+	    (rc = get_path(c, "/redis", r, "password_file", NULL, &cfg->redis.password_file)) ||
+	    (rc = get_str(c, "/redis", r, "username", NULL, &cfg->redis.username)) ||
+	    (rc = get_path(c, "/redis", r, "socket", NULL, &cfg->redis.socket)) ||
 	    (rc = get_str(c, "/redis", r, "prefix", "ch:", &cfg->redis.prefix)))
 		goto out;
 	if (strpbrk(cfg->redis.prefix, "{} \t\r\n")) {
@@ -390,11 +396,79 @@ out:
 	return rc;
 }
 
+static bool name_ok(const char *s);
+
+/* http.service_tokens: [{"name", "role", "token_env"}, ...]. */
+static int parse_service_tokens(const struct cctx *c, json_t *h, struct ch_config *cfg)
+{
+	static const char *const keys[] = {"name", "role", "token_env"};
+	json_t *arr = json_object_get(h, "service_tokens"), *t;
+	char ptr[128];
+	size_t i;
+	int rc;
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > 64)
+		return cerr(c, "/http/service_tokens", "http.service_tokens must be an array (at most 64) of "
+						       "{\"name\", \"role\", \"token_env\"}");
+	cfg->http.service_tokens = calloc(json_array_size(arr) + 1, sizeof(*cfg->http.service_tokens));
+	if (!cfg->http.service_tokens)
+		return CH_ENOMEM;
+	json_array_foreach(arr, i, t) {
+		struct ch_service_token *st = &cfg->http.service_tokens[i];
+		ch_fmt(ptr, sizeof(ptr), "/http/service_tokens/%zu", i);
+		cfg->http.nservice_tokens = i + 1;
+		if ((rc = need_object(c, ptr, t)) || (rc = only_keys(c, ptr, t, keys, CH_ARRAY_LEN(keys))) ||
+		    (rc = get_str(c, ptr, t, "name", NULL, &st->name)) || (rc = get_str(c, ptr, t, "role", NULL, &st->role)) ||
+		    (rc = get_env(c, ptr, t, "token_env", &st->token_env)))
+			return rc;
+		if (!st->name || !name_ok(st->name) || strcmp(st->name, "service") == 0)
+			return cerr(c, ptr, "a service token needs a \"name\" of 1-63 of A-Z a-z 0-9 _ - (not \"service\", "
+					    "which is http.token_env's)");
+		if (!st->role || (strcmp(st->role, "viewer") && strcmp(st->role, "operator") && strcmp(st->role, "admin")))
+			return cerr(c, ptr, "a service token's \"role\" is viewer, operator or admin");
+		if (!st->token_env)
+			return cerr(c, ptr, "a service token needs \"token_env\": the environment variable holding it");
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(cfg->http.service_tokens[k].name, st->name) == 0)
+				return cerr(c, ptr, "service token \"%s\" is named twice", st->name);
+	}
+	return 0;
+}
+
+/* Only these addresses may serve plain HTTP without http.insecure. */
+static bool loopback(const char *addr)
+{
+	return strcmp(addr, "localhost") == 0 || strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
+/* http.tls {cert_file, key_file}: HTTPS; both or neither. */
+static int parse_http_tls(const struct cctx *c, json_t *h, struct ch_config *cfg)
+{
+	static const char *const keys[] = {"cert_file", "key_file"};
+	json_t *t = json_object_get(h, "tls");
+	int rc;
+
+	if (!t)
+		return 0;
+	if ((rc = need_object(c, "/http/tls", t)) || (rc = only_keys(c, "/http/tls", t, keys, CH_ARRAY_LEN(keys))) ||
+	    (rc = get_path(c, "/http/tls", t, "cert_file", NULL, &cfg->http.tls.cert_file)) ||
+	    (rc = get_path(c, "/http/tls", t, "key_file", NULL, &cfg->http.tls.key_file)))
+		return rc;
+	if (!cfg->http.tls.cert_file || !cfg->http.tls.key_file)
+		return cerr(c, "/http/tls", "http.tls needs both cert_file and key_file (PEM)");
+	return 0;
+}
+
 static int parse_http(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
-	static const char *const keys[] = {"enabled", "listen", "port", "token_env"};
+	static const char *const keys[] = {"enabled",	      "listen",		"port",		"token_env",
+					   "token_file",      "service_tokens",	"session_ttl",	"max_connections",
+					   "max_connections_per_ip", "timeout", "max_streams",	"sse_keepalive",
+					   "tls",	      "insecure",	"metrics_token_env", "metrics_token_file"};
 	json_t *h = json_object_get(root, "http"), *empty = NULL;
-	long long v;
+	long long v, conns, per_ip, streams;
 	int rc;
 
 	if (!h)
@@ -402,10 +476,36 @@ static int parse_http(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	if ((rc = need_object(c, "/http", h)) || (rc = only_keys(c, "/http", h, keys, CH_ARRAY_LEN(keys))) ||
 	    (rc = get_bool(c, "/http", h, "enabled", false, &cfg->http.enabled)) ||
 	    (rc = get_str(c, "/http", h, "listen", "127.0.0.1", &cfg->http.listen)) ||
-	    (rc = get_int(c, "/http", h, "port", 1, 65535, 8370, &v)))
+	    (rc = get_int(c, "/http", h, "port", 1, 65535, 8370, &v)) ||
+	    (rc = get_duration(c, "/http", h, "session_ttl", 12LL * 3600 * 1000, 60000, &cfg->http.session_ttl_ms)) ||
+	    (rc = get_int(c, "/http", h, "max_connections", 16, 10000, 512, &conns)) ||
+	    (rc = get_int(c, "/http", h, "max_connections_per_ip", 4, 10000, 128, &per_ip)) ||
+	    (rc = get_duration(c, "/http", h, "timeout", 10000, 1000, &cfg->http.timeout_ms)) ||
+	    (rc = get_int(c, "/http", h, "max_streams", 1, 10000, 64, &streams)) ||
+	    (rc = get_duration(c, "/http", h, "sse_keepalive", 15000, 100, &cfg->http.sse_keepalive_ms)))
 		goto out;
 	cfg->http.port = (int)v;
-	rc = get_env(c, "/http", h, "token_env", &cfg->http.token_env);
+	cfg->http.max_connections = (int)conns;
+	cfg->http.max_per_ip = (int)per_ip;
+	cfg->http.max_streams = (int)streams;
+	if (streams >= conns) {
+		rc = cerr(c, "/http/max_streams", "http.max_streams (%lld) must be below http.max_connections (%lld): "
+						  "live feeds must leave room for everything else", streams, conns);
+		goto out;
+	}
+	if ((rc = get_env(c, "/http", h, "token_env", &cfg->http.token_env)) ||
+	    (rc = get_path(c, "/http", h, "token_file", NULL, &cfg->http.token_file)) ||
+	    (rc = get_env(c, "/http", h, "metrics_token_env", &cfg->http.metrics_token_env)) ||
+	    (rc = get_path(c, "/http", h, "metrics_token_file", NULL, &cfg->http.metrics_token_file)) ||
+	    (rc = get_bool(c, "/http", h, "insecure", false, &cfg->http.insecure)) ||
+	    (rc = parse_http_tls(c, h, cfg)) || (rc = parse_service_tokens(c, h, cfg)))
+		goto out;
+	/* Names, addresses and phone numbers must not cross a network in clear text by accident. */
+	if (cfg->http.enabled && !loopback(cfg->http.listen) && !cfg->http.tls.cert_file && !cfg->http.insecure)
+		rc = cerr(c, json_object_get(h, "listen") ? "/http/listen" : "/http",
+			  "http.listen \"%.64s\" is not a loopback address and http.tls is not set, expected http.tls "
+			  "{\"cert_file\", \"key_file\"}, or \"insecure\": true behind a TLS proxy",
+			  cfg->http.listen);
 out:
 	json_decref(empty);
 	return rc;
@@ -827,7 +927,7 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	static const char *const keys[] = {"instance", "state_dir", "plugins_dir", "timezone",  "language",
 					   "mqtt",     "redis",     "http",	"registry",  "rules",
 					   "policies", "channels",  "templates", "limits",    "log",
-					   "care"};
+					   "centre_phone", "care"};
 	json_t *log;
 	int rc;
 
@@ -843,6 +943,12 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	    (rc = parse_policies(c, root, cfg)) || (rc = get_str(c, "", root, "language", "zh", &cfg->language)) ||
 	    (rc = parse_templates(c, root, cfg)) || (rc = parse_care(c, root, cfg)))
 		return rc;
+	if ((rc = get_str(c, "", root, "centre_phone", NULL, &cfg->centre_phone)))
+		return rc;
+	if (cfg->centre_phone && (strlen(cfg->centre_phone) > 32 || strspn(cfg->centre_phone, "+0123456789- ") !=
+									       strlen(cfg->centre_phone)))
+		return cerr(c, "/centre_phone", "centre_phone \"%.40s\" is not a phone number, expected digits, '+', '-' "
+						 "and spaces, e.g. \"021-12345678\"", cfg->centre_phone);
 	if (!ch_template_lang_ok(cfg->language))
 		return cerr(c, "/language", "language \"%.16s\" is not a code, expected e.g. \"zh\", \"en\" or \"zh-CN\"",
 			    cfg->language);
@@ -1020,11 +1126,13 @@ void ch_config_free(struct ch_config *cfg)
 	free(cfg->plugins_dir);
 	free(cfg->timezone);
 	free(cfg->language);
+	free(cfg->centre_phone);
 	ch_templates_free(cfg->templates);
 	free(cfg->mqtt.host);
 	free(cfg->mqtt.client_id);
 	free(cfg->mqtt.username);
 	free(cfg->mqtt.password_env);
+	free(cfg->mqtt.password_file);
 	free(cfg->mqtt.shared_group);
 	free(cfg->mqtt.tls.cafile);
 	free(cfg->mqtt.tls.certfile);
@@ -1032,9 +1140,23 @@ void ch_config_free(struct ch_config *cfg)
 	json_decref(cfg->mqtt.adapters);
 	free(cfg->redis.host);
 	free(cfg->redis.password_env);
+	free(cfg->redis.password_file);
+	free(cfg->redis.username);
+	free(cfg->redis.socket);
 	free(cfg->redis.prefix);
 	free(cfg->http.listen);
 	free(cfg->http.token_env);
+	for (size_t i = 0; i < cfg->http.nservice_tokens; i++) {
+		free(cfg->http.service_tokens[i].name);
+		free(cfg->http.service_tokens[i].role);
+		free(cfg->http.service_tokens[i].token_env);
+	}
+	free(cfg->http.service_tokens);
+	free(cfg->http.token_file);
+	free(cfg->http.metrics_token_env);
+	free(cfg->http.metrics_token_file);
+	free(cfg->http.tls.cert_file);
+	free(cfg->http.tls.key_file);
 	free(cfg->registry.file);
 	free(cfg->rules.file);
 	free(cfg->log.level);

@@ -3,7 +3,8 @@
  * `-o path=value`, validated as a whole before anything starts.
  *
  * Unknown and duplicate keys are errors; secrets are never in the file, only the
- * names of environment variables that hold them (`*_env` keys).
+ * names of environment variables that hold them (`*_env` keys) or of files
+ * (`*_file` keys, read by secret.c).
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -63,6 +64,7 @@ struct ch_config {
 	char *plugins_dir;
 	char *timezone;
 	char *language; /* message texts for contacts without their own; default "zh" */
+	char *centre_phone; /* the monitoring centre's number families are told to call; NULL: none */
 	struct ch_templates *templates; /* owned; the built-ins unless "templates" says otherwise */
 
 	struct {
@@ -71,6 +73,7 @@ struct ch_config {
 		char *client_id;
 		char *username;
 		char *password_env;
+		char *password_file; /* instead of password_env: mode 0600 or stricter */
 		int keepalive_s;
 		char *shared_group; /* NULL: plain subscription */
 		struct {
@@ -88,8 +91,11 @@ struct ch_config {
 	struct {
 		char *host;
 		int port;
+		char *socket; /* a unix socket instead of host and port; NULL: TCP */
 		int db;
+		char *username; /* an ACL user (AUTH user password); NULL: the default user */
 		char *password_env;
+		char *password_file;
 		char *prefix; /* key prefix, default "ch:" */
 	} redis;
 
@@ -97,7 +103,27 @@ struct ch_config {
 		bool enabled;
 		char *listen;
 		int port;
-		char *token_env;
+		char *token_env; /* the admin service token "service" */
+		struct ch_service_token {
+			char *name;
+			char *role; /* viewer, operator, admin */
+			char *token_env;
+		} *service_tokens; /* scoped tokens for integrations */
+		size_t nservice_tokens;
+		int64_t session_ttl_ms;  /* an operator's session ends this long after its last use (12h) */
+		int max_connections;     /* at once (512) */
+		int max_per_ip;          /* at once from one address (128) */
+		int64_t timeout_ms;      /* an idle connection is closed (10s) */
+		int max_streams;         /* live feeds at once (64) */
+		int64_t sse_keepalive_ms; /* a comment on a quiet live feed this often (15s) */
+		char *token_file;
+		char *metrics_token_env; /* set: /metrics needs this bearer token too */
+		char *metrics_token_file;
+		struct {
+			char *cert_file; /* PEM; set: HTTPS only */
+			char *key_file;
+		} tls;
+		bool insecure; /* plain HTTP on a non-loopback address (a TLS proxy in front) */
 	} http;
 
 	struct {

@@ -40,10 +40,9 @@ static bool text_ok(const char *s, size_t max)
 int ch_control_silence(const char *payload, size_t len, const struct ch_registry *reg, const struct ch_ruleset *rules,
 		       int64_t now_ms, struct ch_silence_req *out, enum ch_reject *why, char *err, size_t errlen)
 {
-	json_t *o = load_object(payload, len, why, err, errlen), *until, *dur, *doc;
-	const char *sid, *rule, *device, *reason, *by;
+	json_t *o = load_object(payload, len, why, err, errlen), *until, *dur;
+	const char *sid, *rule, *device, *reason, *by, *account, *role;
 	const struct ch_device *dev = NULL;
-	char at[40];
 	int64_t ms = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -57,6 +56,10 @@ int ch_control_silence(const char *payload, size_t len, const struct ch_registry
 	by = json_string_value(json_object_get(o, "by"));
 	until = json_object_get(o, "until");
 	dur = json_object_get(o, "for");
+	if (json_is_null(until))
+		until = NULL;
+	if (json_is_null(dur))
+		dur = NULL;
 	if (!sid || !(out->subj = ch_registry_subject(reg, sid))) {
 		*why = CH_REJ_UNKNOWN_DEVICE;
 		ch_fmt(err, errlen, "silence names no subject of the registry");
@@ -90,12 +93,15 @@ int ch_control_silence(const char *payload, size_t len, const struct ch_registry
 	out->kind = rule ? CH_SIL_RULE : device ? CH_SIL_DEVICE : CH_SIL_SUBJECT;
 	ch_strlcpy(out->target, rule ? rule : device ? dev->id : "", sizeof(out->target));
 	out->until_ms = ms;
-	ch_clock_format(ms, at, sizeof(at));
-	doc = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "scope", rule ? "rule" : device ? "device" : "subject", "target",
-			out->target, "until", at, "until_ms", (json_int_t)ms, "reason", reason, "by", by ? by : "");
-	out->doc = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!out->doc) {
+	ch_strlcpy(out->reason, reason, sizeof(out->reason));
+	ch_strlcpy(out->by, by ? by : "", sizeof(out->by));
+	account = json_string_value(json_object_get(o, "account"));
+	role = json_string_value(json_object_get(o, "role"));
+	if (account && text_ok(account, 64) && role && text_ok(role, 15)) {
+		ch_strlcpy(out->account, account, sizeof(out->account));
+		ch_strlcpy(out->role, role, sizeof(out->role));
+	}
+	if (ch_control_silence_doc(out)) {
 		*why = CH_REJ_OVERFLOW;
 		ch_fmt(err, errlen, "out of memory");
 		goto fail;
@@ -109,22 +115,66 @@ fail:
 	return CH_EINVAL;
 }
 
+int ch_control_silence_doc(struct ch_silence_req *q)
+{
+	const char *scope = q->kind == CH_SIL_RULE ? "rule" : q->kind == CH_SIL_DEVICE ? "device" : "subject";
+	char at[40];
+	json_t *doc;
+
+	free(q->doc);
+	ch_clock_format(q->until_ms, at, sizeof(at));
+	doc = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "scope", scope, "target", q->target, "until", at, "until_ms",
+			(json_int_t)q->until_ms, "reason", q->reason, "by", q->by);
+	if (doc && q->account[0]) {
+		json_object_set_new(doc, "account", json_string(q->account));
+		json_object_set_new(doc, "role", json_string(q->role));
+	}
+	q->doc = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return q->doc ? 0 : CH_ENOMEM;
+}
+
 static int split_key(const char *key, char *alert, size_t alen, char *step, size_t slen, char *cid,
 		     char *channel, size_t chlen);
 
 static const char *const action_names[] = {
 	[CH_ACK_ACK] = "ack", [CH_ACK_RESOLVE] = "resolve", [CH_ACK_ESCALATE] = "escalate", [CH_ACK_NOTE] = "note"};
 
+bool ch_control_outcome_ok(const char *s)
+{
+	for (size_t i = 0; s && i < CH_ARRAY_LEN(outcomes); i++)
+		if (strcmp(s, outcomes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The timeline's line for an answer. */
+static void ack_text(struct ch_ack_req *out, int act, const char *via)
+{
+	static const char *const verbs[] = {[CH_ACK_ACK] = "acknowledged by ", [CH_ACK_RESOLVE] = "resolved by ",
+					    [CH_ACK_ESCALATE] = "needs help, next step at once: ", [CH_ACK_NOTE] = ""};
+	const char *note = out->note[0] ? out->note : NULL;
+
+	if (act == CH_ACK_NOTE && out->account[0])
+		ch_fmt(out->text, sizeof(out->text), "note by %s: %s", out->by, out->note);
+	else if (act == CH_ACK_NOTE)
+		ch_fmt(out->text, sizeof(out->text), "%s%s%s (%s)", via ? via : "", via ? ": " : "", out->note, out->by);
+	else if (act == CH_ACK_ESCALATE && out->account[0])
+		ch_fmt(out->text, sizeof(out->text), "escalated now by %s%s%s", out->by, note ? ": " : "",
+		       note ? note : "");
+	else
+		ch_fmt(out->text, sizeof(out->text), "%s%s%s%s%s%s", verbs[act], out->by, via ? " via " : "",
+		       via ? via : "", note ? ": " : "", note ? note : "");
+}
+
 int ch_control_ack(const char *payload, size_t len, const struct ch_registry *reg, struct ch_ack_req *out,
 		   enum ch_reject *why, char *err, size_t errlen)
 {
 	json_t *o = load_object(payload, len, why, err, errlen);
-	const char *alert, *action, *by, *outcome, *note, *via;
-	static const char *const verbs[] = {[CH_ACK_ACK] = "acknowledged by ", [CH_ACK_RESOLVE] = "resolved by ",
-					    [CH_ACK_ESCALATE] = "needs help, next step at once: ", [CH_ACK_NOTE] = ""};
+	const char *alert, *action, *by, *outcome, *note, *via, *account, *role;
+	json_t *jnote;
 	char sid[CH_DEVICE_MAX];
 	long num;
-	bool ok_outcome = false;
 	int act = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -135,8 +185,13 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 	action = json_string_value(json_object_get(o, "action"));
 	by = json_string_value(json_object_get(o, "by"));
 	outcome = json_string_value(json_object_get(o, "outcome"));
-	note = json_string_value(json_object_get(o, "note"));
+	jnote = json_object_get(o, "note");
+	if (json_is_null(jnote))
+		jnote = NULL; /* null is no note; a number or an object is refused */
+	note = json_string_value(jnote);
 	via = json_string_value(json_object_get(o, "via"));
+	account = json_string_value(json_object_get(o, "account"));
+	role = json_string_value(json_object_get(o, "role"));
 	const char *dispatch = json_string_value(json_object_get(o, "dispatch"));
 	json_t *undelivered = json_object_get(o, "undelivered");
 	if (!alert || strlen(alert) >= sizeof(out->alert) || ch_store_alert_id_split(alert, sid, sizeof(sid), &num) ||
@@ -149,23 +204,27 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 		if (strcmp(action, action_names[i]) == 0)
 			act = (int)i;
 	}
-	if (act < 0 || !text_ok(by, 100) || (note && strlen(note) > 500) || (via && !text_ok(via, 63)) ||
-	    (act == CH_ACK_NOTE && !text_ok(note, 500)) || (dispatch && !text_ok(dispatch, sizeof(out->dispatch) - 1)) ||
-	    (undelivered && (!json_is_boolean(undelivered) || !dispatch))) {
+	if (act < 0 || !text_ok(by, 100) || (jnote && !note) || (note && strlen(note) > 500) ||
+	    (via && !text_ok(via, 63)) || (act == CH_ACK_NOTE && !text_ok(note, 500)) ||
+	    (dispatch && !text_ok(dispatch, sizeof(out->dispatch) - 1)) ||
+	    (undelivered && (!json_is_boolean(undelivered) || !dispatch)) || (account && !text_ok(account, 64)) ||
+	    (role && !text_ok(role, 15))) {
 		ch_fmt(err, errlen, "ack: needs \"action\": \"ack\", \"resolve\", \"escalate\" or \"note\", \"by\" (1-100 "
-				    "bytes), a \"note\" (up to 500; required for \"note\") and an optional \"via\"");
+				    "bytes), a \"note\" (a string of up to 500; required for \"note\") and an optional \"via\"");
 		goto fail;
 	}
-	for (size_t i = 0; outcome && i < CH_ARRAY_LEN(outcomes); i++)
-		ok_outcome = ok_outcome || strcmp(outcome, outcomes[i]) == 0;
 	out->action = (enum ch_ack_action)act;
-	if (out->action == CH_ACK_RESOLVE && !ok_outcome) {
+	if (out->action == CH_ACK_RESOLVE && !ch_control_outcome_ok(outcome)) {
 		ch_fmt(err, errlen, "resolve needs \"outcome\": genuine, false_alarm, accidental, no_response or "
 				    "activity_resumed");
 		goto fail;
 	}
 	ch_strlcpy(out->alert, alert, sizeof(out->alert));
 	ch_strlcpy(out->by, by, sizeof(out->by));
+	ch_strlcpy(out->note, note ? note : "", sizeof(out->note));
+	ch_strlcpy(out->via, via ? via : "", sizeof(out->via));
+	ch_strlcpy(out->account, account ? account : "", sizeof(out->account));
+	ch_strlcpy(out->role, account && role ? role : "", sizeof(out->role));
 	ch_strlcpy(out->dispatch, dispatch ? dispatch : "", sizeof(out->dispatch));
 	out->undelivered = json_is_true(undelivered) && act == CH_ACK_NOTE;
 	if (out->undelivered) {
@@ -177,11 +236,7 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 		ch_fmt(out->told, sizeof(out->told), "%s|%s", cid, chan);
 	}
 	ch_strlcpy(out->outcome, out->action == CH_ACK_RESOLVE ? outcome : "", sizeof(out->outcome));
-	if (act == CH_ACK_NOTE)
-		ch_fmt(out->text, sizeof(out->text), "%s%s%s (%s)", via ? via : "", via ? ": " : "", note, by);
-	else
-		ch_fmt(out->text, sizeof(out->text), "%s%s%s%s%s%s", verbs[act], by, via ? " via " : "", via ? via : "",
-		       note ? ": " : "", note ? note : "");
+	ack_text(out, act, via);
 	json_decref(o);
 	*why = CH_REJ_NONE;
 	return 0;
@@ -189,6 +244,28 @@ fail:
 	json_decref(o);
 	out->subj = NULL;
 	return CH_EINVAL;
+}
+
+char *ch_control_ack_info(const struct ch_ack_req *q)
+{
+	json_t *o = json_object();
+	char *s;
+
+	if (!o)
+		return NULL;
+	if (q->note[0])
+		json_object_set_new(o, "note", json_string(q->note));
+	if (q->via[0])
+		json_object_set_new(o, "via", json_string(q->via));
+	if (q->dispatch[0])
+		json_object_set_new(o, "dispatch", json_string(q->dispatch));
+	if (q->account[0]) {
+		json_object_set_new(o, "account", json_string(q->account));
+		json_object_set_new(o, "role", json_string(q->role));
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
 }
 
 const char *ch_control_action_name(enum ch_ack_action a)

@@ -21,7 +21,13 @@ struct ch_silence_req {
 	enum ch_silence_kind kind;
 	char target[CH_DEVICE_MAX]; /* rule or device id; "" for the subject */
 	int64_t until_ms;           /* in the past: lifts the silence */
-	char *doc; /* what the store keeps: {"scope","target","until","until_ms","reason","by"}; malloc'ed */
+	char reason[501];
+	char by[101];
+	char account[65]; /* the signed-in account (API topic only, like ch_ack_req) */
+	char role[16];
+	/* What the store keeps: {"scope","target","until","until_ms","reason","by"[,"account","role"]};
+	 * malloc'ed (ch_control_silence_doc). */
+	char *doc;
 };
 
 /*
@@ -30,6 +36,8 @@ struct ch_silence_req {
  */
 int ch_control_silence(const char *payload, size_t len, const struct ch_registry *reg, const struct ch_ruleset *rules,
 		       int64_t now_ms, struct ch_silence_req *out, enum ch_reject *why, char *err, size_t errlen);
+/* (Re)builds q->doc from its fields (after the account was cleared); 0 or CH_ENOMEM. */
+int ch_control_silence_doc(struct ch_silence_req *q);
 
 enum ch_ack_action {
 	CH_ACK_ACK,      /* someone is on it: the escalation stops */
@@ -44,7 +52,14 @@ struct ch_ack_req {
 	char alert[CH_ID_MAX];
 	char by[101];
 	char outcome[32]; /* resolve: genuine, false_alarm, accidental, no_response, activity_resumed */
-	char text[600];   /* the timeline's line: "resolved by NAME: note" */
+	char note[501];   /* exactly what the person wrote, "" for none */
+	char via[64];     /* a channel, "api", ... or "" */
+	/* The signed-in account that acted and its role: only from the API's own
+	 * topic (CH_TOPIC_API_ACKS); the correlator clears them for anything that
+	 * came from MQTT, so nobody can claim to be an operator by typing a name. */
+	char account[65];
+	char role[16];
+	char text[800];   /* the timeline's line: "resolved by NAME: note" */
 	char dispatch[256]; /* the notification it answers (callbacks), else "" */
 	bool undelivered;   /* a provider said that notification never arrived: fall back */
 	char told[80];      /* with undelivered: "cid|channel", the alert's told entry of that notification */
@@ -53,7 +68,9 @@ struct ch_ack_req {
 /*
  * {"alert": "s-001:3", "action": "ack" | "resolve" | "escalate" | "note", "by": NAME,
  *  "outcome": CODE (resolve), "note": TEXT (required for note), "via": CHANNEL,
- *  "dispatch": KEY, "undelivered": true}
+ *  "dispatch": KEY, "undelivered": true, "account": NAME, "role": ROLE}
+ * A note that is present must be a string or null (a number is refused, never
+ * dropped: what is stored is what was sent).
  * "escalate" and "note" extend the SPEC's ack/resolve: provider callbacks use
  * them (needs_help; delivery receipts and unanswered calls), and so may apps.
  */
@@ -61,6 +78,16 @@ int ch_control_ack(const char *payload, size_t len, const struct ch_registry *re
 		   enum ch_reject *why, char *err, size_t errlen);
 
 const char *ch_control_action_name(enum ch_ack_action a);
+
+/* true when s is one of the resolve outcome codes. */
+bool ch_control_outcome_ok(const char *s);
+
+/*
+ * What the store keeps with a person's answer besides the timeline's line:
+ * {"note","via","dispatch","account","role"} (members only when non-empty), malloc'ed
+ * JSON, or NULL when out of memory.
+ */
+char *ch_control_ack_info(const struct ch_ack_req *q);
 const char *ch_control_callback_name(enum ch_callback_outcome o);
 
 /*

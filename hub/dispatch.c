@@ -163,6 +163,20 @@ static int64_t fallback_hold(const struct task *t, json_t *next)
 	return until > 0 ? until : 0;
 }
 
+/*
+ * Whether this is the first notification of its alert a provider took: the
+ * latency histogram counts each alert once, however many people step 0 tells
+ * and whichever instance sends first (claimed in Redis for a week).
+ */
+static bool first_notify(struct ch_dispatch *d, const struct task *t)
+{
+	char name[200], err[256];
+
+	if (ch_fmt(name, sizeof(name), "first_notify:%s", t->n.alert_id ? t->n.alert_id : ""))
+		return false;
+	return ch_store_claim(d->store, name, 7LL * 86400 * 1000, err, sizeof(err)) == 0;
+}
+
 static void finish(struct ch_dispatch *d, struct task *t, const char *state, const struct ch_send_result *res)
 {
 	char ts[40], err[256], told[128];
@@ -175,13 +189,13 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
-	/* A check-in call has no alert timeline: the schedule in Redis and the log say what became of it. */
-	tl = t->checkin || t->digest ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s}", "ts", ts, "ts_ms",
+	/* A check-in call or a digest has no alert timeline: the schedule in Redis and the log say what became of it. */
+	tl = t->checkin || t->digest ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
 		       json_object_get(c, "name"), "role", json_object_get(c, "role"), "provider_ref",
-		       res ? res->provider_ref : "", "reason", res ? res->reason : "");
+		       res ? res->provider_ref : "", "reason", res ? res->reason : "", "key", t->key);
 	tlj = tl ? json_dumps(tl, JSON_COMPACT) : NULL;
 	json_decref(tl);
 	/* A permanent failure falls back as the policy says (alerts.c), in the same transaction. */
@@ -201,21 +215,25 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	}
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
+	/* A reply to this number ("1": on it) answers this notification; best effort. */
+	if (!failed && !skipped && t->step >= 0 && !json_is_true(json_object_get(t->job, "all_clear")) && !t->digest &&
+	    json_string_value(json_object_get(c, "phone")) &&
+	    ch_store_reply_note(d->store, t->channel, json_string_value(json_object_get(c, "phone")), t->key, err,
+				sizeof(err)) == CH_EAGAIN)
+		ch_log_rl("dispatch-reply", 10000, CH_LOG_WARN, "dispatch: %s", err);
 	free(tlj);
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
-	/* Time to first notification: a re-notification of step 0 comes later on purpose. */
+	/* Time to first notification, once per alert: a re-notification of step 0 comes later on purpose. */
 	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify") &&
-	    !t->checkin && !t->digest)
+	    !t->checkin && !t->digest && first_notify(d, t))
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
 	} else if (!failed) {
-		atomic_fetch_add(&ch_metrics.sends_ok, 1);
 		ch_log(CH_LOG_INFO, "[%s] sent %s (attempt %d)", t->channel, t->key, t->attempt);
 	} else if (limited) {
 		ch_log(CH_LOG_INFO, "[%s] %s: %s", t->channel, t->key, res ? res->reason : "rate limited");
 	} else {
-		atomic_fetch_add(&ch_metrics.sends_failed, 1);
 		ch_log(CH_LOG_WARN, "[%s] failed %s after %d attempt(s): %s", t->channel, t->key, t->attempt,
 		       res ? res->reason : "");
 	}
@@ -238,7 +256,6 @@ static void handle_result(struct ch_dispatch *d, struct task *t, size_t idx, str
 		remove_task(d, idx);
 		return;
 	case CH_SEND_RETRY:
-		atomic_fetch_add(&ch_metrics.sends_retry, 1);
 		ch_metrics_inc(CH_MF_SENDS, t->channel, "retry");
 		if (t->attempt >= t->conf->max_attempts) {
 			char why[256];
@@ -482,13 +499,24 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 		}
 	}
 	const struct ch_contact *ct = ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid")));
-	const struct ch_tz *tz = NULL;
+	const struct ch_tz *tz = NULL, *ctz = NULL;
 	if (ch_tz_get(ch_runtime_zone(t->rt, subj), &tz, err, sizeof(err)))
-		tz = NULL; /* {time} stays empty rather than wrong */
+		tz = NULL; /* UTC rather than nothing: the zone was checked at load */
+	/* A son abroad reads the time on his own clock (zones are checked at load). */
+	if (ct && ct->timezone && ch_tz_get(ct->timezone, &ctz, err, sizeof(err)))
+		ctz = NULL;
+	struct ch_render_opts ro = {
+		.tpl = t->rt->cfg->templates,
+		.lang = ct && ct->language ? ct->language : t->rt->cfg->language,
+		.channel = t->channel,
+		.plugin = t->conf->plugin,
+		.all_clear = json_is_true(json_object_get(t->job, "all_clear")),
+		.centre_phone = t->rt->cfg->centre_phone,
+		.tz = tz,
+		.contact_tz = ctz,
+	};
 	if (!t->checkin && !t->digest)
-		ch_alert_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, t->alert,
-				subj, tz, contact, t->channel, t->conf->plugin,
-				json_is_true(json_object_get(t->job, "all_clear")), t->text, sizeof(t->text));
+		ch_alert_render(&ro, t->alert, subj, contact, t->text, sizeof(t->text));
 	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->digest ? t->digest : t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;

@@ -2,15 +2,16 @@
  * http.c - the hub's HTTP server on libmicrohttpd (the signatures of provider
  * callbacks are in http_sig.c).
  *
- * The only file that sees <microhttpd.h>.  One internal polling thread serves
- * every connection: the hooks run there one at a time, so a plugin's
- * callback() is never entered twice at once, and the routes are all quick
- * (a counter dump, a health flag, one parse).
+ * The only file that sees <microhttpd.h>.  A thread per connection (MHD's
+ * thread-per-connection mode, bounded in total and per address, idle ones
+ * closed): a slow or hostile client costs one thread and holds up nobody, a
+ * hook waiting on Redis holds up only its own request, and a live stream
+ * (server-sent events) simply keeps its thread.  /healthz answers from the
+ * health hook's cached flags.
  *
  * Security: bound to loopback unless configured otherwise; bodies capped at
- * max_body; the API token is kept only as its SHA-256 digest and compared
- * digest to digest in constant time, so neither its bytes nor its length leak
- * through timing; bodies, tokens and headers never reach the log.
+ * max_body; bodies, tokens and headers never reach the log.  Who may use /v1
+ * is the API hook's business (api.c).
  */
 #include "http.h"
 #include "http_int.h"
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -49,21 +51,12 @@ static const struct {
 	M(events_in, "Events taken from MQTT (canonical and adapter topics)."),
 	M(events_processed, "Events applied to subject state."),
 	M(duplicates, "Events dropped because their id was seen within 24 h."),
-	M(alerts_opened, "Alerts opened."),
-	M(alerts_repeated, "Repeated occurrences folded into an open alert."),
-	M(alerts_resolved, "Alerts resolved."),
-	M(alerts_raised, "Alerts raised to a higher severity."),
 	M(timers_fired, "Subjects whose timer deadline was evaluated."),
 	M(state_conflicts, "Compare-and-set updates lost to another instance."),
 	M(redis_round_trips, "Round trips to Redis."),
 	M(jobs_queued, "Dispatch jobs queued in the outbox."),
-	M(sends_ok, "Notifications accepted by a provider."),
-	M(sends_retry, "Notification attempts that will be retried."),
-	M(sends_failed, "Notifications that failed for good."),
 	M(batches, "Ingest batches processed."),
 	M(redis_errors, "Redis errors."),
-	M(callbacks_ok, "Provider callbacks verified and queued."),
-	M(callbacks_refused, "Provider callbacks refused: unsigned, forged, replayed or not understood."),
 };
 #undef M
 
@@ -104,14 +97,15 @@ size_t ch_http_render_metrics(char *buf, size_t len)
 struct ch_http {
 	struct MHD_Daemon *d;
 	int port;
-	bool have_token;
-	uint8_t token_digest[32];
+	bool have_metrics_token;
+	uint8_t metrics_digest[32];
 	size_t max_body;
 	ch_http_callback_fn callback;
 	ch_http_api_fn api;
 	ch_http_health_fn health;
 	ch_http_metrics_fn metrics_extra;
 	void *arg;
+	atomic_bool stopping; /* streams end at their next read */
 };
 
 /* Per request (MHD's con_cls): the body as it arrives. */
@@ -355,13 +349,113 @@ static enum MHD_Result serve_callback(struct ch_http *h, struct MHD_Connection *
 
 /* ---- /v1 API and the console ---- */
 
+int ch_http_reply_header(struct ch_http_reply *r, const char *name, const char *value)
+{
+	size_t n = strlen(name), m = strlen(value);
+	char *line;
+
+	if (r->nheaders >= CH_HTTP_MAX_HEADERS)
+		return CH_EFULL;
+	if (!(line = malloc(n + m + 3)))
+		return CH_ENOMEM;
+	memcpy(line, name, n);
+	memcpy(line + n, ": ", 2);
+	memcpy(line + n + 2, value, m + 1);
+	r->headers[r->nheaders++] = line;
+	return 0;
+}
+
+static void reply_clear(struct ch_http_reply *r)
+{
+	free(r->body);
+	for (size_t i = 0; i < r->nheaders; i++)
+		free(r->headers[i]);
+	if (r->free_arg)
+		r->free_arg(r->arg);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A stream handed to MHD: the hook's reader, and the server to ask whether it is stopping. */
+struct stream {
+	struct ch_http *h;
+	long (*read)(void *arg, char *buf, size_t max);
+	void (*free_arg)(void *arg);
+	void *arg;
+};
+
+/* Called from the connection's own thread; blocking here holds up nobody else. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	long n;
+
+	(void)pos;
+	for (;;) {
+		if (atomic_load(&s->h->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		n = s->read(s->arg, buf, max);
+		if (n < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (n > 0)
+			return (ssize_t)(n > (long)max ? (long)max : n);
+	}
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s->free_arg)
+		s->free_arg(s->arg);
+	free(s);
+}
+
+static void add_headers(struct MHD_Response *r, const struct ch_http_reply *out)
+{
+	for (size_t i = 0; i < out->nheaders; i++) {
+		char *colon = strchr(out->headers[i], ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		MHD_add_response_header(r, out->headers[i], colon + 2);
+		*colon = ':';
+	}
+}
+
+/* A stream (the API's live feed): MHD pulls from stream_read, in this connection's thread, with no idle timeout. */
+static enum MHD_Result queue_stream(struct ch_http *h, struct MHD_Connection *c, struct ch_http_reply *out)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!s)
+		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	*s = (struct stream){h, out->read, out->free_arg, out->arg};
+	out->free_arg = NULL; /* the stream owns arg now */
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+	if (!r) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, out->ctype ? out->ctype : "text/event-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* a reverse proxy must pass it on at once */
+	add_headers(r, out);
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+	ret = MHD_queue_response(c, (unsigned)out->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result serve_api(struct ch_http *h, struct MHD_Connection *c, const char *path, const char *method,
 				 struct req *rs)
 {
 	static const char *const no_headers[1] = {NULL};
 	char addr[INET6_ADDRSTRLEN] = "?";
-	char *out = NULL;
-	int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	struct ch_http_reply out = {.status = MHD_HTTP_INTERNAL_SERVER_ERROR};
+	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	remote_addr(c, addr, sizeof(addr));
@@ -376,11 +470,27 @@ static enum MHD_Result serve_api(struct ch_http *h, struct MHD_Connection *c, co
 		.query = lookup_query,
 		.impl = c,
 	};
-	h->api(h->arg, &rq, &status, &out);
-	if (status < 100 || status > 599)
-		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	ret = reply_json(c, (unsigned)status, out ? out : "{}");
-	free(out);
+	h->api(h->arg, &rq, &out);
+	if (out.status < 100 || out.status > 599)
+		out.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	if (out.read && out.status == MHD_HTTP_OK) {
+		ret = queue_stream(h, c, &out);
+		reply_clear(&out);
+		return ret;
+	}
+	const char *body = out.body ? out.body : "{}";
+	r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	if (!r) {
+		reply_clear(&out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, out.ctype ? out.ctype : "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_headers(r, &out);
+	ret = MHD_queue_response(c, (unsigned)out.status, r);
+	MHD_destroy_response(r);
+	reply_clear(&out);
 	return ret;
 }
 
@@ -401,15 +511,15 @@ static enum MHD_Result serve_console(struct MHD_Connection *c)
 	/* Everything the page needs is in it; it talks only to this server. */
 	MHD_add_response_header(r, "Content-Security-Policy",
 				"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-				"connect-src 'self'; form-action 'none'; frame-ancestors 'none'");
+				"connect-src 'self'; media-src blob:; form-action 'none'; frame-ancestors 'none'");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-/* ---- the bearer-token gate of /v1 ---- */
+/* ---- the bearer-token gate of /metrics (the /v1 API authenticates in auth.c) ---- */
 
-static bool token_ok(const struct ch_http *h, struct MHD_Connection *c)
+static bool token_ok(const uint8_t want[32], struct MHD_Connection *c)
 {
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	uint8_t digest[32];
@@ -426,7 +536,7 @@ static bool token_ok(const struct ch_http *h, struct MHD_Connection *c)
 	if (!n)
 		return false;
 	ch_http_sha256(auth, n, digest);
-	return ch_http_ct_equal(digest, h->token_digest, 32);
+	return ch_http_ct_equal(digest, want, 32);
 }
 
 /* ---- routing ---- */
@@ -438,8 +548,14 @@ static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const 
 
 	if (strcmp(url, "/healthz") == 0)
 		return is_get(method) ? serve_health(h, c) : reply_405(c, "GET, HEAD");
-	if (strcmp(url, "/metrics") == 0)
-		return is_get(method) ? serve_metrics(h, c) : reply_405(c, "GET, HEAD");
+	if (strcmp(url, "/metrics") == 0) {
+		if (!is_get(method))
+			return reply_405(c, "GET, HEAD");
+		if (h->have_metrics_token && !token_ok(h->metrics_digest, c))
+			return reply(c, MHD_HTTP_UNAUTHORIZED, "application/json", "{\"error\":\"unauthorized\"}",
+				     strlen("{\"error\":\"unauthorized\"}"), MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		return serve_metrics(h, c);
+	}
 	if (strncmp(url, cb_prefix, sizeof(cb_prefix) - 1) == 0) {
 		const char *channel = url + sizeof(cb_prefix) - 1;
 		if (!ch_http_channel_valid(channel) || !h->callback)
@@ -449,11 +565,6 @@ static enum MHD_Result route(struct ch_http *h, struct MHD_Connection *c, const 
 		return serve_callback(h, c, url, channel, method, rs);
 	}
 	if (strcmp(url, "/v1") == 0 || strncmp(url, "/v1/", 4) == 0) {
-		if (!h->have_token)
-			return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no token configured");
-		if (!token_ok(h, c))
-			return reply(c, MHD_HTTP_UNAUTHORIZED, "application/json", "{\"error\":\"unauthorized\"}",
-				     strlen("{\"error\":\"unauthorized\"}"), MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 		if (!h->api)
 			return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 		return serve_api(h, c, url, method, rs);
@@ -558,13 +669,44 @@ static void CH_PRINTF(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
 	ch_log_rl("http.mhd", 10000, CH_LOG_WARN, "http: %s", msg);
 }
 
+/*
+ * HTTPS: the daemon flag and the key and certificate as option items (for
+ * MHD_OPTION_ARRAY), or nothing for plain HTTP.  A libmicrohttpd built
+ * without GnuTLS is refused here rather than serving plain text by surprise.
+ */
+static int tls_options(const struct ch_http_opts *o, unsigned *flags, struct MHD_OptionItem items[3], char *err,
+		       size_t errlen)
+{
+	size_t n = 0;
+
+	if (!o->tls_cert && !o->tls_key) {
+		items[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+		return 0;
+	}
+	if (!o->tls_cert || !o->tls_key || !*o->tls_cert || !*o->tls_key) {
+		ch_fmt(err, errlen, "https needs both a certificate and a key");
+		return CH_EINVAL;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		ch_fmt(err, errlen, "this libmicrohttpd was built without TLS; cannot serve https");
+		return CH_EINVAL;
+	}
+	*flags |= MHD_USE_TLS;
+	items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key};
+	items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)o->tls_cert};
+	items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	return 0;
+}
+
 int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err, size_t errlen)
 {
+	struct MHD_OptionItem tls[3];
 	const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1";
 	struct sockaddr_in sin = {0};
 	struct sockaddr_in6 sin6 = {0};
 	struct sockaddr *sa;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
+			 MHD_USE_ERROR_LOG;
 	struct ch_http *h;
 	const union MHD_DaemonInfo *di;
 
@@ -593,6 +735,8 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 		return CH_EINVAL;
 	}
 
+	if (tls_options(o, &flags, tls, err, errlen))
+		return CH_EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		ch_fmt(err, errlen, "out of memory");
@@ -604,17 +748,21 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 	h->health = o->health;
 	h->metrics_extra = o->metrics_extra;
 	h->arg = o->arg;
-	if (o->token && *o->token) {
-		h->have_token = true;
-		ch_http_sha256(o->token, strlen(o->token), h->token_digest);
+	if (o->metrics_token && *o->metrics_token) {
+		h->have_metrics_token = true;
+		ch_http_sha256(o->metrics_token, strlen(o->metrics_token), h->metrics_digest);
 	}
 
 	h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 				MHD_OPTION_SOCK_ADDR, sa,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 512u,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip ? o->max_per_ip : 128u,
+				MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s ? o->timeout_s : 10u,
+				/* A thread per connection: keep each one's reserved stack modest. */
+				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+				MHD_OPTION_ARRAY, tls,
 				MHD_OPTION_END);
 	if (!h->d) {
 		ch_fmt(err, errlen, "http: cannot serve on %s port %d (address in use or not local?)", listen, o->port);
@@ -623,7 +771,7 @@ int ch_http_start(const struct ch_http_opts *o, struct ch_http **out, char *err,
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di && di->port ? (int)di->port : o->port;
-	ch_log(CH_LOG_INFO, "http: serving on %s port %d", listen, h->port);
+	ch_log(CH_LOG_INFO, "http: serving %s on %s port %d", (flags & MHD_USE_TLS) ? "https" : "http", listen, h->port);
 	*out = h;
 	return 0;
 }
@@ -637,7 +785,8 @@ void ch_http_stop(struct ch_http *h)
 {
 	if (!h)
 		return;
+	atomic_store(&h->stopping, true);
 	MHD_stop_daemon(h->d);
-	explicit_bzero(h->token_digest, sizeof(h->token_digest));
+	explicit_bzero(h->metrics_digest, sizeof(h->metrics_digest));
 	free(h);
 }

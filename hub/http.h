@@ -1,26 +1,32 @@
 /*
  * http.h - the hub's HTTP server (libmicrohttpd): health, metrics, provider
- * callbacks and the bearer-token gate in front of the /v1 API; and the
- * HMAC-SHA256 helpers that verify signed provider callbacks.
+ * callbacks, the /v1 API hook (api.c: accounts, sessions and tokens live
+ * there) and the console; and the HMAC-SHA256 helpers that verify signed
+ * provider callbacks.
  *
  * Only http.c includes <microhttpd.h>.  The server owns no hub state: what a
- * route needs (health, callback handling, extra metrics) comes in as hooks, so
- * the routing, limits and auth are testable with no MQTT or Redis behind them.
+ * route needs (health, callback handling, the API, extra metrics) comes in as
+ * hooks, so routing, limits and streaming are testable with no MQTT or Redis
+ * behind them.
  *
  * Routes:
  *   GET  /healthz                 200 {"status":"ok",...} / 503 {"status":"degraded",...}
- *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra)
+ *   GET  /metrics                 Prometheus text format 0.0.4 (ch_metrics + metrics_extra);
+ *                                 with metrics_token, 401 without that bearer token
  *   POST /v1/callbacks/{channel}  the callback hook, no token (the plugin checks a signature);
  *                                 channel is [A-Za-z0-9_-]{1,63}, anything else 404
- *   any  /v1/...                  401 without "Authorization: Bearer <token>", 503 when no
- *                                 token is configured, else the api hook (api.c)
- *   GET  /                        the monitoring console (one page; it asks for the token)
+ *   any  /v1/...                  the api hook, which authenticates (404 without one)
+ *   GET  /                        the monitoring console (one page)
  * Unknown paths 404, a known path with the wrong method 405 (with Allow).  Bodies
- * are bounded by max_body (413).  Every answer is JSON except /metrics.
+ * are bounded by max_body (413).
  *
- * Threading: one internal polling thread serves every connection, so the hooks
- * are called from that one thread, one call at a time (which is what plugin
- * callback() wants); they must answer quickly and never block on the network.
+ * Threading: a thread per connection, at most max_connections of them and
+ * max_per_ip from one address; a connection idle for timeout_s is closed.  So a
+ * slow client (a slowloris, a hook waiting on a frozen Redis, a live stream)
+ * holds only its own thread, and /healthz, callbacks and the console answer
+ * beside it.  Hooks are therefore called from many threads at once and must be
+ * thread-safe; they may block briefly (a Redis round trip), /healthz's hook
+ * never.
  */
 #ifndef CH_HTTP_H
 #define CH_HTTP_H
@@ -67,11 +73,32 @@ typedef void (*ch_http_callback_fn)(void *arg, const char *channel, const struct
 typedef bool (*ch_http_health_fn)(void *arg, char *detail, size_t len);
 
 /*
- * The /v1 API behind the token gate (everything under /v1 but callbacks):
- * fills *status and *reply, a malloc'ed JSON text the server frees (NULL:
- * "{}").  Called from the server's one thread, like the other hooks.
+ * What the API hook answers.  The server frees everything in it.  A stream
+ * (server-sent events) sets read: the server then calls read(arg, buf, max)
+ * from the connection's own thread until it returns a negative number (the
+ * end; the connection closes).  read may block for up to about a second and
+ * should then return 0 (nothing yet: it is called again); it is never called
+ * again once the server is stopping.  free_arg(arg) is called exactly once
+ * when the connection is done.  A stream's connection has no idle timeout:
+ * read sends keepalives.
  */
-typedef void (*ch_http_api_fn)(void *arg, const struct ch_http_incoming *rq, int *status, char **reply);
+#define CH_HTTP_MAX_HEADERS 6
+struct ch_http_reply {
+	int status;         /* starts 500: a hook that forgets fails closed */
+	char *body;         /* malloc'ed; NULL: "{}" */
+	const char *ctype;  /* a literal; NULL: application/json */
+	char *headers[CH_HTTP_MAX_HEADERS]; /* "Name: value", malloc'ed (ch_http_reply_header) */
+	size_t nheaders;
+	long (*read)(void *arg, char *buf, size_t max);
+	void (*free_arg)(void *arg);
+	void *arg;
+};
+
+/* Adds a header line to r (dropped when out of room or memory); 0 or CH_EFULL/CH_ENOMEM. */
+int ch_http_reply_header(struct ch_http_reply *r, const char *name, const char *value);
+
+/* The /v1 API (everything under /v1 but callbacks), authentication included. */
+typedef void (*ch_http_api_fn)(void *arg, const struct ch_http_incoming *rq, struct ch_http_reply *out);
 
 /* Appends text to /metrics (e.g. queue depths): NUL-terminated within len. */
 typedef void (*ch_http_metrics_fn)(void *arg, char *buf, size_t len);
@@ -79,15 +106,21 @@ typedef void (*ch_http_metrics_fn)(void *arg, char *buf, size_t len);
 struct ch_http_opts {
 	const char *listen; /* numeric IPv4/IPv6 address or "localhost"; NULL: "127.0.0.1" */
 	int port;           /* 0: any free port (see ch_http_port) */
-	/* Bearer token for /v1 except callbacks; copied (only its digest is kept).
-	 * NULL or "": /v1 other than callbacks answers 503 "no token configured". */
-	const char *token;
 	size_t max_body;    /* 0: 64 KiB */
+	unsigned max_connections; /* 0: 512 */
+	unsigned max_per_ip;      /* 0: 128 (loopback and a reverse proxy are one address) */
+	unsigned timeout_s;       /* idle connections are closed; 0: 10 */
 	ch_http_callback_fn callback; /* NULL: callbacks answer 404 */
 	ch_http_health_fn health;     /* NULL: always healthy */
 	ch_http_metrics_fn metrics_extra; /* may be NULL */
 	ch_http_api_fn api;               /* NULL: /v1 routes answer 404 */
 	void *arg;                    /* passed to every hook; borrowed */
+	/* Bearer token /metrics requires (copied as a digest); NULL or "": /metrics is open. */
+	const char *metrics_token;
+	/* PEM certificate (chain) and private key: HTTPS only (GnuTLS); both NULL: plain HTTP.
+	 * Borrowed for the call (libmicrohttpd copies them). */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 #define CH_HTTP_DEFAULT_MAX_BODY (64 * 1024)
@@ -132,6 +165,15 @@ void ch_http_hmac_sha256(const void *key, size_t keylen, const void *data, size_
  */
 int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body, size_t len, const char *sig_hex,
 			int64_t now_s, int64_t window_s);
+
+/*
+ * What names one signed callback for replay detection: lowercase hex
+ * SHA-256 of the channel, the X-Carehub-Timestamp header (from headers, a
+ * NULL-terminated "Name: value" list; "" when absent) and the body.  The same
+ * text posted again gives the same digest, however its signature is spelt.
+ */
+void ch_http_callback_digest(const char *channel, const char *const *headers, const char *body, size_t len,
+			     char out_hex[65]);
 
 /* out_hex = lowercase hex(HMAC-SHA256(key, "<timestamp>.<body>")), NUL-terminated. */
 void ch_http_sign_hmac(const char *key, const char *timestamp, const char *body, size_t len, char out_hex[65]);

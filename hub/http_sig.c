@@ -7,6 +7,7 @@
 #include "http_int.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------ */
 /* SHA-256 and HMAC                                                    */
@@ -229,4 +230,39 @@ int ch_http_verify_hmac(const char *key, const char *timestamp, const char *body
 	if (skew > (uint64_t)window_s)
 		return CH_ETIMEOUT;
 	return 0;
+}
+
+/*
+ * A replayed callback is the same signed text again: the timestamp it was
+ * signed with and the same body (a new timestamp needs a new signature, which
+ * only the provider can make).  So "channel, timestamp, body" names one
+ * callback whatever spelling of the signature (case, "sha256=") came with it.
+ */
+void ch_http_callback_digest(const char *channel, const char *const *headers, const char *body, size_t len,
+			     char out_hex[65])
+{
+	static const char digits[] = "0123456789abcdef", name[] = "X-Carehub-Timestamp:";
+	const char *ts = "";
+	struct sha256 s;
+	uint8_t d[32];
+
+	for (size_t i = 0; headers && headers[i]; i++) {
+		if (strncasecmp(headers[i], name, sizeof(name) - 1) == 0) {
+			ts = headers[i] + sizeof(name) - 1;
+			while (*ts == ' ' || *ts == '\t')
+				ts++;
+			break;
+		}
+	}
+	sha256_init(&s);
+	sha256_update(&s, channel ? channel : "", channel ? strlen(channel) + 1 : 1); /* with its NUL: a separator */
+	sha256_update(&s, ts, strlen(ts) + 1);
+	if (body && len)
+		sha256_update(&s, body, len);
+	sha256_final(&s, d);
+	for (int i = 0; i < 32; i++) {
+		out_hex[2 * i] = digits[d[i] >> 4];
+		out_hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	out_hex[64] = '\0';
 }

@@ -119,10 +119,12 @@ struct slot {
 	char ack_key[160]; /* the alert's key, read from Redis before evaluation */
 	char ack_by[101];
 	char ack_outcome[32];
-	char ack_text[600];
+	char ack_text[800];
+	char *ack_info;     /* note, via, account, role (control.h ch_control_ack_info); malloc'ed */
 	char ack_told[80];  /* undelivered: the told entry to fall back from */
 	char *ack_jobs;     /* undelivered: the fallback job, as a JSON array; malloc'ed */
 	char dedup[CH_ID_MAX + 32];
+	char health[32];        /* a battery level or availability, for the device-health view */
 	const char *event_json; /* the payload, or owned_json */
 	char *owned_json;       /* an adapter's event, printed */
 };
@@ -133,6 +135,7 @@ static void slot_clear(struct slot *s)
 	free(s->owned_json);
 	free(s->sil_doc);
 	free(s->ack_jobs);
+	free(s->ack_info);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -178,6 +181,15 @@ static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
 		reject(s, why);
 		return;
 	}
+	/* Only the API's own topic may say which account acted. */
+	if (q.account[0] && strcmp(s->m->topic, CH_TOPIC_API_SILENCES) != 0) {
+		q.account[0] = q.role[0] = '\0';
+		if (ch_control_silence_doc(&q)) {
+			ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+			reject(s, CH_REJ_OVERFLOW);
+			return;
+		}
+	}
 	s->subj = q.subj;
 	s->sil_kind = q.kind;
 	ch_strlcpy(s->sil_target, q.target, sizeof(s->sil_target));
@@ -199,6 +211,14 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s, const char *paylo
 		reject(s, why);
 		return;
 	}
+	/* Only the API's own topic may say which account acted. */
+	if (strcmp(s->m->topic, CH_TOPIC_API_ACKS) != 0)
+		q.account[0] = q.role[0] = '\0';
+	if (!(s->ack_info = ch_control_ack_info(&q))) {
+		ch_fmt(s->detail, sizeof(s->detail), "out of memory");
+		reject(s, CH_REJ_OVERFLOW);
+		return;
+	}
 	s->subj = q.subj;
 	s->ack_action = q.action;
 	ch_strlcpy(s->ack_alert, q.alert, sizeof(s->ack_alert));
@@ -209,6 +229,18 @@ static void prepare_ack(struct ch_runtime *rt, struct slot *s, const char *paylo
 		ch_strlcpy(s->ack_told, q.told, sizeof(s->ack_told));
 	s->ack = true;
 	s->ok = true;
+}
+
+/* What a battery or availability event says, for the console's device health. */
+static void device_health(struct slot *s)
+{
+	const struct ch_event *ev = &s->ev;
+
+	s->health[0] = '\0';
+	if (strcmp(ev->type, "battery") == 0 && ev->vkind == CH_VAL_NUMBER && ev->vnum >= 0 && ev->vnum <= 100)
+		ch_fmt(s->health, sizeof(s->health), "battery:%d", (int)(ev->vnum + 0.5));
+	else if (strcmp(ev->type, "availability") == 0 && ev->vkind == CH_VAL_STRING)
+		ch_fmt(s->health, sizeof(s->health), "online:%d", strcmp(ev->vstr, "online") == 0);
 }
 
 /* What the store script calls each control action. */
@@ -657,11 +689,13 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 					ch_engine_resolved(&g->work, &cx, s->ack_key, now);
 				continue;
 			}
+			device_health(s);
 			g->sevs[g->nsev++] = (struct ch_store_event){
 				.device = s->ev.device,
 				.dedup_id = s->dedup,
 				.dedup_ttl_ms = s->ev.id[0] ? rt->cfg->limits.dedup_ttl_ms : IMPLICIT_ID_TTL_MS,
-				.ts_ms = s->ev.ts_ms};
+				.ts_ms = s->ev.ts_ms,
+				.health = s->health};
 			ch_engine_event(&g->work, &cx, &s->ev, s->dev, now, g->acts);
 		}
 	}
@@ -675,7 +709,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		memset(x, 0, sizeof(*x));
 		/* A repeat carries the template too: if the open alert is gone from Redis it opens anew. */
 		if (a->kind == CH_ACT_OPEN || a->kind == CH_ACT_REPEAT) {
-			json_t *doc = ch_alert_for_action(a, g->subj, g->tz);
+			json_t *doc = ch_alert_for_action_in(a, g->subj, g->tz, rt->cfg->templates, rt->cfg->language);
 			const struct ch_policy *pol =
 				ch_config_policy(rt->cfg, a->rule->policy, ch_severity_name(a->severity));
 			json_t *jobs = ch_alert_step_jobs(pol, 0, g->subj);
@@ -711,7 +745,7 @@ static int eval_group(struct ch_ingest *ig, struct ch_runtime *rt, struct group 
 		g->sacts[k++] = (struct ch_store_action){
 			.kind = ack_kinds[s->ack_action], .key = s->ack_key, .text = s->ack_text,
 			.outcome = s->ack_outcome, .severity = "", .event_json = "", .alert_id = s->ack_alert,
-			.by = s->ack_by, .jobs = s->ack_jobs};
+			.by = s->ack_by, .jobs = s->ack_jobs, .doc = s->ack_info};
 	}
 	for (size_t i = 0; !g->tick && i < ns && k < CH_ARRAY_LEN(g->sacts); i++) {
 		struct slot *s = &slots[i];
@@ -753,18 +787,8 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 			       (long long)json_integer_value(json_object_get(doc, "count")),
 			       json_integer_value(json_object_get(doc, "reopened_at_ms")) == upd ? "; re-opened" : "");
 		json_decref(doc);
-		if (strcmp(t->kind, "opened") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_opened, 1);
-			ch_log(CH_LOG_INFO, "alert %s opened", t->alert_id);
-		} else if (strcmp(t->kind, "resolved") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_resolved, 1);
-			ch_log(CH_LOG_INFO, "alert %s resolved", t->alert_id);
-		} else if (strcmp(t->kind, "raised") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_raised, 1);
-			ch_log(CH_LOG_INFO, "alert %s raised", t->alert_id);
-		} else if (strcmp(t->kind, "repeat") == 0) {
-			atomic_fetch_add(&ch_metrics.alerts_repeated, 1);
-		}
+		if (strcmp(t->kind, "opened") == 0 || strcmp(t->kind, "resolved") == 0 || strcmp(t->kind, "raised") == 0)
+			ch_log(CH_LOG_INFO, "alert %s %s", t->alert_id, t->kind);
 		if (ig->o.publish_alert)
 			ig->o.publish_alert(ig->o.arg, t->sid, t->doc, strlen(t->doc));
 	}
@@ -987,13 +1011,13 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 				break;
 			s->m = m;
 			prepare_event(rt, s, m->payload, m->len, -1);
-		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_ACKS) == 0 || strcmp(m->topic, CH_TOPIC_API_ACKS) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
 			s->m = m;
 			prepare_ack(rt, s, m->payload, m->len);
-		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0) {
+		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0 || strcmp(m->topic, CH_TOPIC_API_SILENCES) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;

@@ -70,6 +70,16 @@ bool ch_ingest_timers_running(struct ch_ingest *ig);
  * (resolve only, required), "note": TEXT}.
  */
 #define CH_TOPIC_ACKS "carehub/v1/acks"
+/*
+ * The same two from the HTTP API, with the signed-in "account" and its "role"
+ * added by the server.  Never an MQTT subscription: a topic starting with '$'
+ * is not matched by '#' or '+' (MQTT 3.1.1, 4.7.2), so an adapter's wildcard
+ * cannot let a broker client in, and the hub subscribes to neither.  Only the
+ * HTTP server queues them (through the journal); only they are trusted to say
+ * who acted.
+ */
+#define CH_TOPIC_API_ACKS "$carehub/api/acks"
+#define CH_TOPIC_API_SILENCES "$carehub/api/silences"
 /* The hub's own marker topic prefix (carehub/v1/sync/<instance>). */
 #define CH_TOPIC_SYNC "carehub/v1/sync/"
 

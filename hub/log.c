@@ -1,13 +1,21 @@
 /*
  * log.c - levels, a mutex so lines from several threads don't interleave, and a
  * small table of rate-limited kinds.
+ *
+ * Under systemd, stderr is a stream into journald, which says so in
+ * $JOURNAL_STREAM ("<device>:<inode>" of that stream).  Lines then start with
+ * the syslog priority in angle brackets ("<3>" for an error) instead of a
+ * time stamp and a level word, so `journalctl -p err -u carehub` finds the
+ * errors and journald stamps the time itself (sd-daemon(3)).
  */
 #include "log.h"
 #include "clock.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static enum ch_log_level threshold = CH_LOG_INFO;
@@ -15,6 +23,27 @@ static FILE *stream;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+/* syslog priorities: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
+static const int level_prio[] = {7, 6, 4, 3};
+
+/* Whether out is the journal's stream: its device and inode are the ones in $JOURNAL_STREAM. */
+static bool to_journal(FILE *out)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (!js || !*js)
+		return false;
+	dev = strtoull(js, &end, 10);
+	if (*end != ':')
+		return false;
+	ino = strtoull(end + 1, &end, 10);
+	if (*end != '\0' || fstat(fileno(out), &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void ch_log_set_level(enum ch_log_level level)
 {
@@ -32,9 +61,15 @@ int ch_log_set_level_name(const char *name)
 	return CH_EINVAL;
 }
 
+static FILE *checked; /* the stream to_journal() was asked about */
+static bool journal_checked, journal;
+
 void ch_log_set_stream(FILE *f)
 {
+	pthread_mutex_lock(&log_mu);
 	stream = f;
+	journal_checked = false;
+	pthread_mutex_unlock(&log_mu);
 }
 
 static void vlog(enum ch_log_level level, const char *fmt, va_list ap) CH_PRINTF(2, 0);
@@ -48,7 +83,16 @@ static void vlog(enum ch_log_level level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &now);
 	ch_clock_format((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, ts, sizeof(ts));
 	pthread_mutex_lock(&log_mu);
-	fprintf(out, "%s %-5s ", ts, level_names[level]);
+	/* Asked once per stream: set_stream changes it (tests), the environment does not. */
+	if (!journal_checked || checked != out) {
+		journal_checked = true;
+		checked = out;
+		journal = to_journal(out);
+	}
+	if (journal)
+		fprintf(out, "<%d>", level_prio[level]);
+	else
+		fprintf(out, "%s %-5s ", ts, level_names[level]);
 	vfprintf(out, fmt, ap);
 	fputc('\n', out);
 	fflush(out);

@@ -2,6 +2,10 @@
  * main.c - carehubd: reads the configuration, starts the threads, and turns
  * signals into a drain (SIGTERM, SIGINT) or an atomic reload (SIGHUP).
  *
+ * Under systemd (Type=notify) it says READY=1 once it serves, RELOADING=1 /
+ * READY=1 around a SIGHUP, STOPPING=1 when it drains, and pings the watchdog
+ * from its one-second loop (a hang there gets the hub restarted).
+ *
  * Threads: this one waits for signals; mqtt reads the broker into the ingest
  * queue (journaling each message first); ingest applies batches to Redis;
  * dispatch sends notifications.  Each owns its own Redis connection.
@@ -16,6 +20,7 @@
 #include "ingest.h"
 #include "http.h"
 #include "api.h"
+#include "auth.h"
 #include "control.h"
 #include "journal.h"
 #include "log.h"
@@ -26,10 +31,15 @@
 #include "registry.h"
 #include "rules.h"
 #include "runtime.h"
+#include "secret.h"
 #include "store.h"
+#include "stream.h"
+
+#include <systemd/sd-daemon.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,10 +67,29 @@ static struct {
 	char instance[128];
 	char redis_host[256];
 	char redis_prefix[128];
+	char redis_socket[256];
+	char redis_user[128];
 	char sync_topic[256];
 	struct ch_ingest *_Atomic ingest;
 	atomic_uint_fast64_t sync_nonce;
-} g;
+	/* Journal and queue take a message together: HTTP threads inject beside the MQTT thread,
+	 * and the journal's trim point assumes queue order is journal order. */
+	pthread_mutex_t intake_mu;
+	struct ch_stream *stream;
+	/* This thread's own connection, shared under cb_mu with the HTTP threads: callbacks taken
+	 * (so a replay is refused) and the alert gauges. */
+	struct ch_store *cb_store;
+	pthread_mutex_t cb_mu;
+} g = {.intake_mu = PTHREAD_MUTEX_INITIALIZER, .cb_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* What an operator alerts on, read from Redis by the main thread every GAUGE_MS (so every instance
+ * reports the same, whoever opened the alerts) and served from here by /metrics. */
+#define GAUGE_MS 5000
+static struct {
+	atomic_llong open[CH_SEV_COUNT];
+	atomic_llong oldest_critical_ms; /* opened_at_ms of the oldest critical alert not yet acknowledged; 0: none */
+	atomic_bool known;               /* false until read, and while Redis is away */
+} gauges;
 
 static void usage(FILE *f)
 {
@@ -139,9 +168,11 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 		return;
 	}
 	atomic_fetch_add(&ch_metrics.events_in, 1);
+	pthread_mutex_lock(&g.intake_mu);
 	if (g.journal && ch_journal_append(g.journal, topic, payload, keep, len, now, &seq))
 		seq = 0;
 	enqueue(topic, payload, keep, len, now, seq);
+	pthread_mutex_unlock(&g.intake_mu);
 }
 
 /*
@@ -178,17 +209,85 @@ static bool health(void *arg, char *detail, size_t len)
 	return mqtt && redis;
 }
 
+static void refresh_gauges(void)
+{
+	long long open[CH_SEV_COUNT] = {0}, oldest = 0;
+	json_t *arr = NULL, *a;
+	char err[256];
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&g.cb_mu);
+	rc = g.cb_store ? ch_store_alerts_open(g.cb_store, 100000, &arr, err, sizeof(err)) : CH_EAGAIN;
+	pthread_mutex_unlock(&g.cb_mu);
+	if (rc) {
+		atomic_store(&gauges.known, false);
+		return;
+	}
+	json_array_foreach(arr, i, a) {
+		enum ch_severity sev;
+		const char *state = json_string_value(json_object_get(a, "state"));
+		long long at = json_integer_value(json_object_get(a, "opened_at_ms"));
+		if (ch_severity_parse(json_string_value(json_object_get(a, "severity")), &sev))
+			continue;
+		open[sev]++;
+		if (sev == CH_SEV_CRITICAL && state && strcmp(state, "open") == 0 && at > 0 && (!oldest || at < oldest))
+			oldest = at;
+	}
+	json_decref(arr);
+	for (int s = 0; s < CH_SEV_COUNT; s++)
+		atomic_store(&gauges.open[s], open[s]);
+	atomic_store(&gauges.oldest_critical_ms, oldest);
+	atomic_store(&gauges.known, true);
+}
+
 static void metrics_extra(void *arg, char *buf, size_t len)
 {
+	struct ch_mqtt *m = atomic_load(&g.mqtt);
+	struct ch_ingest *ig = atomic_load(&g.ingest);
+	long long oldest = atomic_load(&gauges.oldest_critical_ms);
+	size_t pos = 0;
+
 	(void)arg;
-	ch_fmt(buf, len,
+	if (len)
+		buf[0] = '\0';
+	ch_fmt_append(buf, len, &pos,
+		      "# HELP carehub_build_info The running carehubd.\n"
+		      "# TYPE carehub_build_info gauge\n"
+		      "carehub_build_info{version=\"%s\",plugin_abi=\"%d\"} 1\n"
+		      "# HELP carehub_mqtt_up 1 while the broker connection is up.\n"
+		      "# TYPE carehub_mqtt_up gauge\n"
+		      "carehub_mqtt_up %d\n"
+		      "# HELP carehub_redis_up 1 while Redis answers the correlator.\n"
+		      "# TYPE carehub_redis_up gauge\n"
+		      "carehub_redis_up %d\n",
+		      VERSION, CH_PLUGIN_ABI_VERSION, m && ch_mqtt_connected(m), ig && ch_ingest_redis_ok(ig));
+	if (atomic_load(&gauges.known)) {
+		ch_fmt_append(buf, len, &pos,
+			      "# HELP carehub_open_alerts Alerts open or acknowledged, not yet resolved, by severity.\n"
+			      "# TYPE carehub_open_alerts gauge\n");
+		for (int s = CH_SEV_COUNT - 1; s >= 0; s--)
+			ch_fmt_append(buf, len, &pos, "carehub_open_alerts{severity=\"%s\"} %lld\n",
+				      ch_severity_name((enum ch_severity)s), (long long)atomic_load(&gauges.open[s]));
+		ch_fmt_append(buf, len, &pos,
+			      "# HELP carehub_oldest_unacknowledged_critical_seconds Age of the oldest critical alert "
+			      "nobody has acknowledged (0: none).\n"
+			      "# TYPE carehub_oldest_unacknowledged_critical_seconds gauge\n"
+			      "carehub_oldest_unacknowledged_critical_seconds %.3f\n",
+			      oldest ? (double)(ch_clock_now_ms() - oldest) / 1000.0 : 0.0);
+	}
+	ch_fmt_append(buf, len, &pos,
 	       "# HELP carehub_ingest_queue_depth Messages waiting in the ingest queue.\n"
 	       "# TYPE carehub_ingest_queue_depth gauge\n"
 	       "carehub_ingest_queue_depth %zu\n"
 	       "# HELP carehub_dispatch_depth Sends in flight or waiting for a retry or a rate limit.\n"
 	       "# TYPE carehub_dispatch_depth gauge\n"
-	       "carehub_dispatch_depth %zu\n",
-	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch));
+	       "carehub_dispatch_depth %zu\n"
+	       "# HELP carehub_stream_clients Live feeds (GET /v1/stream) connected.\n"
+	       "# TYPE carehub_stream_clients gauge\n"
+	       "carehub_stream_clients %zu\n",
+	       g.queue ? ch_queue_depth(g.queue) : 0, ch_dispatch_depth(g.dispatch),
+	       g.stream ? ch_stream_clients(g.stream) : 0);
 }
 
 /* Callbacks, the API's answers and silences: queued like a message from MQTT (journal, then the queue). */
@@ -202,7 +301,44 @@ static int inject(void *arg, const char *topic, const char *payload, size_t len)
 }
 
 /*
- * POST /v1/callbacks/{channel} (the HTTP thread): the channel's plugin checks
+ * A verified callback is taken once: its digest (channel, timestamp, body) is
+ * claimed in Redis for twice the channel's callback_window, the span in which
+ * its signature passes, so a replay to this hub, after a restart or to
+ * another instance gets 409 and changes nothing.  CH_EDUP for a replay,
+ * CH_EAGAIN while Redis is away (503: the provider tries again).
+ */
+static int claim_callback(const struct ch_runtime *rt, const char *channel, const struct ch_http_incoming *rq,
+			  char *name, size_t namelen)
+{
+	const struct ch_channel_conf *cc = ch_config_channel(rt->cfg, channel);
+	json_t *w = cc ? json_object_get(cc->options, "callback_window") : NULL;
+	int64_t window_s = json_is_integer(w) ? json_integer_value(w) : 300;
+	char hex[65], err[256];
+	int rc;
+
+	ch_http_callback_digest(channel, rq->headers, rq->body, rq->len, hex);
+	ch_fmt(name, namelen, "callback:%s", hex);
+	pthread_mutex_lock(&g.cb_mu);
+	rc = g.cb_store ? ch_store_claim(g.cb_store, name, (2 * window_s + 60) * 1000, err, sizeof(err)) : CH_EAGAIN;
+	pthread_mutex_unlock(&g.cb_mu);
+	if (rc && rc != CH_EDUP)
+		ch_log_rl("callback-claim", 10000, CH_LOG_WARN, "[%s] callback deferred: %s", channel,
+			  g.cb_store ? err : "no Redis connection");
+	return rc == CH_EDUP || rc == 0 ? rc : CH_EAGAIN;
+}
+
+static void unclaim_callback(const char *name)
+{
+	char err[256];
+
+	pthread_mutex_lock(&g.cb_mu);
+	if (g.cb_store)
+		ch_store_unclaim(g.cb_store, name, err, sizeof(err));
+	pthread_mutex_unlock(&g.cb_mu);
+}
+
+/*
+ * POST /v1/callbacks/{channel} (an HTTP connection thread): the channel's plugin checks
  * the signature and says what happened; control.c turns that into an ack,
  * resolve, escalate or note, which goes into the journal and the ingest queue
  * exactly like one from carehub/v1/acks.  So a callback is durable once it is
@@ -217,11 +353,10 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		.body = rq->body, .body_len = rq->len, .headers = rq->headers, .now_ms = ch_clock_now_ms()};
 	struct ch_callback_result r;
 	enum ch_ack_action act;
-	char err[256], ref[128];
+	char err[256], ref[128], claim[96];
 	char *doc = NULL;
 	int rc;
 
-	(void)arg;
 	if (!ch) {
 		*status = 404;
 		ch_fmt(reply, len, "{\"error\":\"no such channel\"}");
@@ -234,13 +369,29 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 		goto out;
 	}
 	if (rc) {
-		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
 		ch_metrics_inc(CH_MF_CALLBACKS, channel, rc == CH_EINVAL ? "not_understood" : "unauthorized");
 		*status = rc == CH_EINVAL ? 400 : 401;
 		ch_log_rl("callback-refused", 5000, CH_LOG_WARN, "[%s] callback from %s refused (%d): %s", channel,
 			  rq->remote, *status, err);
 		ch_fmt(reply, len, "{\"error\":\"%s\"}", *status == 401 ? "unauthorized" : "not understood");
 		goto out;
+	}
+	/* An SMS sent back names no notification: the latest one sent to that number. */
+	if (strncmp(r.idempotency_key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
+		char phone[64], masked[64];
+		ch_strlcpy(phone, r.idempotency_key + strlen(CH_CB_REPLY_TO), sizeof(phone));
+		rc = arg ? ch_api_reply_key(arg, channel, phone, r.idempotency_key, sizeof(r.idempotency_key))
+			 : CH_ENOTFOUND;
+		if (rc) {
+			ch_log_mask_phone(phone, masked, sizeof(masked));
+			ch_log_rl("callback-reply", 5000, CH_LOG_INFO, "[%s] reply from %s %s", channel, masked,
+				  rc == CH_ENOTFOUND ? "answers no recent notification: ignored" : "deferred: Redis away");
+			/* Nothing to answer: 200 so the gateway does not resend it; busy: 503, it will. */
+			*status = rc == CH_ENOTFOUND ? 200 : 503;
+			ch_fmt(reply, len, rc == CH_ENOTFOUND ? "{\"ok\":true,\"action\":\"none\"}"
+							      : "{\"error\":\"busy, try again\"}");
+			goto out;
+		}
 	}
 	/* The answer to a scheduled check-in call: the correlator moves its slot on (care.h). */
 	if ((rc = ch_checkin_from_callback(rt->reg, channel, &r, &doc, err, sizeof(err))) != CH_ENOTFOUND) {
@@ -258,21 +409,29 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	}
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {
-		atomic_fetch_add(&ch_metrics.callbacks_refused, 1);
 		ch_metrics_inc(CH_MF_CALLBACKS, channel, "unknown_key");
 		*status = rc == CH_ENOMEM ? 503 : 400;
 		ch_log_rl("callback-unknown", 5000, CH_LOG_WARN, "[%s] callback from %s: %s", channel, rq->remote, err);
 		ch_fmt(reply, len, "{\"error\":\"not a notification of this hub\"}");
 		goto out;
 	}
+	if ((rc = claim_callback(rt, channel, rq, claim, sizeof(claim)))) {
+		*status = rc == CH_EDUP ? 409 : 503;
+		ch_metrics_inc(CH_MF_CALLBACKS, channel, rc == CH_EDUP ? "replayed" : "deferred");
+		if (rc == CH_EDUP)
+			ch_log_rl("callback-replay", 5000, CH_LOG_WARN, "[%s] callback from %s refused (409): a replay",
+				  channel, rq->remote);
+		ch_fmt(reply, len, "{\"error\":\"%s\"}", rc == CH_EDUP ? "replayed" : "busy, try again");
+		goto out;
+	}
 	if (inject(NULL, CH_TOPIC_ACKS, doc, strlen(doc))) {
 		/* Full (Redis away, a backlog): the provider will try again; nothing is half taken. */
+		unclaim_callback(claim);
 		*status = 503;
 		ch_log_rl("callback-busy", 5000, CH_LOG_WARN, "[%s] callback deferred: the ingest queue is full", channel);
 		ch_fmt(reply, len, "{\"error\":\"busy, try again\"}");
 		goto out;
 	}
-	atomic_fetch_add(&ch_metrics.callbacks_ok, 1);
 	ch_metrics_inc(CH_MF_CALLBACKS, channel, ch_control_callback_name(r.outcome));
 	ch_log_mask_phone(r.provider_ref, ref, sizeof(ref));
 	ch_log(CH_LOG_INFO, "[%s] callback %s for %s (ref %s): %s", channel, ch_control_callback_name(r.outcome),
@@ -307,17 +466,57 @@ static void replay(void *arg, uint64_t seq, const char *topic, const char *paylo
 
 /* ---------------------------------------------------------------- loading */
 
-static int secret(const char *env, const char **out, char *err, size_t errlen)
+/* Secrets and TLS material for one run, wiped at exit (secret.h says where they come from). */
+struct secrets {
+	char *mqtt, *redis, *api, *metrics;
+	char *tls_cert, *tls_key;
+};
+
+static void secrets_free(struct secrets *s)
 {
-	*out = NULL;
-	if (!env)
-		return 0;
-	*out = getenv(env);
-	if (!*out) {
-		ch_fmt(err, errlen, "environment variable %s (named in the config) is not set", env);
-		return CH_ECONFIG;
-	}
+	ch_secret_free(s->mqtt);
+	ch_secret_free(s->redis);
+	ch_secret_free(s->api);
+	ch_secret_free(s->metrics);
+	ch_secret_free(s->tls_cert);
+	ch_secret_free(s->tls_key);
+	*s = (struct secrets){0};
+}
+
+/*
+ * Everything secret the config names.  A missing or readable-by-others file
+ * stops the start (and --check), and so does an unset variable for MQTT,
+ * Redis or the /metrics token; a missing API token only closes the API (503).
+ */
+static int secrets_load(const struct ch_config *cfg, struct secrets *s, char *err, size_t errlen)
+{
+	size_t n;
+	int rc;
+
+	*s = (struct secrets){0};
+	if ((rc = ch_secret_read("mqtt.password", cfg->mqtt.password_env, cfg->mqtt.password_file, &s->mqtt, err,
+				 errlen)) ||
+	    (rc = ch_secret_read("redis.password", cfg->redis.password_env, cfg->redis.password_file, &s->redis, err,
+				 errlen)))
+		goto fail;
+	if (cfg->http.enabled &&
+	    ((rc = ch_secret_read("http.metrics_token", cfg->http.metrics_token_env, cfg->http.metrics_token_file,
+				  &s->metrics, err, errlen)) ||
+	     (cfg->http.tls.cert_file &&
+	      ((rc = ch_secret_read_file("http.tls.cert_file", cfg->http.tls.cert_file, false, 1 << 20, &s->tls_cert, &n,
+					 err, errlen)) ||
+	       (rc = ch_secret_read_file("http.tls.key_file", cfg->http.tls.key_file, true, 1 << 20, &s->tls_key, &n,
+					 err, errlen))))))
+		goto fail;
+	rc = ch_secret_read("http.token", cfg->http.token_env, cfg->http.token_file, &s->api, err, errlen);
+	if (rc == CH_ENOTFOUND && !cfg->http.token_file)
+		rc = 0; /* the API answers 503 until the hub is restarted with it */
+	if (rc)
+		goto fail;
 	return 0;
+fail:
+	secrets_free(s);
+	return rc;
 }
 
 /* The options outlive the runtime they came from: keep their strings in g. */
@@ -325,7 +524,11 @@ static void store_opts(const struct ch_config *cfg, const char *password, struct
 {
 	ch_strlcpy(g.redis_host, cfg->redis.host, sizeof(g.redis_host));
 	ch_strlcpy(g.redis_prefix, cfg->redis.prefix, sizeof(g.redis_prefix));
+	ch_strlcpy(g.redis_socket, cfg->redis.socket ? cfg->redis.socket : "", sizeof(g.redis_socket));
+	ch_strlcpy(g.redis_user, cfg->redis.username ? cfg->redis.username : "", sizeof(g.redis_user));
 	*o = (struct ch_store_opts){.host = g.redis_host, .port = cfg->redis.port, .db = cfg->redis.db,
+				    .socket = g.redis_socket[0] ? g.redis_socket : NULL,
+				    .username = g.redis_user[0] ? g.redis_user : NULL,
 				    .password = password, .prefix = g.redis_prefix, .timeout_ms = 5000};
 }
 
@@ -416,6 +619,7 @@ fail:
 static int check_only(void)
 {
 	struct ch_runtime *rt;
+	struct secrets sec;
 	char err[1024];
 	int rc = load_runtime(NULL, &rt, err, sizeof(err));
 
@@ -423,6 +627,12 @@ static int check_only(void)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	if (secrets_load(rt->cfg, &sec, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", g.config_path, err);
+		ch_runtime_free(rt);
+		return 2;
+	}
+	secrets_free(&sec);
 	printf("%s: ok (%zu rules, %zu subjects, %zu channels)\n", g.config_path, rt->rules->n,
 	       ch_registry_count(rt->reg), rt->nchannels);
 	ch_runtime_free(rt);
@@ -445,6 +655,85 @@ static void reload(struct ch_store *st)
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
 }
 
+/*
+ * The service tokens: http.token_env is the admin token "service" (unset: a
+ * warning, sessions still work); each of http.service_tokens must be set.
+ */
+static int load_tokens(const struct ch_config *cfg, const char *admin, struct ch_auth_tokens **out, char *err,
+		       size_t errlen)
+{
+	struct ch_auth_tokens *t = ch_auth_tokens_new();
+	const char *v = admin;
+	char *sv = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return CH_ENOMEM;
+	if (v && *v && ch_auth_tokens_add(t, "service", CH_ROLE_ADMIN, v))
+		goto oom;
+	if (!v || !*v)
+		ch_log(CH_LOG_WARN, "http: %s is not set: no admin service token (operators can still sign in)",
+		       cfg->http.token_env ? cfg->http.token_env : "http.token_env");
+	for (size_t i = 0; i < cfg->http.nservice_tokens; i++) {
+		const struct ch_service_token *st = &cfg->http.service_tokens[i];
+		enum ch_role role;
+		/* The variable, or a systemd credential of that name (secret.h). */
+		if ((rc = ch_secret_read("http.service_tokens", st->token_env, NULL, &sv, err, errlen)) || !sv || !*sv) {
+			if (!rc)
+				ch_fmt(err, errlen, "service token %s: %s (named in the config) is empty", st->name,
+				       st->token_env);
+			ch_secret_free(sv);
+			ch_auth_tokens_free(t);
+			return rc == CH_ENOMEM ? rc : CH_ECONFIG;
+		}
+		rc = ch_role_parse(st->role, &role) || ch_auth_tokens_add(t, st->name, role, sv);
+		ch_secret_free(sv);
+		sv = NULL;
+		if (rc)
+			goto oom;
+	}
+	*out = t;
+	return 0;
+oom:
+	ch_auth_tokens_free(t);
+	ch_fmt(err, errlen, "out of memory");
+	return CH_ENOMEM;
+}
+
+/* The live feed, the API and the HTTP server, in that order. */
+static int start_http(const struct ch_config *cfg, const struct secrets *sec, const struct ch_store_opts *so,
+		      struct ch_api **api, struct ch_http **http, char *err, size_t errlen)
+{
+	struct ch_auth_tokens *tokens;
+	int rc;
+
+	if ((rc = load_tokens(cfg, sec->api, &tokens, err, errlen)))
+		return rc;
+	struct ch_stream_opts sopts = {.store = so, .keepalive_ms = (int)cfg->http.sse_keepalive_ms,
+				       .max_clients = (size_t)cfg->http.max_streams, .render = ch_api_render_change};
+	if ((rc = ch_stream_start(&sopts, &g.stream, err, errlen))) {
+		ch_auth_tokens_free(tokens);
+		return rc;
+	}
+	struct ch_api_opts ao = {.store = so, .inject = inject, .tokens = tokens,
+				 .session_ttl_ms = cfg->http.session_ttl_ms, .stream = g.stream,
+				 .secure_cookies = sec->tls_cert != NULL};
+	if ((rc = ch_api_open(&ao, api, err, errlen)))
+		return rc;
+	struct ch_http_opts ho = {.listen = cfg->http.listen, .port = cfg->http.port, .callback = callback,
+				  .api = ch_api_handle, .health = health, .metrics_extra = metrics_extra, .arg = *api,
+				  .max_connections = (unsigned)cfg->http.max_connections,
+				  .max_per_ip = (unsigned)cfg->http.max_per_ip,
+				  .timeout_s = (unsigned)((cfg->http.timeout_ms + 999) / 1000),
+				  .metrics_token = sec->metrics, .tls_cert = sec->tls_cert, .tls_key = sec->tls_key};
+	if ((rc = ch_http_start(&ho, http, err, errlen)))
+		return rc;
+	ch_log(CH_LOG_INFO, "http: listening on %s:%d (%s)", cfg->http.listen, ch_http_port(*http),
+	       sec->tls_cert ? "https" : "plain http");
+	return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -464,7 +753,7 @@ int main(int argc, char **argv)
 	struct ch_mqtt *mq = NULL;
 	struct ch_http *http = NULL;
 	struct ch_api *api = NULL;
-	const char *mqtt_pw = NULL, *redis_pw = NULL;
+	static struct secrets sec; /* static: reachable on every way out, wiped on the normal one */
 	char err[1024];
 	int rc, exit_code = 0;
 
@@ -514,9 +803,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ch_log_set_level_name(rt->cfg->log.level);
-	if (secret(rt->cfg->mqtt.password_env, &mqtt_pw, err, sizeof(err)) ||
-	    secret(rt->cfg->redis.password_env, &redis_pw, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
+	if (secrets_load(rt->cfg, &sec, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", g.config_path, err);
 		ch_runtime_free(rt);
 		return 2;
 	}
@@ -542,7 +830,7 @@ int main(int argc, char **argv)
 		g.subs[i] = ch_strdup(buf);
 	}
 	g.max_payload = rt->cfg->limits.max_payload;
-	store_opts(rt->cfg, redis_pw, &so);
+	store_opts(rt->cfg, sec.redis, &so);
 	ch_runtime_free(rt);
 	rt = NULL;
 
@@ -593,12 +881,18 @@ int main(int argc, char **argv)
 		ch_log(CH_LOG_INFO, "journal: replaying %zu messages from the last run", replayed);
 	ch_ingest_set_journal(ig, g.journal);
 
+	/* HTTP before MQTT: when the hub says "online" its API and callbacks answer too. */
+	if (rt->cfg->http.enabled && (rc = start_http(rt->cfg, &sec, &so, &api, &http, err, sizeof(err)))) {
+		ch_log(CH_LOG_ERROR, "http: %s", err);
+		exit_code = 1;
+		goto shutdown;
+	}
 	struct ch_mqtt_opts mo = {
 		.host = rt->cfg->mqtt.host,
 		.port = rt->cfg->mqtt.port,
 		.client_id = rt->cfg->mqtt.client_id,
 		.username = rt->cfg->mqtt.username,
-		.password = mqtt_pw,
+		.password = sec.mqtt,
 		.keepalive_s = rt->cfg->mqtt.keepalive_s,
 		.tls = rt->cfg->mqtt.tls.enabled,
 		.cafile = rt->cfg->mqtt.tls.cafile,
@@ -621,47 +915,54 @@ int main(int argc, char **argv)
 		goto shutdown;
 	}
 	atomic_store(&g.mqtt, mq);
-	if (rt->cfg->http.enabled) {
-		const char *token = rt->cfg->http.token_env ? getenv(rt->cfg->http.token_env) : NULL;
-		struct ch_api_opts ao = {.store = &so, .inject = inject};
-		if ((rc = ch_api_open(&ao, &api, err, sizeof(err)))) {
-			ch_log(CH_LOG_ERROR, "api: %s", err);
-			exit_code = 1;
-			goto shutdown;
-		}
-		struct ch_http_opts ho = {.listen = rt->cfg->http.listen, .port = rt->cfg->http.port, .token = token,
-					  .callback = callback, .api = ch_api_handle, .health = health,
-					  .metrics_extra = metrics_extra, .arg = api};
-		if (!token)
-			ch_log(CH_LOG_WARN, "http: %s is not set: the /v1 API answers 503 until it is",
-			       rt->cfg->http.token_env ? rt->cfg->http.token_env : "http.token_env");
-		if ((rc = ch_http_start(&ho, &http, err, sizeof(err)))) {
-			ch_log(CH_LOG_ERROR, "http: %s", err);
-			exit_code = 1;
-			goto shutdown;
-		}
-		ch_log(CH_LOG_INFO, "http: listening on %s:%d", rt->cfg->http.listen, ch_http_port(http));
+	/* Connects now if it can; else at the next use (a callback waits for Redis with a 503). */
+	if (ch_store_open(&so, &g.cb_store, err, sizeof(err)) == CH_ENOMEM) {
+		ch_log(CH_LOG_ERROR, "out of memory");
+		exit_code = 1;
+		goto shutdown;
 	}
+	refresh_gauges();
 	ch_log(CH_LOG_INFO, "carehubd %s started as %s: %zu rules, %zu subjects, %zu channels", VERSION, g.instance,
 	       rt->rules->n, ch_registry_count(rt->reg), rt->nchannels);
+	/* No-ops outside systemd ($NOTIFY_SOCKET unset). */
+	sd_notifyf(0, "READY=1\nSTATUS=serving as %s: %zu subjects, %zu channels", g.instance, ch_registry_count(rt->reg),
+		   rt->nchannels);
+	uint64_t watchdog_us = 0;
+	if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+		watchdog_us = 0;
 	ch_runtime_release(rt);
 	rt = NULL;
 
-	for (;;) {
+	for (int64_t gauged = ch_clock_mono_ms();;) {
 		siginfo_t si;
 		struct timespec ts = {1, 0};
 		int s = sigtimedwait(&sigs, &si, &ts);
+		if (ch_clock_mono_ms() - gauged >= GAUGE_MS) {
+			refresh_gauges();
+			gauged = ch_clock_mono_ms();
+		}
+		/* This loop wakes every second, well inside any sane WatchdogSec; a hang here (or in a
+		 * gauge read past its timeout) lets systemd restart the hub. */
+		if (watchdog_us)
+			sd_notify(0, "WATCHDOG=1");
 		if (s == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
 			reload(st);
+			sd_notify(0, "READY=1");
 		} else if (s == SIGTERM || s == SIGINT) {
+			sd_notify(0, "STOPPING=1");
 			ch_log(CH_LOG_INFO, "%s: draining", s == SIGTERM ? "SIGTERM" : "SIGINT");
 			break;
 		}
 	}
 
 shutdown:
-	ch_http_stop(http);
+	ch_http_stop(http); /* first: it ends every live feed's connection */
 	ch_api_close(api);
+	ch_stream_stop(g.stream);
+	g.stream = NULL;
+	ch_store_close(g.cb_store);
+	g.cb_store = NULL;
 	if (mq)
 		ch_mqtt_pause(mq);
 	atomic_store(&g.ingest, NULL);
@@ -675,20 +976,19 @@ shutdown:
 	ch_runtime_release(rt);
 	ch_runtime_shutdown();
 	ch_store_close(st);
+	secrets_free(&sec);
 	for (size_t i = 0; g.subs && i < g.nsubs; i++)
 		free(g.subs[i]);
 	free(g.subs);
 	free(g.overrides);
 	ch_log(CH_LOG_INFO,
 	       "stopped; counters: events_in=%llu processed=%llu batches=%llu redis_round_trips=%llu "
-	       "state_conflicts=%llu timers_fired=%llu alerts_opened=%llu resolved=%llu",
+	       "state_conflicts=%llu timers_fired=%llu",
 	       (unsigned long long)atomic_load(&ch_metrics.events_in),
 	       (unsigned long long)atomic_load(&ch_metrics.events_processed),
 	       (unsigned long long)atomic_load(&ch_metrics.batches),
 	       (unsigned long long)atomic_load(&ch_metrics.redis_round_trips),
 	       (unsigned long long)atomic_load(&ch_metrics.state_conflicts),
-	       (unsigned long long)atomic_load(&ch_metrics.timers_fired),
-	       (unsigned long long)atomic_load(&ch_metrics.alerts_opened),
-	       (unsigned long long)atomic_load(&ch_metrics.alerts_resolved));
+	       (unsigned long long)atomic_load(&ch_metrics.timers_fired));
 	return exit_code;
 }

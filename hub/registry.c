@@ -135,9 +135,60 @@ static int get_str(const struct ctx *c, const char *ptr, json_t *obj, const char
 	return 0;
 }
 
+static bool ascii_only(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * "location": "kitchen", or {"zh": "厨房", "en": "kitchen"} (language code ->
+ * name), and "location_en" beside a plain string.  d->location is what rules
+ * match: the plain string, else the "en" name, else the first.
+ */
+static int parse_location(const struct ctx *c, const char *ptr, json_t *o, struct ch_device *d, const char **loc)
+{
+	json_t *v = json_object_get(o, "location"), *en = json_object_get(o, "location_en"), *name;
+	const char *lang;
+	char p[512];
+
+	*loc = json_string_value(v);
+	ch_fmt(p, sizeof(p), "%s/location", ptr);
+	if (v && !json_is_string(v) && !json_is_object(v))
+		return fail(c, p, "\"location\" must be a string or an object of language to name, e.g. "
+				  "{\"zh\": \"厨房\", \"en\": \"kitchen\"}");
+	if (json_is_object(v)) {
+		json_object_foreach(v, lang, name) {
+			if (!ch_template_lang_ok(lang) || !json_is_string(name) || !*json_string_value(name) ||
+			    json_string_length(name) > 64)
+				return fail(c, p, "\"location\" names are {\"<language, e.g. zh or en>\": \"1-64 bytes\"}");
+			if (!*loc)
+				*loc = json_string_value(name);
+		}
+		if (json_is_string(json_object_get(v, "en")))
+			*loc = json_string_value(json_object_get(v, "en"));
+		if (!*loc)
+			return fail(c, p, "\"location\" names no room; expected e.g. {\"zh\": \"厨房\", \"en\": \"kitchen\"}");
+		d->location_names = json_deep_copy(v);
+	}
+	if (en) {
+		ch_fmt(p, sizeof(p), "%s/location_en", ptr);
+		if (!json_is_string(en) || !*json_string_value(en) || json_string_length(en) > 64 || json_is_object(v))
+			return fail(c, p, "\"location_en\" is the English name (1-64 bytes) beside a plain \"location\"");
+		d->location_names = json_pack("{s:O}", "en", en);
+		/* The plain name beside it is the local one (the hub's users write Chinese). */
+		if (*loc && d->location_names && !ascii_only(*loc))
+			json_object_set_new(d->location_names, "zh", json_string(*loc));
+		*loc = json_string_value(en); /* rules match the English name, as for an object */
+	}
+	return (v && json_is_object(v)) || en ? (d->location_names ? 0 : CH_ENOMEM) : 0;
+}
+
 static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct ch_device *d)
 {
-	static const char *const keys[] = {"id", "type", "location", "heartbeat", "notes", "aliases"};
+	static const char *const keys[] = {"id", "type", "location", "location_en", "heartbeat", "notes", "aliases"};
 	const char *id, *type, *loc;
 	json_t *hb, *al;
 	int rc;
@@ -146,7 +197,7 @@ static int parse_device(const struct ctx *c, const char *ptr, json_t *o, struct 
 		return fail(c, ptr, "a device must be an object");
 	if ((rc = only_keys(c, ptr, o, keys, CH_ARRAY_LEN(keys), "a device")) ||
 	    (rc = get_str(c, ptr, o, "id", true, &id)) || (rc = get_str(c, ptr, o, "type", true, &type)) ||
-	    (rc = get_str(c, ptr, o, "location", false, &loc)))
+	    (rc = parse_location(c, ptr, o, d, &loc)))
 		return rc;
 	if (!id_ok(id)) {
 		char p[512];
@@ -268,6 +319,7 @@ static void free_subject(struct ch_subject *s)
 		free(s->devices[i].id);
 		free(s->devices[i].type);
 		free(s->devices[i].location);
+		json_decref(s->devices[i].location_names);
 	}
 	for (size_t i = 0; i < s->ncontacts; i++) {
 		free(s->contacts[i].name);

@@ -17,7 +17,11 @@ struct ch_checkin_conf;
 struct ch_device {
 	char *id;
 	char *type;
+	/* The room as rules match it ("front door"): the registry's plain string, or of
+	 * {"zh": "厨房", "en": "kitchen"} the "en" name (else the first).  Messages take
+	 * the name in their own language from location_names. */
 	char *location;
+	json_t *location_names; /* lang -> name ({"en": ...} from "location_en" too); NULL if none; owned */
 	int64_t heartbeat_ms; /* 0: none declared */
 	char **aliases;       /* other names a bridge uses: friendly name, IEEE address */
 	size_t naliases;

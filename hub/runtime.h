@@ -45,27 +45,21 @@ struct ch_channel *ch_runtime_channel(const struct ch_runtime *rt, const char *n
 /* The IANA zone a subject's local times are in: its own, else the config's. */
 const char *ch_runtime_zone(const struct ch_runtime *rt, const struct ch_subject *subj);
 
-/* ---- counters (Prometheus names in http.c) ---- */
+/* ---- counters (Prometheus names in http.c) ----
+ * Only what no labelled family counts: alerts by state, sends by result and
+ * callbacks by outcome are carehub_alerts_total, carehub_sends_total and
+ * carehub_callbacks_total (metrics.h), never a second series beside them. */
 struct ch_metrics {
 	atomic_uint_fast64_t events_in;
 	atomic_uint_fast64_t events_processed;
 	atomic_uint_fast64_t duplicates;
 	atomic_uint_fast64_t rejected[CH_REJ_COUNT];
-	atomic_uint_fast64_t alerts_opened;
-	atomic_uint_fast64_t alerts_repeated;
-	atomic_uint_fast64_t alerts_resolved;
-	atomic_uint_fast64_t alerts_raised;
 	atomic_uint_fast64_t timers_fired;   /* subjects whose deadline was evaluated */
 	atomic_uint_fast64_t state_conflicts; /* compare-and-set lost to another instance */
 	atomic_uint_fast64_t redis_round_trips;
 	atomic_uint_fast64_t jobs_queued;
-	atomic_uint_fast64_t sends_ok;
-	atomic_uint_fast64_t sends_retry;
-	atomic_uint_fast64_t sends_failed;
 	atomic_uint_fast64_t batches;
 	atomic_uint_fast64_t redis_errors;
-	atomic_uint_fast64_t callbacks_ok;      /* provider callbacks verified and queued */
-	atomic_uint_fast64_t callbacks_refused; /* unsigned, forged, replayed, not understood */
 };
 
 extern struct ch_metrics ch_metrics;

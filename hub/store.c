@@ -67,16 +67,22 @@ int ch_store_ensure(struct ch_store *st, char *err, size_t errlen)
 
 	if (st->c)
 		return 0;
-	st->c = redisConnectWithTimeout(st->host, st->port, tv);
+	st->c = st->socket ? redisConnectUnixWithTimeout(st->socket, tv) : redisConnectWithTimeout(st->host, st->port, tv);
 	if (!st->c || st->c->err) {
-		ch_fmt(err, errlen, "redis %s:%d: %s", st->host, st->port, st->c ? st->c->errstr : "out of memory");
+		if (st->socket)
+			ch_fmt(err, errlen, "redis %s: %s", st->socket, st->c ? st->c->errstr : "out of memory");
+		else
+			ch_fmt(err, errlen, "redis %s:%d: %s", st->host, st->port, st->c ? st->c->errstr : "out of memory");
 		store__drop(st);
 		return CH_EAGAIN;
 	}
 	redisSetTimeout(st->c, tv);
-	redisEnableKeepAlive(st->c);
+	if (!st->socket)
+		redisEnableKeepAlive(st->c);
 	if (st->password) {
-		r = redisCommand(st->c, "AUTH %s", st->password);
+		/* Redis 6 ACLs: AUTH <user> <password>; without a user, the default user. */
+		r = st->username ? redisCommand(st->c, "AUTH %s %s", st->username, st->password)
+				 : redisCommand(st->c, "AUTH %s", st->password);
 		if ((rc = store__reply_error(st, r, "AUTH", err, errlen)))
 			goto fail;
 		freeReplyObject(r);
@@ -118,7 +124,9 @@ int ch_store_open(const struct ch_store_opts *o, struct ch_store **out, char *er
 		return CH_ENOMEM;
 	st->host = ch_strdup(o->host ? o->host : "127.0.0.1");
 	st->port = o->port;
+	st->socket = ch_strdup(o->socket);
 	st->db = o->db;
+	st->username = ch_strdup(o->username);
 	st->password = ch_strdup(o->password);
 	st->prefix = ch_strdup(o->prefix ? o->prefix : "ch:");
 	st->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
@@ -136,6 +144,8 @@ void ch_store_close(struct ch_store *st)
 		return;
 	store__drop(st);
 	free(st->host);
+	free(st->socket);
+	free(st->username);
 	if (st->password) {
 		memset(st->password, 0, strlen(st->password));
 		free(st->password);
@@ -152,6 +162,50 @@ bool ch_store_connected(const struct ch_store *st)
 const char *ch_store_prefix(const struct ch_store *st)
 {
 	return st->prefix;
+}
+
+/*
+ * Once only, across restarts and instances: SET NX with an expiry.  Redis
+ * rather than memory so a replay is caught by whichever hub it reaches.
+ */
+int ch_store_claim(struct ch_store *st, const char *name, int64_t ttl_ms, char *err, size_t errlen)
+{
+	char *key, ttl[24];
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(key = store__key(st, name, (char *)NULL)))
+		return CH_ENOMEM;
+	ch_fmt(ttl, sizeof(ttl), "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+	const char *argv[] = {"SET", key, "1", "NX", "PX", ttl};
+	r = store__cmd_argv(st, 6, argv, NULL);
+	free(key);
+	if ((rc = store__reply_error(st, r, "SET NX", err, errlen)))
+		return rc;
+	rc = r->type == REDIS_REPLY_NIL ? CH_EDUP : 0;
+	freeReplyObject(r);
+	return rc;
+}
+
+int ch_store_unclaim(struct ch_store *st, const char *name, char *err, size_t errlen)
+{
+	char *key;
+	redisReply *r;
+	int rc;
+
+	if ((rc = ch_store_ensure(st, err, errlen)))
+		return rc;
+	if (!(key = store__key(st, name, (char *)NULL)))
+		return CH_ENOMEM;
+	const char *argv[] = {"DEL", key};
+	r = store__cmd_argv(st, 2, argv, NULL);
+	free(key);
+	if ((rc = store__reply_error(st, r, "DEL", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- argv builder */
@@ -438,7 +492,7 @@ int ch_store_ingest(struct ch_store *st, const struct ch_store_group *groups, si
 				store__argv_str(&a, g->evs[e].dedup_id);
 				store__argv_i64(&a, g->evs[e].dedup_ttl_ms);
 				store__argv_i64(&a, g->evs[e].ts_ms);
-				store__argv_str(&a, "");
+				store__argv_str(&a, g->evs[e].health ? g->evs[e].health : "");
 			}
 			store__argv_i64(&a, (int64_t)g->nacts);
 			for (size_t k = 0; k < g->nacts; k++) {

@@ -21,6 +21,17 @@
  *   Pdispatch:<idempotency key>        state of one send: sending, sent, failed
  *   Pdeadletter                        stream of rejected input with its reason
  *   Pregistry:subjects                 hash subject id -> subject record (JSON)
+ *   Pchanges                           capped stream of alert changes {alert, kind, doc}: the
+ *                                      live feed (GET /v1/stream), written by the scripts
+ *   Paudit                             capped stream of what signed-in accounts did
+ *   Poperators                         hash name -> operator account (JSON, argon2id hash)
+ *   Psession:<sha256 of the cookie>    a signed-in session (JSON), expires when idle
+ *   Ploginfail:<kind>:<who>            failed logins in the current window (counter)
+ *   Preply:<channel>:<last 11 digits>  the latest notification sent to a number (a day)
+ *   P{sid}:devhealth                   hash "<device>|battery" -> "<percent>|<ms>", "<device>|online"
+ *                                      -> "0|1|<ms>": what devices last said of themselves
+ *   Pcallback:<digest>                 a provider callback taken (replays refused), for
+ *                                      twice its channel's callback_window
  *
  * A connection (struct ch_store) belongs to one thread.  After any error the
  * connection is dropped and the next call reconnects (hiredis contexts are not
@@ -38,7 +49,9 @@ struct ch_store;
 struct ch_store_opts {
 	const char *host; /* borrowed, copied */
 	int port;
+	const char *socket; /* a unix socket path instead of host and port; NULL: TCP; copied */
 	int db;
+	const char *username; /* ACL user for AUTH; NULL: the default user; copied */
 	const char *password; /* NULL: no AUTH; copied, never logged */
 	const char *prefix;
 	int timeout_ms; /* connect and command timeout */
@@ -52,6 +65,14 @@ int ch_store_ensure(struct ch_store *st, char *err, size_t errlen);
 bool ch_store_connected(const struct ch_store *st);
 const char *ch_store_prefix(const struct ch_store *st);
 
+/*
+ * Claims P<name> for ttl_ms (SET NX PX): 0 when this call took it, CH_EDUP
+ * when it is already taken (a replay), CH_EAGAIN while Redis is away.
+ * ch_store_unclaim gives it back (the claimant could not finish).
+ */
+int ch_store_claim(struct ch_store *st, const char *name, int64_t ttl_ms, char *err, size_t errlen);
+int ch_store_unclaim(struct ch_store *st, const char *name, char *err, size_t errlen);
+
 /* ---- ingest ---- */
 
 /* An event of a group: dedup and device last-seen. */
@@ -60,6 +81,9 @@ struct ch_store_event {
 	const char *dedup_id; /* "" for none */
 	int64_t dedup_ttl_ms;
 	int64_t ts_ms;
+	/* What the device says of itself, kept for the console's device health:
+	 * "battery:<percent>" or "online:<0|1>"; NULL or "" for anything else. */
+	const char *health;
 };
 
 /* An alert change the engine decided (see engine.h). */
@@ -240,6 +264,16 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *state, const char *sid, const char *alert_id,
 			     const char *timeline_json, const char *next_job, const char *next_told,
 			     int64_t next_hold_ms, char *err, size_t errlen);
+/*
+ * Remembers key as the latest notification sent to phone on channel (for a
+ * day), so an SMS the person sends back can be matched to it; and looks it up.
+ * Numbers are compared by their last 11 digits: gateways add or drop the
+ * country code.  CH_ENOTFOUND when nothing was sent there lately.
+ */
+int ch_store_reply_note(struct ch_store *st, const char *channel, const char *phone, const char *key, char *err,
+			size_t errlen);
+int ch_store_reply_find(struct ch_store *st, const char *channel, const char *phone, char *key, size_t keylen,
+			char *err, size_t errlen);
 
 /* The alert document, or CH_ENOTFOUND.  *doc is malloc'ed. */
 int ch_store_alert_get(struct ch_store *st, const char *alert_id, char **doc, char *err, size_t errlen);
@@ -258,6 +292,67 @@ int ch_store_told_get(struct ch_store *st, const char *alert_id, const char *fie
 /* The alert's timeline as a JSON array (caller decrefs). */
 int ch_store_alert_timeline(struct ch_store *st, const char *alert_id, json_t **out, char *err,
 			    size_t errlen);
+
+/* ---- accounts (store_accounts.c) ---- */
+
+/* An operator's record (JSON object), or CH_ENOTFOUND.  New reference in *out. */
+int ch_store_operator_get(struct ch_store *st, const char *name, json_t **out, char *err, size_t errlen);
+/* Writes an operator's record; with create, CH_EDUP when the name is taken. */
+int ch_store_operator_put(struct ch_store *st, const char *name, json_t *rec, bool create, char *err, size_t errlen);
+/* Every operator record (a new array). */
+int ch_store_operators_list(struct ch_store *st, json_t **out, char *err, size_t errlen);
+/* A session under key (hex digest of the cookie): put with an idle ttl; get refreshes the ttl
+ * (CH_ENOTFOUND when gone); del ends it. */
+int ch_store_session_put(struct ch_store *st, const char *key, json_t *rec, int64_t ttl_ms, char *err, size_t errlen);
+int ch_store_session_get(struct ch_store *st, const char *key, int64_t ttl_ms, json_t **out, char *err, size_t errlen);
+int ch_store_session_del(struct ch_store *st, const char *key, char *err, size_t errlen);
+/*
+ * Failed logins in fixed windows of window_ms, for each of n counters
+ * ("pair:<name>|<ip>", "ip:<ip>", "name:<name>"): with add, each is counted
+ * one up first.  counts[i] is the count, ttl_ms the longest time left.
+ */
+int ch_store_login_failures(struct ch_store *st, const char *const *who, size_t n, bool add, int64_t window_ms,
+			    long long *counts, int64_t *ttl_ms, char *err, size_t errlen);
+/* Forgets the failures of who[0..n). */
+int ch_store_login_clear(struct ch_store *st, const char *const *who, size_t n, char *err, size_t errlen);
+/* Appends to the audit stream: ts_ms, actor, role, action, target, detail. */
+int ch_store_audit_add(struct ch_store *st, int64_t ts_ms, const char *actor, const char *role, const char *action,
+		       const char *target, const char *detail, char *err, size_t errlen);
+/* The newest n audit entries, newest first: [{"id","ts_ms","actor","role","action","target","detail"}]. */
+int ch_store_audit_list(struct ch_store *st, size_t n, json_t **out, char *err, size_t errlen);
+
+/* ---- the live feed (store_alerts.c) ---- */
+
+/* One entry of Pchanges. */
+struct ch_change {
+	char id[48];   /* stream id "<ms>-<seq>" */
+	char *alert;   /* malloc'ed */
+	char *kind;    /* malloc'ed */
+	char *doc;     /* the alert document after the change, malloc'ed ("" when the writer had none) */
+};
+void ch_changes_free(struct ch_change *c, size_t n);
+/*
+ * Entries after id ("0": from the start; "$": only new ones), at most max,
+ * waiting up to block_ms (0: no wait) for one to arrive.  *out malloc'ed.
+ */
+int ch_store_changes_read(struct ch_store *st, const char *after, size_t max, int block_ms, struct ch_change **out,
+			  size_t *n, char *err, size_t errlen);
+/* The oldest and newest ids kept ("" when the stream is empty). */
+int ch_store_changes_bounds(struct ch_store *st, char *first, char *last, size_t len, char *err, size_t errlen);
+/* The newest n entries, oldest first (to prime a reader after a start). */
+int ch_store_changes_tail(struct ch_store *st, size_t max, struct ch_change **out, size_t *n, char *err, size_t errlen);
+
+/* ---- what the API reads besides alerts ---- */
+
+/* The alert's escalation: its policy, next global step and when it is due; CH_ENOTFOUND when none. */
+int ch_store_esc_get(struct ch_store *st, const char *alert_id, char *policy, size_t plen, long long *step,
+		     int64_t *at_ms, char *err, size_t errlen);
+/* The engine state blob of a subject (malloc'ed; NULL and 0 when none). */
+int ch_store_state_get(struct ch_store *st, const char *sid, uint8_t **blob, size_t *len, char *err, size_t errlen);
+/* A subject's P{sid}:devhealth as an object field -> value (strings). */
+int ch_store_devhealth_get(struct ch_store *st, const char *sid, json_t **out, char *err, size_t errlen);
+/* The ids of recently resolved alerts, newest first (Palerts:recent, capped). */
+int ch_store_alerts_recent(struct ch_store *st, size_t max, json_t **out, char *err, size_t errlen);
 
 /* Splits "s-001:42" into sid and number; CH_EINVAL if malformed. */
 int ch_store_alert_id_split(const char *alert_id, char *sid, size_t sidlen, long *num);

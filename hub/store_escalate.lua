@@ -9,6 +9,8 @@
 -- alert and puts it back, going on from the step it was at.  A step applies
 -- only while the alert is open.
 --
+-- Each step and release is also appended to the live feed (Pchanges, see store_ingest.lua).
+--
 -- ARGV[1] = 'claim': prefix, now_ms, lease_ms, max
 --   returns {aid, pol, g, doc, ...} for due steps, each pushed lease_ms ahead
 --   (if this hub dies the step comes due again; the step's idempotency keys
@@ -71,6 +73,8 @@ elseif mode == 'step' then
   end
   redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'escalated', by = actor,
     step = tonumber(expect), text = text, jobs = njobs}))
+  redis.call('XADD', P .. 'changes', 'MAXLEN', '~', 10000, '*', 'alert', aid, 'kind', 'escalated', 'doc',
+    redis.call('GET', akey) or '')
   if nextat == '' then
     redis.call('DEL', ekey)
     redis.call('ZREM', P .. 'escalations', aid)
@@ -117,6 +121,8 @@ elseif mode == 'held' then
     redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, by = actor, step = job.step,
       what = open and 'released' or 'not_sent',
       text = (open and 'quiet hours over: ' or 'answered during quiet hours, not sent: ') .. who}))
+    redis.call('XADD', P .. 'changes', 'MAXLEN', '~', 10000, '*', 'alert', job.alert, 'kind',
+      open and 'released' or 'not_sent', 'doc', doc or '')
   end
   return queued
 else

@@ -9,11 +9,17 @@
 -- ARGV: prefix, now_ms, now_iso, actor, ngroups, then per group:
 --   sid, expect ('*': any version), state ('': leave), deadline ('': leave,
 --   '0': no timer, else the absolute ms of the subject's next timer),
---   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, event_id
+--   nevents, then per event: device, dedup_id, dedup_ttl_ms, ts_ms, health ('' or "battery:87",
+--     "online:1": kept in P{sid}:devhealth for the console)
 --   nactions, then per action: kind, key, doc, jobs, text, outcome, severity, event_json,
 --     alert_id (a person's ack/resolve/escalate/note: only that alert, if it is still the open one), by,
 --     esc_policy, esc_at (opened: the policy and when its next step is due; '' for none),
 --     renotify (opened/repeat of a rule that re-notifies: alerts.h ch_alert_renotify; '' for none)
+--   a person's answer carries in doc (unused otherwise) what they sent besides the line of text:
+--   {"note", "via", "account", "role"}: the note is kept on the alert exactly as written, and an
+--   account (the API's signed-in operator) is kept with who acted and written to the audit stream.
+-- Every alert change is also appended to the capped stream Pchanges ({alert, kind, doc}), in the
+-- same script, so the live stream (GET /v1/stream) misses nothing and survives a restart.
 -- Returns {njobs, records...}: per group either
 --   'V', sid, version          applied
 --   'C', sid, version, state   not applied: the state moved on
@@ -29,13 +35,38 @@ local function put(...)
   for _, v in ipairs({...}) do res[#res + 1] = v end
 end
 
-local function record(kind, sid, aid, akey, doc, text, ev, outcome, by)
+-- The live stream's entry for a change (capped: GET /v1/stream says "reset" to a client further behind).
+local function changed(aid, kind, enc)
+  redis.call('XADD', P .. 'changes', 'MAXLEN', '~', 10000, '*', 'alert', aid, 'kind', kind, 'doc', enc)
+end
+
+-- What an operator signed in to the API did, for GET /v1/audit.
+local function audit(info, action, target, detail)
+  if info and info.account then
+    redis.call('XADD', P .. 'audit', 'MAXLEN', '~', 100000, '*', 'ts_ms', now, 'actor', info.account,
+      'role', info.role or '', 'action', action, 'target', target, 'detail', detail or '')
+  end
+end
+
+-- A timeline entry with who acted and what they wrote.
+local function person(tl, info)
+  if info then
+    if info.note then tl.note = info.note end
+    if info.account then tl.actor = info.account; tl.actor_role = info.role end
+    if info.via then tl.via = info.via end
+    if info.dispatch then tl.dispatch = info.dispatch end -- the notification a provider's callback answers
+  end
+  return tl
+end
+
+local function record(kind, sid, aid, akey, doc, text, ev, outcome, by, info)
   local enc = cjson.encode(doc)
   redis.call('SET', akey, enc)
   local tl = {ts = now_iso, ts_ms = now, what = kind, by = by or actor, count = doc.count, text = text}
   if ev then tl.event = ev.id end
   if outcome and outcome ~= '' then tl.outcome = outcome end
-  redis.call('RPUSH', akey .. ':tl', cjson.encode(tl))
+  redis.call('RPUSH', akey .. ':tl', cjson.encode(person(tl, info)))
+  changed(aid, kind, enc)
   put('T', kind, sid, aid, enc)
 end
 
@@ -168,6 +199,13 @@ for _ = 1, ng do
     end
   end
   if ok then
+    for e = 0, nev - 1 do
+      local b = evb + 5 * e
+      local what, val = string.match(ARGV[b + 4], '^(%a+):(%d+)$')
+      if what then redis.call('HSET', S .. 'devhealth', ARGV[b] .. '|' .. what, val .. '|' .. ARGV[b + 3]) end
+    end
+  end
+  if ok then
     for a = 0, nact - 1 do
       local b = actb + 13 * a
       local kind, key, tmpl, jobs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
@@ -175,16 +213,25 @@ for _ = 1, ng do
       local want, by = ARGV[b + 8], ARGV[b + 9]
       local escpol, escat, rnj = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
       if by == '' then by = actor end
+      local info = nil
+      if want ~= '' and kind ~= 'silenced' then info = cjson.decode(tmpl) end
       local ev = nil
       if evj ~= '' then ev = cjson.decode(evj) end
       if kind == 'silenced' then
-        redis.call('HSET', S .. 'silences', key, tmpl)
+        local sil = cjson.decode(tmpl)
+        if tonumber(sil.until_ms) > now then
+          redis.call('HSET', S .. 'silences', key, tmpl)
+        else
+          redis.call('HDEL', S .. 'silences', key) -- lifted
+        end
+        audit(sil, tonumber(sil.until_ms) > now and 'silence' or 'lift_silence', sid .. '~' .. key, sil.reason)
       end
       local openkey = S .. 'open:' .. key
       local aid = redis.call('GET', openkey)
       local akey, doc
       if aid and want ~= '' and aid ~= want then
         aid = nil -- a person answered an alert that is no longer the open one: nothing to do
+        audit(info, kind, want, 'not applied: the alert is no longer open')
         kind = 'stale'
       end
       if aid then
@@ -240,11 +287,20 @@ for _ = 1, ng do
         doc.resolved_at = now_iso
         doc.resolved_at_ms = now
         doc.resolved_by = by
+        if info then
+          -- exactly what the person chose and wrote; the all clear quotes it
+          if info.note then doc.note = info.note; doc.resolve_note = info.note end
+          if info.account then doc.resolved_role = info.role end
+          audit(info, 'resolve', aid, outcome .. (info.note and (': ' .. info.note) or ''))
+        end
         redis.call('DEL', openkey)
         redis.call('ZREM', P .. 'alerts:open', aid)
+        -- the console's "recently resolved" (GET /v1/alerts?state=resolved), the newest 1000
+        redis.call('ZADD', P .. 'alerts:recent', now, aid)
+        redis.call('ZREMRANGEBYRANK', P .. 'alerts:recent', 0, -1001)
         redis.call('DEL', S .. 'esc:' .. string.match(aid, ':(%d+)$'))
         redis.call('ZREM', P .. 'escalations', aid)
-        record('resolved', sid, aid, akey, doc, text, ev, outcome, by)
+        record('resolved', sid, aid, akey, doc, text, ev, outcome, by, info)
         -- "All clear" to everyone already told, once per contact and channel.
         for _, told in ipairs(redis.call('HVALS', akey .. ':told')) do
           local job = cjson.decode(told)
@@ -261,10 +317,15 @@ for _ = 1, ng do
         doc.acknowledged_at = now_iso
         doc.acknowledged_at_ms = now
         doc.acknowledged_by = by
+        if info then
+          if info.note then doc.note = info.note; doc.ack_note = info.note end
+          if info.account then doc.acknowledged_role = info.role end
+          audit(info, 'ack', aid, info.note)
+        end
         -- Paused, not ended: a new press re-opens the alert and the escalation
         -- goes on from the step it was at (renotify); a resolve ends it.
         redis.call('ZREM', P .. 'escalations', aid)
-        record('acknowledged', sid, aid, akey, doc, text, ev, nil, by)
+        record('acknowledged', sid, aid, akey, doc, text, ev, nil, by, info)
       elseif kind == 'escalate' and doc then
         -- "I need help" from a call: the next step is due now, if any is left.
         local ekey = S .. 'esc:' .. string.match(aid, ':(%d+)$')
@@ -274,11 +335,19 @@ for _ = 1, ng do
         else
           text = text .. ' (no further step to bring forward)'
         end
-        redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'needs_help', by = by,
-          text = text}))
+        redis.call('RPUSH', akey .. ':tl', cjson.encode(person({ts = now_iso, ts_ms = now,
+          what = (info and info.account) and 'escalated_now' or 'needs_help', by = by, text = text}, info)))
+        audit(info, 'escalate', aid, info and info.note)
+        changed(aid, 'escalate', cjson.encode(doc))
       elseif kind == 'note' and doc then
-        redis.call('RPUSH', akey .. ':tl', cjson.encode({ts = now_iso, ts_ms = now, what = 'callback', by = by,
-          text = text}))
+        redis.call('RPUSH', akey .. ':tl', cjson.encode(person({ts = now_iso, ts_ms = now,
+          what = (info and info.account) and 'note' or 'callback', by = by, text = text}, info)))
+        if info and info.account then
+          doc.note = info.note
+          redis.call('SET', akey, cjson.encode(doc))
+        end
+        audit(info, 'note', aid, info and info.note)
+        changed(aid, 'note', cjson.encode(doc))
         -- Not delivered: the fallback the hub worked out, once (a repeated receipt finds it told);
         -- not once someone has taken the alert.
         if doc.state == 'open' and jobs ~= '' and jobs ~= '[]' then

@@ -13,7 +13,9 @@ struct ch_store {
 	redisContext *c;
 	char *host;
 	int port;
+	char *socket;
 	int db;
+	char *username;
 	char *password;
 	char *prefix;
 	int timeout_ms;

@@ -389,7 +389,7 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 			     const char *timeline_json, const char *next_job, const char *next_told,
 			     int64_t next_hold_ms, char *err, size_t errlen)
 {
-	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL, *held = NULL;
+	char *dk = NULL, *ok = NULL, *tk = NULL, *told = NULL, *held = NULL, *ck = NULL;
 	redisReply *r;
 	int rc, nsent = 0, first_rc = 0;
 
@@ -403,7 +403,8 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 	if (alert_id && next_job && next_told)
 		told = store__alert_key(st, alert_id, ":told");
 	held = store__key(st, "held", (char *)NULL);
-	if (!dk || !ok || !held || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
+	ck = store__key(st, "changes", (char *)NULL);
+	if (!dk || !ok || !held || !ck || (alert_id && timeline_json && !tk) || (alert_id && next_job && next_told && !told)) {
 		rc = CH_ENOMEM;
 		goto out;
 	}
@@ -416,7 +417,11 @@ int ch_store_dispatch_finish(struct ch_store *st, const char *entry_id, const ch
 	nsent++;
 	if (tk) {
 		const char *push[] = {"RPUSH", tk, timeline_json};
+		/* The live feed hears of it too (the reader adds the alert document). */
+		const char *feed[] = {"XADD", ck, "MAXLEN", "~", "10000", "*", "alert", alert_id, "kind", state, "doc", ""};
 		redisAppendCommandArgv(st->c, 3, push, NULL);
+		nsent++;
+		redisAppendCommandArgv(st->c, (int)CH_ARRAY_LEN(feed), feed, NULL);
 		nsent++;
 	}
 	if (next_job && next_hold_ms > 0) {
@@ -472,5 +477,71 @@ out:
 	free(tk);
 	free(told);
 	free(held);
+	free(ck);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+/* "Preply:<channel>:<the number's last 11 digits>"; NULL when it has fewer than 5. */
+static char *reply_key(struct ch_store *st, const char *channel, const char *phone)
+{
+	char digits[32];
+	size_t n = 0;
+
+	for (const char *p = phone ? phone : ""; *p && n + 1 < sizeof(digits); p++)
+		if (*p >= '0' && *p <= '9')
+			digits[n++] = *p;
+	digits[n] = '\0';
+	if (n < 5)
+		return NULL;
+	return store__key(st, "reply:", channel, ":", n > 11 ? digits + n - 11 : digits, (char *)NULL);
+}
+
+int ch_store_reply_note(struct ch_store *st, const char *channel, const char *phone, const char *key, char *err,
+			size_t errlen)
+{
+	char *k = reply_key(st, channel, phone);
+	redisReply *r;
+	int rc;
+
+	if (!k)
+		return CH_EINVAL;
+	if ((rc = ch_store_ensure(st, err, errlen))) {
+		free(k);
+		return rc;
+	}
+	const char *argv[] = {"SET", k, key, "EX", "86400"};
+	r = redisCommandArgv(st->c, 5, argv, NULL);
+	free(k);
+	if ((rc = store__reply_error(st, r, "SET reply", err, errlen)))
+		return rc;
+	freeReplyObject(r);
+	return 0;
+}
+
+int ch_store_reply_find(struct ch_store *st, const char *channel, const char *phone, char *key, size_t keylen,
+			char *err, size_t errlen)
+{
+	char *k = reply_key(st, channel, phone);
+	redisReply *r;
+	int rc;
+
+	key[0] = '\0';
+	if (!k)
+		return CH_ENOTFOUND;
+	if ((rc = ch_store_ensure(st, err, errlen))) {
+		free(k);
+		return rc;
+	}
+	const char *argv[] = {"GET", k};
+	r = redisCommandArgv(st->c, 2, argv, NULL);
+	free(k);
+	if ((rc = store__reply_error(st, r, "GET reply", err, errlen)))
+		return rc;
+	rc = r->type == REDIS_REPLY_STRING && r->len < keylen ? 0 : CH_ENOTFOUND;
+	if (!rc)
+		ch_fmt(key, keylen, "%.*s", (int)r->len, r->str);
+	freeReplyObject(r);
 	return rc;
 }

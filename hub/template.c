@@ -16,20 +16,21 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Text kinds (a channel's texts) come before K_RULE; name lists after it. */
-enum tpl_kind { K_ALERT = 0, K_ALL_CLEAR, K_CHECKIN, K_RULE, K_SEVERITY, K_OUTCOME, K_COUNT };
+enum tpl_kind { K_ALERT = 0, K_ALL_CLEAR, K_CHECKIN, K_RULE, K_SEVERITY, K_OUTCOME, K_LOCATION, K_ADVICE, K_COUNT };
 
 static const char *const tpl_kind_names[K_COUNT] = {"alert", "all_clear", "checkin", "rules", "severity",
-						    "outcome"};
+						    "outcome", "locations", "advice"};
 
 /* Placeholders, in the order ch_template_render fills them. */
 enum { V_SUBJECT = 0, V_ADDRESS, V_RULE, V_RULE_ID, V_SEVERITY, V_SUMMARY, V_REASON, V_TIME,
-       V_LOCATION, V_OUTCOME, V_CONTACT, V_CENTRE_PHONE, V_COUNT };
+       V_LOCATION, V_OUTCOME, V_CONTACT, V_CENTRE_PHONE, V_NOTE, V_ADVICE, V_COUNT };
 
 static const char *const tpl_vars[V_COUNT] = {"subject", "address", "rule", "rule_id", "severity",
 					      "summary", "reason", "time", "location", "outcome",
-					      "contact", "centre_phone"};
+					      "contact", "centre_phone", "note", "advice"};
 
 #define LANG_MAX 5 /* "zh-CN" */
 
@@ -45,24 +46,41 @@ struct tpl_def {
 };
 
 /*
+ * What a relative needs from one message, in one language throughout: who,
+ * what, where (the room in the message's language, then the address), when,
+ * what to do now ({advice}, per rule), whom to call (the centre's number) and
+ * how to say "I'm on it" (reply 1, or 2 for help: the SMS gateway's inbound
+ * callback).  About two Chinese SMS (134 characters) for typical names; the
+ * sms plugin splits.  The all clear says how it ended and quotes the
+ * operator's note.  [[...]] is left out when a placeholder in it is empty (no
+ * centre number configured, no note, no room known).
+ *
  * The spoken scripts leave out {time} and brackets: a voice bot reads
- * "11-28 08:15" as arithmetic.  SMS texts stay near 70 Chinese characters (one
- * message) for typical names.  The rule pack's summaries are Chinese, so the
- * short English texts name the rule instead of quoting the summary.
+ * "11-28 08:15" as arithmetic.  The rule pack's summaries are Chinese, so no
+ * default text quotes {summary}: it would put a Chinese sentence into an
+ * English message.
  */
 static const struct tpl_def tpl_defs[] = {
 	{K_ALERT, "default",
-	 {"【{severity}】{rule}：{subject}（{address}），{time}。{summary}。",
-	  "[{severity}] {rule}: {subject} ({address}), {time}. {summary}."}},
+	 {"【{severity}】{rule}：{subject}[[（{location}）]]，{address}，{time}。{advice}[[监护中心：{centre_phone}。]]",
+	  "[{severity}] {rule}: {subject}[[ ({location})]], {address}, {time}. {advice}[[ Centre: {centre_phone}.]]"}},
 	{K_ALL_CLEAR, "default",
-	 {"【已解除】{rule}：{subject}（{address}），处理结果：{outcome}。",
-	  "[All clear] {rule}: {subject} ({address}). Outcome: {outcome}."}},
+	 {"【已解除】{rule}：{subject}（{address}），处理结果：{outcome}。[[说明：{note}]]",
+	  "[All clear] {rule}: {subject} ({address}). Outcome: {outcome}.[[ Note: {note}]]"}},
 	{K_ALERT, "sms",
-	 {"【{severity}】{subject}：{summary}，{time}。请尽快联系确认。",
-	  "[{severity}] {subject}: {rule} at {time}. Please check on them as soon as you can."}},
+	 {"【{severity}】{subject}家[[{location}]]{rule}，{time}，地址{address}。{advice}"
+	  "[[监护中心{centre_phone}。]]回复1表示您来处理，回复2请求支援。",
+	  "[{severity}] {rule} at {subject}'s home[[ ({location})]], {time}, {address}. {advice}"
+	  "[[ Centre: {centre_phone}.]] Reply 1 if you are on it, 2 if you need help."}},
 	{K_ALL_CLEAR, "sms",
-	 {"【已解除】{subject}：{rule}已处理，结果：{outcome}。",
-	  "[All clear] {subject}: the {rule} alert has been dealt with. Outcome: {outcome}."}},
+	 {"【已解除】{subject}家的{rule}已处理，结果：{outcome}。[[说明：{note}]]",
+	  "[All clear] {rule} at {subject}'s home has been dealt with. Outcome: {outcome}.[[ Note: {note}]]"}},
+	/* To the person themselves: 1 means "I am fine". */
+	{K_ALERT, "sms@self",
+	 {"【{severity}】{subject}您好，系统收到{rule}提醒，{time}。如果您一切安好请回复1，需要帮助请回复2"
+	  "[[或致电{centre_phone}]]。",
+	  "[{severity}] Hello {subject}, we received an alert: {rule}, {time}. Reply 1 if you are fine, 2 if you "
+	  "need help[[ or call {centre_phone}]]."}},
 	{K_ALERT, "ai_call",
 	 {"您好，{subject}，这里是社区关爱服务平台。系统刚刚收到一条提醒：{rule}。我们想确认一下您是否安好。"
 	  "如果您一切安好，请按1；如果需要帮助，请按2。",
@@ -75,23 +93,25 @@ static const struct tpl_def tpl_defs[] = {
 	  "been cleared. Thank you, and take care. Goodbye."}},
 	/* A call to anyone but the person: about them, and "press 1" means "I am on it". */
 	{K_ALERT, "ai_call@others",
-	 {"您好，{contact}，这里是社区关爱服务平台。{subject}家中出现提醒：{rule}，地址是{address}。"
-	  "如果您会马上联系或去看望，请按1；如果您无法处理，请按2，我们将通知下一位联系人。",
+	 {"您好，{contact}，这里是社区关爱服务平台。{subject}家中[[{location}]]出现提醒：{rule}，地址是{address}。"
+	  "{advice}如果您会马上联系或去看望，请按1；如果您无法处理，请按2，我们将通知下一位联系人。",
 	  "Hello {contact}, this is the community care service calling about {subject}. We have an alert: "
-	  "{rule}, at {address}. If you will call or visit them now, please press 1. If you cannot, "
-	  "please press 2 and we will call the next contact."}},
+	  "{rule}[[ in the {location}]], at {address}. {advice} If you will call or visit them now, please press 1. "
+	  "If you cannot, please press 2 and we will call the next contact."}},
 	{K_ALL_CLEAR, "ai_call@others",
-	 {"您好，{contact}，这里是社区关爱服务平台。{subject}的{rule}提醒已经解除，结果：{outcome}。谢谢您，再见。",
+	 {"您好，{contact}，这里是社区关爱服务平台。{subject}的{rule}提醒已经解除，结果：{outcome}。"
+	  "[[值班员说明：{note}。]]谢谢您，再见。",
 	  "Hello {contact}, this is the community care service calling. The {rule} alert about {subject} "
-	  "has been cleared. Outcome: {outcome}. Thank you. Goodbye."}},
+	  "has been cleared. Outcome: {outcome}.[[ The operator's note: {note}.]] Thank you. Goodbye."}},
 	{K_ALERT, "caseworker",
-	 {"【核实任务·{severity}】{subject}（{address}）：{rule}，{time}。{summary}。"
+	 {"【核实任务·{severity}】{subject}（{address}）：{rule}[[（{location}）]]，{time}。"
 	  "请尽快电话或上门核实，并在系统中登记结果。",
-	  "[Check task, {severity}] {subject} ({address}): {rule}, {time}. {summary}. "
+	  "[Check task, {severity}] {subject} ({address}): {rule}[[ ({location})]], {time}. "
 	  "Please call or visit to check, and record the outcome."}},
 	{K_ALL_CLEAR, "caseworker",
-	 {"【告警已解除】{subject}（{address}）：{rule}，结果：{outcome}。本条核实任务可以关闭。",
-	  "[All clear] {subject} ({address}): {rule}. Outcome: {outcome}. This check task can be closed."}},
+	 {"【告警已解除】{subject}（{address}）：{rule}，结果：{outcome}。[[说明：{note}。]]本条核实任务可以关闭。",
+	  "[All clear] {subject} ({address}): {rule}. Outcome: {outcome}.[[ Note: {note}.]] "
+	  "This check task can be closed."}},
 
 	/* Scheduled check-in calls (checkin.h): no alert behind them, just "how are you today". */
 	{K_CHECKIN, "default",
@@ -129,6 +149,48 @@ static const struct tpl_def tpl_defs[] = {
 	{K_RULE, "check_in_help", {"问候电话中求助", "asked for help on a check-in call"}},
 	{K_RULE, "check_in_missed", {"多次未接问候电话", "check-in calls not answered"}},
 
+	/* What to do now, per rule ("default" for any other). */
+	{K_ADVICE, "default", {"请尽快打电话确认老人是否安好，无人接听请上门查看。",
+			       "Please call them now, and visit if they do not answer."}},
+	{K_ADVICE, "smoke", {"请立即打电话并尽快赶到；如有火情请拨打119。",
+			     "Call them now and go there; if there is a fire, call 119."}},
+	{K_ADVICE, "gas", {"请立即打电话让老人开窗、勿用明火，并尽快赶到；必要时拨打119。",
+			   "Call them now: open the windows, no flames; go there, and call 119 if needed."}},
+	{K_ADVICE, "co", {"请立即打电话让老人开窗离开房间，并尽快赶到；必要时拨打120。",
+			  "Call them now: open the windows and leave the room; go there, and call 120 if needed."}},
+	{K_ADVICE, "sos", {"请立即打电话；无人接听请马上上门或拨打120。",
+			   "Call them now; if nobody answers, go there at once or call 120."}},
+	{K_ADVICE, "fall", {"请立即打电话；无人接听请马上上门或拨打120。",
+			    "Call them now; if nobody answers, go there at once or call 120."}},
+	{K_ADVICE, "fall_no_motion", {"请立即打电话；无人接听请马上上门或拨打120。",
+				      "Call them now; if nobody answers, go there at once or call 120."}},
+	{K_ADVICE, "water_leak", {"请打电话提醒关闭水阀，必要时上门查看。",
+				  "Call them to turn off the water, and visit if needed."}},
+	{K_ADVICE, "night_wandering", {"老人可能夜间外出，请立即打电话确认是否在家。",
+				       "They may have gone out at night: call now to check they are home."}},
+	{K_ADVICE, "night_door_3", {"请打电话确认老人是否在家、是否安好。",
+				    "Call to check that they are home and well."}},
+	{K_ADVICE, "device_offline", {"设备需要检查，无需紧急上门。", "A device needs checking; no need to rush."}},
+	{K_ADVICE, "battery_low", {"设备需要更换电池，无需紧急上门。", "A device needs a new battery; no need to rush."}},
+	{K_ADVICE, "tamper", {"请确认设备是否被移动或损坏。", "Check whether the device was moved or damaged."}},
+
+	/* Rooms as registries write them in English, for Chinese messages (a registry's
+	 * own {"zh": ..., "en": ...} names win). */
+	{K_LOCATION, "kitchen", {"厨房", "kitchen"}},
+	{K_LOCATION, "bedroom", {"卧室", "bedroom"}},
+	{K_LOCATION, "living room", {"客厅", "living room"}},
+	{K_LOCATION, "bathroom", {"卫生间", "bathroom"}},
+	{K_LOCATION, "toilet", {"卫生间", "toilet"}},
+	{K_LOCATION, "hall", {"门厅", "hall"}},
+	{K_LOCATION, "hallway", {"走廊", "hallway"}},
+	{K_LOCATION, "front door", {"大门", "front door"}},
+	{K_LOCATION, "bedside", {"床头", "bedside"}},
+	{K_LOCATION, "balcony", {"阳台", "balcony"}},
+	{K_LOCATION, "dining room", {"餐厅", "dining room"}},
+	{K_LOCATION, "study", {"书房", "study"}},
+	{K_LOCATION, "pendant", {"随身挂件", "pendant"}},
+	{K_LOCATION, "wrist", {"手腕", "wrist"}},
+
 	/* These two lists are also the only keys a file may localise. */
 	{K_SEVERITY, "critical", {"紧急", "Critical"}},
 	{K_SEVERITY, "high", {"高", "High"}},
@@ -160,8 +222,10 @@ struct ch_templates {
 static struct tpl_entry *tpl_find(const struct ch_templates *t, const char *lang, enum tpl_kind kind,
 				  const char *name)
 {
+	/* Rooms are written as people type them: "Kitchen" is the kitchen. */
 	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].kind == kind && strcmp(t->e[i].lang, lang) == 0 && strcmp(t->e[i].name, name) == 0)
+		if (t->e[i].kind == kind && strcmp(t->e[i].lang, lang) == 0 &&
+		    (kind == K_LOCATION ? strcasecmp(t->e[i].name, name) : strcmp(t->e[i].name, name)) == 0)
 			return &t->e[i];
 	return NULL;
 }
@@ -243,6 +307,28 @@ static int tpl_check(const char *path, const char *text, char *err, size_t errle
 		ch_fmt(err, errlen, "%s: empty text; expected a message", path);
 		return CH_ECONFIG;
 	}
+	/* Optional parts: [[ ... ]], never nested, always closed. */
+	for (const char *q = text, *open = NULL; *q; q++) {
+		if (q[0] == '[' && q[1] == '[') {
+			if (open) {
+				ch_fmt(err, errlen, "%s: \"[[\" at byte %zu inside another [[...]]; they do not nest", path,
+				       (size_t)(q - text));
+				return CH_ECONFIG;
+			}
+			open = q++;
+		} else if (q[0] == ']' && q[1] == ']') {
+			if (!open) {
+				ch_fmt(err, errlen, "%s: \"]]\" at byte %zu closes nothing", path, (size_t)(q - text));
+				return CH_ECONFIG;
+			}
+			open = NULL;
+			q++;
+		}
+		if (!q[1] && open) {
+			ch_fmt(err, errlen, "%s: \"[[\" at byte %zu is never closed by \"]]\"", path, (size_t)(open - text));
+			return CH_ECONFIG;
+		}
+	}
 	while ((p = strchr(p, '{')) != NULL) {
 		int v = tpl_placeholder(p, &end);
 
@@ -297,11 +383,13 @@ static int tpl_load_names(struct ch_templates *t, const char *lang, enum tpl_kin
 
 	if (!json_is_object(obj)) {
 		ch_fmt(err, errlen, "templates.%s.%s: expected an object of code to name, e.g. {\"%s\": \"...\"}",
-		       lang, tpl_kind_names[kind], kind == K_RULE ? "smoke" : kind == K_SEVERITY ? "high" : "genuine");
+		       lang, tpl_kind_names[kind],
+		       kind == K_RULE || kind == K_ADVICE ? "smoke" : kind == K_LOCATION ? "kitchen"
+							 : kind == K_SEVERITY ? "high" : "genuine");
 		return CH_ECONFIG;
 	}
 	json_object_foreach(obj, key, val) {
-		if (kind != K_RULE && !tpl_builtin_key(kind, key)) {
+		if ((kind == K_SEVERITY || kind == K_OUTCOME) && !tpl_builtin_key(kind, key)) {
 			ch_fmt(err, errlen, "templates.%s.%s.%s: unknown %s; expected %s", lang, tpl_kind_names[kind], key,
 			       tpl_kind_names[kind],
 			       kind == K_SEVERITY ? "critical, high, medium, low or info"
@@ -526,6 +614,121 @@ static const char *tpl_name(const struct ch_templates *t, char chain[3][LANG_MAX
 	return code;
 }
 
+/* A code's own name only, NULL when the language (or one sharing its base) has none. */
+static const char *tpl_name_only(const struct ch_templates *t, char chain[3][LANG_MAX + 1], size_t n, size_t at,
+				 enum tpl_kind kind, const char *code)
+{
+	const char *name = tpl_name(t, chain, n, at, kind, code);
+
+	return name == code ? NULL : name;
+}
+
+/* What to do now: the rule's advice, else the language's default advice, else nothing. */
+static const char *tpl_advice(const struct ch_templates *t, char chain[3][LANG_MAX + 1], size_t n, size_t at,
+			      const char *rule)
+{
+	const char *a = rule ? tpl_name_only(t, chain, n, at, K_ADVICE, rule) : NULL;
+
+	return a ? a : tpl_name_only(t, chain, n, at, K_ADVICE, "default");
+}
+
+/* true when s is in a script the language is written in (CJK: not plain ASCII; others: ASCII). */
+static bool tpl_script_fits(const char *lang, const char *s)
+{
+	bool ascii = true, cjk = strncmp(lang, "zh", 2) == 0 || strncmp(lang, "ja", 2) == 0 || strncmp(lang, "ko", 2) == 0;
+
+	for (; *s; s++)
+		ascii = ascii && (unsigned char)*s < 0x80;
+	return cjk ? !ascii : ascii;
+}
+
+/*
+ * The room in the text's language: the registry's own name for that language,
+ * else the templates' "locations" table, else the name as registered when it
+ * is written in the text's script.  Otherwise nothing (its [[...]] goes): an
+ * English room name in a Chinese message is the mix we must not send.
+ */
+static const char *tpl_location(const struct ch_templates *t, char chain[3][LANG_MAX + 1], size_t n, size_t at,
+				const struct ch_template_vars *v)
+{
+	const char *name;
+	char base[3];
+
+	if (!v->location || !*v->location)
+		return NULL;
+	memcpy(base, chain[at], 2);
+	base[2] = '\0';
+	if (json_is_object(v->location_names)) {
+		const char *own = json_string_value(json_object_get(v->location_names, chain[at]));
+
+		if (!own)
+			own = json_string_value(json_object_get(v->location_names, base));
+		if (own && *own)
+			return own;
+	}
+	if ((name = tpl_name_only(t, chain, n, at, K_LOCATION, v->location)))
+		return name;
+	return tpl_script_fits(chain[at], v->location) ? v->location : NULL;
+}
+
+/*
+ * Fills text's placeholders into o.  A [[...]] part is kept only when every
+ * placeholder in it has a value (checked at load: closed, never nested).
+ */
+static void tpl_expand(struct tpl_out *o, const char *text, const char *const *vals)
+{
+	size_t group_at = 0;
+	bool in_group = false, group_empty = false;
+	const char *p, *end;
+
+	for (p = text; *p && !o->cut; p = end) {
+		const char *stop = p + strcspn(p, "{[]");
+		int i;
+
+		tpl_put(o, p, (size_t)(stop - p));
+		end = stop + 1;
+		if (!*stop)
+			break;
+		if (stop[0] == '[' && stop[1] == '[') {
+			in_group = true;
+			group_empty = false;
+			group_at = o->n;
+			end = stop + 2;
+			continue;
+		}
+		if (stop[0] == ']' && stop[1] == ']' && in_group) {
+			if (group_empty && !o->cut)
+				o->n = group_at;
+			in_group = false;
+			end = stop + 2;
+			continue;
+		}
+		if (stop[0] != '{') {
+			tpl_put(o, stop, 1);
+			continue;
+		}
+		i = tpl_placeholder(stop, &end);
+		if (i >= 0 && vals[i] && *vals[i])
+			tpl_put(o, vals[i], strlen(vals[i]));
+		else if (i >= 0)
+			group_empty = true;
+		else if (i == -1)
+			tpl_put(o, "{", 1);
+		else /* not reached: checked at load */
+			tpl_put(o, stop, (size_t)(end - stop));
+	}
+}
+
+const char *ch_template_location(const struct ch_templates *t, const char *lang, const char *raw, const json_t *names)
+{
+	struct ch_template_vars v = {.location = raw, .location_names = names};
+	char chain[3][LANG_MAX + 1];
+	size_t n = tpl_chain(lang, chain);
+	const char *name = t && n ? tpl_location(t, chain, n, 0, &v) : raw;
+
+	return name ? name : "";
+}
+
 int ch_template_render(const struct ch_templates *t, const char *lang, const char *channel,
 		       const char *plugin, const char *kind, const struct ch_template_vars *v, char *out,
 		       size_t len)
@@ -540,7 +743,7 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 	struct tpl_out o = {.buf = out, .len = len};
 	enum tpl_kind k;
 	size_t n, at;
-	const char *p, *end;
+
 
 	if (!out || len == 0)
 		return CH_EINVAL;
@@ -587,28 +790,13 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 	vals[V_SUMMARY] = v->summary;
 	vals[V_REASON] = v->reason;
 	vals[V_TIME] = v->time;
-	vals[V_LOCATION] = v->location;
+	vals[V_LOCATION] = tpl_location(t, chain, n, at, v);
 	vals[V_OUTCOME] = tpl_name(t, chain, n, at, K_OUTCOME, v->outcome);
 	vals[V_CONTACT] = v->contact;
 	vals[V_CENTRE_PHONE] = v->centre_phone;
-
-	for (p = e->text; *p && !o.cut; p = end) {
-		const char *brace = strchr(p, '{');
-		int i;
-
-		if (!brace) {
-			tpl_put(&o, p, strlen(p));
-			break;
-		}
-		tpl_put(&o, p, (size_t)(brace - p));
-		i = tpl_placeholder(brace, &end);
-		if (i >= 0 && vals[i])
-			tpl_put(&o, vals[i], strlen(vals[i]));
-		else if (i == -1)
-			tpl_put(&o, "{", 1);
-		else if (i < -1) /* not reached: checked at load */
-			tpl_put(&o, brace, (size_t)(end - brace));
-	}
+	vals[V_NOTE] = v->note;
+	vals[V_ADVICE] = tpl_advice(t, chain, n, at, v->rule);
+	tpl_expand(&o, e->text, vals);
 	tpl_finish(&o);
 	return 0;
 }

@@ -24,7 +24,9 @@ struct ch_templates;
  *               "rules": {"<rule id>": "short name"},
  *               "severity": {"critical"|"high"|"medium"|"low"|"info": "name"},
  *               "outcome": {"genuine"|"false_alarm"|"accidental"|"no_response"|
- *                           "activity_resumed": "name"}}, ...}
+ *                           "activity_resumed": "name"},
+ *               "locations": {"kitchen": "厨房", ...},   (rooms as registries spell them)
+ *               "advice": {"<rule id>"|"default": "what to do now"}}, ...}
  * merged over the built-in defaults entry by entry (a file may override one text
  * only).  <lang> is [a-z]{2}(-[A-Z]{2})?.  A channel named rules, severity or
  * outcome cannot have its own texts.
@@ -54,6 +56,10 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
 	const char *contact;	  /* the contact's name */
 	const char *centre_phone; /* optional number to call back */
 	const char *role;	  /* the contact's role: picks "<channel>@<role>" texts */
+	const char *note;	  /* all clear: the operator's note, exactly as written */
+	/* The room's own names by language ({"zh": "厨房", "en": "kitchen"}) from the
+	 * registry; NULL: only the "locations" table. */
+	const json_t *location_names;
 };
 
 /*
@@ -65,8 +71,11 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
  * "default" (NULL names are skipped).  So a call to a daughter can speak to
  * her about her mother while a call to the mother speaks to her.
  * Placeholders: {subject} {address} {rule} (the rule's short name, else its id)
- * {rule_id} {severity} {summary} {reason} {time} {location} {outcome} {contact}
- * {centre_phone}.  Rule, severity and outcome names are looked up along the same
+ * {rule_id} {severity} {summary} {reason} {time} {location} (the room in the
+ * text's language, or empty: never a room name in another script) {outcome}
+ * {contact} {centre_phone} {note} {advice} (the rule's "advice" in the text's
+ * language, else its "default").  Text inside [[ and ]] is left out when any
+ * placeholder in it is empty, e.g. "[[ Note: {note}]]".  Rule, severity and outcome names are looked up along the same
  * language chain, but never past the language the text came from (a French text
  * shows "smoke", not a Chinese name); unnamed codes stay as they are.
  * "{{" is a literal "{"; a lone "}" is text; values are never expanded again.
@@ -75,6 +84,14 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
  * boundary when too small.  Returns 0, or CH_EINVAL (NULL t/kind/out, len 0,
  * unknown kind; out is then "").
  */
+/*
+ * A room's name in language lang, as {location} is filled: the registry's own
+ * names (may be NULL), else the "locations" table, else raw when it is written
+ * in lang's script, else "" (never a name in another script).  Borrowed from t,
+ * names or raw.
+ */
+const char *ch_template_location(const struct ch_templates *t, const char *lang, const char *raw, const json_t *names);
+
 int ch_template_render(const struct ch_templates *t, const char *lang, const char *channel,
 		       const char *plugin, const char *kind, const struct ch_template_vars *v, char *out,
 		       size_t len);

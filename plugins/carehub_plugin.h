@@ -134,7 +134,13 @@ enum ch_callback_outcome {
 
 struct ch_callback_result {
 	enum ch_callback_outcome outcome;
-	char idempotency_key[256]; /* which dispatch it is about */
+	/*
+	 * Which dispatch it is about.  Since 1.2 it may instead be
+	 * CH_CB_REPLY_TO "<phone number>" when the provider names no dispatch (an
+	 * SMS the person sent back): the host takes the latest notification it
+	 * sent to that number on the channel.  An older host refuses it (400).
+	 */
+	char idempotency_key[256];
 	char provider_ref[128];
 	char reason[256]; /* free text for the timeline: what the person said, why it failed */
 	void *reserved[4];
@@ -142,6 +148,8 @@ struct ch_callback_result {
 	char resolution[32]; /* CH_CB_CLOSED: genuine, false_alarm, accidental, no_response, activity_resumed */
 	char by[101];        /* who answered, when the provider says (a caseworker's name); else empty */
 };
+
+#define CH_CB_REPLY_TO "reply-to:"
 
 /* What callback() answers besides 0. */
 enum ch_callback_refusal { CH_CB_UNAUTHORIZED = -1, CH_CB_BAD_REQUEST = -2 };

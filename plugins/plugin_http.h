@@ -48,6 +48,36 @@ static inline int ph_header_safe(const char *s)
 	return 1;
 }
 
+/*
+ * The secret in the variable env, else in the systemd credential of that
+ * name ($CREDENTIALS_DIRECTORY/<env>, LoadCredential= in the unit; one
+ * trailing newline dropped): malloc'ed, NULL when neither holds one.  The
+ * hub reads its own secrets the same way (hub/secret.c).
+ */
+static inline char *ph_env_secret(const char *env)
+{
+	const char *v = getenv(env), *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096], *buf;
+	size_t n;
+	FILE *f;
+
+	if (v && *v)
+		return strdup(v);
+	if (!dir || !*dir || snprintf(path, sizeof(path), "%s/%s", dir, env) >= (int)sizeof(path) ||
+	    !(f = fopen(path, "re")))
+		return NULL;
+	buf = calloc(1, 4097);
+	n = buf ? fread(buf, 1, 4096, f) : 0;
+	fclose(f);
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (!buf || n == 0 || strlen(buf) != n) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* Frees a secret without leaving it in freed heap memory (core dumps). */
 static inline void ph_wipe_free(char *s)
 {
@@ -65,25 +95,28 @@ static inline void ph_wipe_free(char *s)
 static inline int ph_auth_header(const struct ch_host *host, const struct ch_plugin_config *cfg, char **out,
 				 char *err, size_t errlen)
 {
-	const char *env = host->opt_string(cfg, "auth_env"), *token;
+	const char *env = host->opt_string(cfg, "auth_env");
+	char *token;
+	int rc = 0;
 
 	*out = NULL;
 	if (!env)
 		return 0;
-	token = getenv(env);
-	if (!token || !*token) {
-		snprintf(err, errlen, "auth_env names %s, which is not set in the environment", env);
+	token = ph_env_secret(env);
+	if (!token) {
+		snprintf(err, errlen, "auth_env names %s, which is not set in the environment%s", env,
+			 getenv("CREDENTIALS_DIRECTORY") ? " nor as a credential" : "");
 		return -1;
 	}
 	if (!ph_header_safe(token)) {
 		snprintf(err, errlen, "the token in %s contains control characters", env);
-		return -1;
-	}
-	if (!(*out = ph_join("Authorization: Bearer ", token))) {
+		rc = -1;
+	} else if (!(*out = ph_join("Authorization: Bearer ", token))) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	ph_wipe_free(token);
+	return rc;
 }
 
 /*
@@ -119,18 +152,14 @@ static inline size_t ph_copy_text(char *dst, size_t len, const char *src)
 static inline int ph_secret(const struct ch_host *host, const struct ch_plugin_config *cfg, const char *name,
 			    char **out, char *err, size_t errlen)
 {
-	const char *env = host->opt_string(cfg, name), *v;
+	const char *env = host->opt_string(cfg, name);
 
 	*out = NULL;
 	if (!env)
 		return 0;
-	v = getenv(env);
-	if (!v || !*v) {
-		snprintf(err, errlen, "%s names %s, which is not set in the environment", name, env);
-		return -1;
-	}
-	if (!(*out = strdup(v))) {
-		snprintf(err, errlen, "out of memory");
+	if (!(*out = ph_env_secret(env))) {
+		snprintf(err, errlen, "%s names %s, which is not set in the environment%s", name, env,
+			 getenv("CREDENTIALS_DIRECTORY") ? " nor as a credential" : "");
 		return -1;
 	}
 	return 0;
@@ -288,7 +317,9 @@ static inline int ph_callback_open(const struct ph_channel *c, const struct ch_c
 		goto bad;
 	}
 	key = json_string_value(json_object_get(*doc, key_field));
-	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key)) {
+	/* A notification's key never starts like a reply's (CH_CB_REPLY_TO): the host would take it for one. */
+	if (!key || !*key || strlen(key) >= sizeof(out->idempotency_key) ||
+	    strncmp(key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
 		snprintf(err, errlen, "\"%s\" (the notification's idempotency key) missing or too long", key_field);
 		goto bad;
 	}

@@ -19,6 +19,15 @@
  * gateway's error as the reason (phone numbers masked: gateways echo them).
  * A receipt never acknowledges an alert: the text reached a phone, not a
  * person.
+ *
+ * An SMS the person sent back (the gateway's inbound callback, signed the
+ * same way):
+ *   {"type": "inbound", "from": "+86...", "text": "1", "message_id": REF}
+ * "1" is "I am on it" (from the person themselves: "I am fine"), "2" is "I
+ * need help"; full-width digits and spaces around count the same.  Anything
+ * else is noted on the timeline as their words.  The message names no
+ * notification, so the key is CH_CB_REPLY_TO + the number: the host finds
+ * the latest one it sent there.
  */
 #include "carehub_plugin.h"
 #include "plugin_http.h"
@@ -119,6 +128,56 @@ static void sms_http_done(void *ctx, const struct ch_notification *n, const stru
 	ph_classify(m->ch.host, resp, res);
 }
 
+/* "1", "１", " 1 " -> 1; "2" likewise -> 2; anything else 0. */
+static int reply_digit(const char *t)
+{
+	while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n')
+		t++;
+	int d = 0;
+	if (*t == '1' || *t == '2') {
+		d = *t - '0';
+		t++;
+	} else if ((unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBC &&
+		   ((unsigned char)t[2] == 0x91 || (unsigned char)t[2] == 0x92)) {
+		d = (unsigned char)t[2] - 0x90; /* U+FF11, U+FF12: full-width 1 and 2 */
+		t += 3;
+	}
+	while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n' || *t == '.' || *t == '#')
+		t++;
+	return *t ? 0 : d;
+}
+
+/* A reply the person sent: "1" on it, "2" help, else their words. */
+static int sms_inbound(const struct sms *m, json_t *doc, struct ch_callback_result *out, char *err, size_t errlen)
+{
+	const char *from = json_string_value(json_object_get(doc, "from"));
+	const char *text = json_string_value(json_object_get(doc, "text"));
+	const char *ref = json_string_value(json_object_get(doc, "message_id"));
+	char words[200];
+	size_t digits = 0, n;
+	int d;
+
+	for (n = 0; from && from[n]; n++) {
+		if (from[n] >= '0' && from[n] <= '9')
+			digits++;
+		else if (!(n == 0 && from[n] == '+'))
+			break;
+	}
+	if (!from || from[n] || digits < 5 || digits > 20 || !text) {
+		snprintf(err, errlen, "an inbound SMS needs \"from\" (a phone number) and \"text\"");
+		return CH_CB_BAD_REQUEST;
+	}
+	snprintf(out->idempotency_key, sizeof(out->idempotency_key), "%s%s", CH_CB_REPLY_TO, from);
+	if (ref && strlen(ref) < sizeof(out->provider_ref))
+		snprintf(out->provider_ref, sizeof(out->provider_ref), "%s", ref);
+	d = reply_digit(text);
+	out->outcome = d == 1 ? CH_CB_CONFIRMED_SAFE : d == 2 ? CH_CB_NEEDS_HELP : CH_CB_ANSWERED;
+	ph_copy_text(words, sizeof(words), text);
+	ph_reason(out->reason, sizeof(out->reason), d ? "sms reply" : "sms reply, not 1 or 2", words);
+	(void)m;
+	return 0;
+}
+
 static int sms_callback(void *ctx, const struct ch_callback_request *req, struct ch_callback_result *out,
 			char *err, size_t errlen)
 {
@@ -126,7 +185,22 @@ static int sms_callback(void *ctx, const struct ch_callback_request *req, struct
 	const char *status;
 	char reason[sizeof(out->reason)], head[32];
 	json_t *doc;
-	int rc = ph_callback_open(&m->ch, req, "id", "message_id", &doc, out, err, errlen);
+	int rc;
+
+	/* A reply names no notification: its own shape, after the same signature check. */
+	if (req->body_len > 0 && memmem(req->body, req->body_len, "\"inbound\"", 9)) {
+		if (ph_verify_callback(m->ch.host, m->ch.secret, m->ch.window_s, req, err, errlen))
+			return CH_CB_UNAUTHORIZED;
+		doc = json_loadb(req->body, req->body_len, 0, NULL);
+		if (json_is_object(doc) && json_is_string(json_object_get(doc, "type")) &&
+		    strcmp(json_string_value(json_object_get(doc, "type")), "inbound") == 0) {
+			rc = sms_inbound(m, doc, out, err, errlen);
+			json_decref(doc);
+			return rc;
+		}
+		json_decref(doc);
+	}
+	rc = ph_callback_open(&m->ch, req, "id", "message_id", &doc, out, err, errlen);
 
 	if (rc)
 		return rc;

@@ -14,6 +14,7 @@
 #ifndef FUZZ_CALLBACK_H
 #define FUZZ_CALLBACK_H
 
+#include "alerts.h"
 #include "checkin.h"
 #include "control.h"
 #include "http.h"
@@ -123,6 +124,16 @@ static int fz_run(const struct ch_plugin *p, const uint8_t *data, size_t size)
 		    !memchr(out.by, 0, sizeof(out.by)) || !ch_utf8_valid(out.by, strlen(out.by)) ||
 		    !memchr(out.resolution, 0, sizeof(out.resolution)))
 			abort();
+		/* A reply names a number: it must be one; the host then takes the latest notification to it. */
+		if (strncmp(out.idempotency_key, CH_CB_REPLY_TO, strlen(CH_CB_REPLY_TO)) == 0) {
+			const char *num = out.idempotency_key + strlen(CH_CB_REPLY_TO);
+			size_t d = strspn(num + (*num == '+'), "0123456789");
+			char cid[9];
+			if (d < 5 || d > 20 || num[(*num == '+') + d])
+				abort();
+			ch_alert_contact_id("family", "+8613800000001", cid);
+			snprintf(out.idempotency_key, sizeof(out.idempotency_key), "s-001:1:0:%s:chan", cid);
+		}
 		/* A check-in call's answer ("s-001:checkin:<slot>") goes to the schedule; it must parse back. */
 		if (ch_checkin_from_callback(reg, "chan", &out, &doc, err, sizeof(err)) == 0) {
 			struct ch_checkin_answer a;

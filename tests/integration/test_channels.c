@@ -13,8 +13,9 @@
  *    refuses falls back to a call, a call the platform reports failed to an
  *    SMS, an SMS reported undeliverable to the next relative, whose 1 on the
  *    call acknowledges it;
- *  - a forged, a replayed and an unsigned callback are refused with 401 and
- *    change nothing.
+ *  - a forged, a stale and an unsigned callback are refused with 401 and
+ *    change nothing; a replayed one (the same signed text again, even after a
+ *    restart) gets 409 and changes nothing.
  */
 #include "harness.h"
 #include "http.h"
@@ -55,12 +56,13 @@
 static struct t_hub hub;
 static struct t_http *voice, *gateway, *refusing, *cases;
 static int hub_port;
+static char ov_port[64], ov_reg[600];
+static const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
 
 static int setup(void **state)
 {
 	static const int ok[] = {200}, created[] = {201}, refused[] = {400};
-	char chans[4096], ov_port[64], ov_reg[600], rules[600];
-	const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
+	char chans[4096], rules[600];
 
 	(void)state;
 	setenv("CH_TEST_CALLBACK_SECRET", SECRET, 1);
@@ -477,12 +479,14 @@ static void needs_help_jumps_ahead_and_failures_fall_back(void **state)
 	/* The platform reports the call could not be made: the next fallback, an SMS to her. */
 	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"call_id\":\"c\",\"status\":\"failed\",\"detail\":\"number unreachable\"}",
 		 fam);
-	assert_int_equal(callback("call", body), 200);
+	long long sent_at = now_s();
+	struct buf rb;
+	assert_int_equal(post_callback("call", body, SECRET, sent_at, &rb), 200);
 	i = wait_request(gateway, alert, "to", DAUGHTER);
 	json_decref(request_body(gateway, i, sms, sizeof(sms)));
 	assert_non_null(strstr(sms, ":1:"));
-	/* The same report again changes nothing: one SMS. */
-	assert_int_equal(callback("call", body), 200);
+	/* The same report again, signed anew, changes nothing: one SMS. */
+	assert_int_equal(post_callback("call", body, SECRET, sent_at - 1, &rb), 200);
 	/* The gateway's receipt: undeliverable.  Every channel to her failed: her brother is next. */
 	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"message_id\":\"m1\",\"status\":\"undeliverable\"}", sms);
 	assert_int_equal(callback("sms", body), 200);
@@ -517,6 +521,46 @@ static void needs_help_jumps_ahead_and_failures_fall_back(void **state)
 	wait_state(alert, "resolved");
 }
 
+/*
+ * The issue's replay: one signed needs_help posted four times.  The first
+ * brings the family step forward; the copies get 409 and change nothing (the
+ * caseworker's step stays two minutes away), also after a restart, because
+ * what was taken is remembered in Redis.
+ */
+static void a_replayed_callback_changes_nothing(void **state)
+{
+	char alert[64], key[256], body[1024];
+	struct buf b;
+	long long ts;
+	size_t i;
+
+	(void)state;
+	open_new("sos", alert, sizeof(alert));
+	i = wait_request(voice, alert, "to", SELF);
+	json_decref(request_body(voice, i, key, sizeof(key)));
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"answered\",\"answer\":\"needs_help\"}", key);
+	ts = now_s();
+	assert_int_equal(post_callback("call", body, SECRET, ts, &b), 200);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(post_callback("call", body, SECRET, ts, &b), 409);
+		assert_non_null(strstr(b.data, "replayed"));
+	}
+	wait_timeline(alert, "needs_help");
+	wait_request(refusing, alert, "to", DAUGHTER);
+	t_hub_stop(&hub);
+	t_hub_start(&hub, ov);
+	assert_int_equal(post_callback("call", body, SECRET, ts, &b), 409);
+	assert_int_equal(timeline_count(alert, "needs_help"), 1);
+	assert_int_equal(requests_about(cases, alert), 0);
+	get("/metrics", &b);
+	assert_non_null(strstr(b.data, "carehub_callbacks_total{channel=\"call\",outcome=\"replayed\"} 1"));
+
+	snprintf(body, sizeof(body), "{\"alert\":\"%s\",\"action\":\"resolve\",\"by\":\"centre\",\"outcome\":\"genuine\"}",
+		 alert);
+	t_mqtt_publish("carehub/v1/acks", body, strlen(body), 1);
+	wait_state(alert, "resolved");
+}
+
 /* ------------------------------------------------ a second hub: restarts and rate limits */
 
 /*
@@ -537,8 +581,7 @@ static struct t_http *voice2, *gateway2, *slow, *cases2;
 static void start_hub_r(void)
 {
 	static const int ok[] = {200}, hang_then_ok[] = {-1, 200};
-	char chans[4096], ov_port[64], ov_reg[600], rules[600];
-	const char *ov[] = {"http.enabled=true", ov_port, ov_reg, NULL};
+	char chans[4096], rules[600];
 
 	if (!voice2) {
 		t_hub_stop(&hub);
@@ -679,6 +722,7 @@ int main(void)
 		cmocka_unit_test(full_escalation_then_caseworker_takes_it),
 		cmocka_unit_test(fine_on_the_call_resolves_as_false_alarm),
 		cmocka_unit_test(needs_help_jumps_ahead_and_failures_fall_back),
+		cmocka_unit_test(a_replayed_callback_changes_nothing),
 		cmocka_unit_test(kill_in_the_middle_of_a_step),
 		cmocka_unit_test(a_number_out_of_calls_falls_back_to_sms),
 	};

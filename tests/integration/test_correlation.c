@@ -308,6 +308,10 @@ static void people_acknowledge_and_resolve(void **state)
 	d = alert_n("c-quiet", 1);
 	assert_string_equal(json_string_value(json_object_get(d, "outcome")), "false_alarm");
 	assert_string_equal(json_string_value(json_object_get(d, "resolved_by")), "neighbour zhang");
+	/* The note is kept exactly as sent (issue 12 item 1), beside the outcome. */
+	assert_string_equal(json_string_value(json_object_get(d, "note")), "pressed by mistake");
+	/* A name typed on MQTT is not an account: only the API's own topic may say who signed in. */
+	assert_null(json_object_get(d, "resolved_role"));
 	json_decref(d);
 	json_t *tl = t_redis("LRANGE %s{c-quiet}:alert:1:tl 0 -1", hub.prefix);
 	char *s = json_dumps(tl, 0);

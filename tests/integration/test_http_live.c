@@ -96,8 +96,8 @@ static void metrics_and_callbacks(void **state)
 	/* A channel whose plugin takes no callbacks. */
 	assert_int_equal(request("/v1/callbacks/log", "{}", &b), 404);
 	assert_int_equal(request("/nothing-here", NULL, &b), 404);
-	/* No token in the environment: the API answers 503, not an open door. */
-	assert_int_equal(request("/v1/alerts", NULL, &b), 503);
+	/* No token in the environment and nobody signed in: 401, not an open door. */
+	assert_int_equal(request("/v1/alerts", NULL, &b), 401);
 }
 
 int main(void)

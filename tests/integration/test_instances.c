@@ -48,6 +48,15 @@ static bool alert_count_is(void *arg)
 	return ok;
 }
 
+static bool none_pending(void *arg)
+{
+	json_t *pending = t_redis("XPENDING %soutbox dispatch", (const char *)arg);
+	bool none = pending && json_integer_value(json_array_get(pending, 0)) == 0;
+
+	json_decref(pending);
+	return none;
+}
+
 static void two_hubs_one_alert_one_send(void **state)
 {
 	static const int ok[] = {200};
@@ -97,10 +106,8 @@ static void two_hubs_one_alert_one_send(void **state)
 	}
 	for (size_t i = 0; i < 6; i++)
 		t_http_req_free(&r[i]);
-	/* Both jobs consumers finished: nothing pending in the group. */
-	json_t *pending = t_redis("XPENDING %soutbox dispatch", a.prefix);
-	assert_int_equal(json_integer_value(json_array_get(pending, 0)), 0);
-	json_decref(pending);
+	/* Both jobs consumers finish: nothing pending in the group (each acknowledges after its answer). */
+	assert_true(t_wait(none_pending, a.prefix, T_DEADLINE_MS));
 	assert_int_equal(t_http_count(http), 6);
 	t_hub_stop(&a);
 	t_hub_stop(&b);

@@ -87,7 +87,8 @@ static void notification_document_has_the_spec_shape(void **state)
 	json_t *n;
 
 	(void)state;
-	ch_alert_render(NULL, "zh", alert, &subj, NULL, contact, "hook", "webhook", false, text, sizeof(text));
+	struct ch_render_opts ro = {.lang = "zh", .channel = "hook", .plugin = "webhook"};
+	ch_alert_render(&ro, alert, &subj, contact, text, sizeof(text));
 	assert_string_equal(text, "kitchen smoke");
 	snprintf(text, sizeof(text), "%s", "kitchen smoke");
 	n = ch_alert_notification("s-001:7:0:abcd0123:webhook", alert, &subj, contact, 0, 2, text);
@@ -218,42 +219,100 @@ static void permanent_failure_falls_back_channel_then_contact(void **state)
 	json_decref(jobs);
 }
 
-/* The message a contact reads: template, language, role, local time, all clear. */
+/* Renders alert for contact on (channel, plugin) in lang; the text in text. */
+static void render(const struct ch_templates *tpl, const struct ch_tz *tz, const struct ch_tz *ctz, const char *lang,
+		   json_t *alert, json_t *contact, const char *channel, const char *plugin, char *text, size_t len)
+{
+	struct ch_render_opts ro = {.tpl = tpl, .lang = lang, .channel = channel, .plugin = plugin,
+				    .centre_phone = "021-12345678", .tz = tz, .contact_tz = ctz};
+
+	ch_alert_render(&ro, alert, &subj, contact, text, len);
+}
+
+/*
+ * The message a contact reads: who, what, where in the message's own language,
+ * when on the contact's clock, what to do, whom to call, how to answer; the
+ * all clear with the outcome and the operator's note.
+ */
 static void message_text_per_channel_language_and_role(void **state)
 {
 	struct ch_templates *tpl = NULL;
-	const struct ch_tz *tz = NULL;
-	char err[256], text[512];
+	const struct ch_tz *tz = NULL, *london = NULL;
+	char err[256], text[1024];
 	/* 2026-11-28 00:15 UTC is 08:15 in Shanghai. */
-	json_t *alert = json_pack("{s:s, s:s, s:s, s:s, s:I}", "rule", "smoke", "severity", "critical", "state", "open",
-				  "summary", "厨房烟感报警", "opened_at_ms", (json_int_t)1795824900000LL);
+	json_t *alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "rule", "smoke", "severity", "critical", "state",
+				  "open", "summary", "kitchen烟感报警", "device", "smoke-1", "opened_at_ms",
+				  (json_int_t)1795824900000LL);
 	json_t *daughter = json_pack("{s:s, s:s}", "name", "Li", "role", "family");
 	json_t *self = json_pack("{s:s, s:s}", "name", "Wang Xiuying", "role", "self");
 
 	(void)state;
 	assert_int_equal(ch_templates_load(NULL, &tpl, err, sizeof(err)), 0);
 	assert_int_equal(ch_tz_get("Asia/Shanghai", &tz, err, sizeof(err)), 0);
-	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "sms", "sms", false, text, sizeof(text));
-	assert_string_equal(text, "【紧急】Wang Xiuying：厨房烟感报警，11-28 08:15。请尽快联系确认。");
-	/* A channel named otherwise finds its plugin's text; an unknown one the default. */
-	ch_alert_render(tpl, "en", alert, &subj, tz, daughter, "family-sms", "sms", false, text, sizeof(text));
-	assert_string_equal(text, "[Critical] Wang Xiuying: smoke alarm at 11-28 08:15. Please check on them as soon as you can.");
-	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "console", "mqtt", false, text, sizeof(text));
-	assert_string_equal(text, "【紧急】烟雾报警：Wang Xiuying（1 Test Road），11-28 08:15。厨房烟感报警。");
+	assert_int_equal(ch_tz_get("Europe/London", &london, err, sizeof(err)), 0);
+	/* "kitchen" is 厨房 in a Chinese text: never "kitchen烟感报警". */
+	render(tpl, tz, NULL, "zh", alert, daughter, "sms", "sms", text, sizeof(text));
+	assert_string_equal(text, "【紧急】Wang Xiuying家厨房烟雾报警，11-28 08:15，地址1 Test Road。"
+				  "请立即打电话并尽快赶到；如有火情请拨打119。监护中心021-12345678。"
+				  "回复1表示您来处理，回复2请求支援。");
+	assert_null(strstr(text, "kitchen"));
+	/* English throughout, on the son's own clock in London, with his zone shown. */
+	render(tpl, tz, london, "en", alert, daughter, "family-sms", "sms", text, sizeof(text));
+	assert_string_equal(text, "[Critical] smoke alarm at Wang Xiuying's home (kitchen), 11-28 00:15 (UTC+0), "
+				  "1 Test Road. Call them now and go there; if there is a fire, call 119. "
+				  "Centre: 021-12345678. Reply 1 if you are on it, 2 if you need help.");
+	render(tpl, tz, NULL, "zh", alert, daughter, "console", "mqtt", text, sizeof(text));
+	assert_string_equal(text, "【紧急】烟雾报警：Wang Xiuying（厨房），1 Test Road，11-28 08:15。"
+				  "请立即打电话并尽快赶到；如有火情请拨打119。监护中心：021-12345678。");
 	/* The call speaks to whoever picks up. */
-	ch_alert_render(tpl, "zh", alert, &subj, tz, self, "call", "ai_call", false, text, sizeof(text));
+	render(tpl, tz, NULL, "zh", alert, self, "call", "ai_call", text, sizeof(text));
 	assert_non_null(strstr(text, "您好，Wang Xiuying，"));
-	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "call", "ai_call", false, text, sizeof(text));
+	render(tpl, tz, NULL, "zh", alert, daughter, "call", "ai_call", text, sizeof(text));
 	assert_non_null(strstr(text, "您好，Li，"));
-	/* Resolved: the all clear, with the outcome in words. */
+	/* A registry's own names win; a room with no name in the text's script is left out. */
+	devices[0].location_names = json_pack("{s:s, s:s}", "zh", "灶台边", "en", "by the stove");
+	render(tpl, tz, NULL, "zh", alert, daughter, "sms", "sms", text, sizeof(text));
+	assert_non_null(strstr(text, "Wang Xiuying家灶台边烟雾报警"));
+	json_decref(devices[0].location_names);
+	devices[0].location_names = NULL;
+	devices[0].location = (char *)"garage";
+	render(tpl, tz, NULL, "zh", alert, daughter, "sms", "sms", text, sizeof(text));
+	assert_non_null(strstr(text, "Wang Xiuying家烟雾报警，"));
+	devices[0].location = (char *)"kitchen";
+	/* Resolved: the all clear, with the outcome in words and the operator's note as written. */
 	json_object_set_new(alert, "state", json_string("resolved"));
 	json_object_set_new(alert, "outcome", json_string("false_alarm"));
-	ch_alert_render(tpl, "zh", alert, &subj, tz, daughter, "sms", "sms", false, text, sizeof(text));
-	assert_string_equal(text, "【已解除】Wang Xiuying：烟雾报警已处理，结果：误报。");
+	json_object_set_new(alert, "note", json_string("烤面包烤糊了，老人安好"));
+	render(tpl, tz, NULL, "zh", alert, daughter, "sms", "sms", text, sizeof(text));
+	assert_string_equal(text, "【已解除】Wang Xiuying家的烟雾报警已处理，结果：误报。说明：烤面包烤糊了，老人安好");
+	json_object_del(alert, "note");
+	render(tpl, tz, NULL, "en", alert, daughter, "sms", "sms", text, sizeof(text));
+	assert_string_equal(text, "[All clear] smoke alarm at Wang Xiuying's home has been dealt with. Outcome: false alarm.");
 	ch_templates_free(tpl);
 	json_decref(alert);
 	json_decref(daughter);
 	json_decref(self);
+}
+
+/* The time a contact reads: their own clock, the zone named only when it differs. */
+static void local_time_names_a_different_zone(void **state)
+{
+	const struct ch_tz *sh = NULL, *hk = NULL, *ny = NULL, *del = NULL;
+	char err[256], out[64];
+
+	(void)state;
+	assert_int_equal(ch_tz_get("Asia/Shanghai", &sh, err, sizeof(err)), 0);
+	assert_int_equal(ch_tz_get("Asia/Hong_Kong", &hk, err, sizeof(err)), 0);
+	assert_int_equal(ch_tz_get("America/New_York", &ny, err, sizeof(err)), 0);
+	assert_int_equal(ch_tz_get("Asia/Kolkata", &del, err, sizeof(err)), 0);
+	ch_alert_local_time(sh, sh, 1795824900000LL, out, sizeof(out));
+	assert_string_equal(out, "11-28 08:15");
+	ch_alert_local_time(hk, sh, 1795824900000LL, out, sizeof(out)); /* same offset: no zone */
+	assert_string_equal(out, "11-28 08:15");
+	ch_alert_local_time(ny, sh, 1795824900000LL, out, sizeof(out));
+	assert_string_equal(out, "11-27 19:15 (UTC-5)");
+	ch_alert_local_time(del, sh, 1795824900000LL, out, sizeof(out));
+	assert_string_equal(out, "11-28 05:45 (UTC+5:30)");
 }
 
 int main(void)
@@ -265,6 +324,7 @@ int main(void)
 		cmocka_unit_test(policy_schedule_counts_repeats),
 		cmocka_unit_test(quiet_hours_hold_below_high_only),
 		cmocka_unit_test(message_text_per_channel_language_and_role),
+		cmocka_unit_test(local_time_names_a_different_zone),
 		cmocka_unit_test(permanent_failure_falls_back_channel_then_contact),
 	};
 	return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);

@@ -879,6 +879,48 @@ static void test_sms_callbacks(void **state)
 	ch_channel_close(ch);
 }
 
+/* An SMS sent back: "1" on it, "2" help (full-width too), anything else their words; signed or refused. */
+static void test_sms_replies(void **state)
+{
+	struct ch_channel *ch = open_ok("sms", SMS_OPTS);
+	struct ch_callback_result out;
+	struct signed_req unsigned_req;
+	char err[256];
+	static const struct {
+		const char *text;
+		enum ch_callback_outcome outcome;
+	} cases[] = {
+		{"1", CH_CB_CONFIRMED_SAFE}, {" 1 ", CH_CB_CONFIRMED_SAFE}, {"1.", CH_CB_CONFIRMED_SAFE},
+		{"\uff11", CH_CB_CONFIRMED_SAFE}, {"2", CH_CB_NEEDS_HELP}, {"\uff12\\n", CH_CB_NEEDS_HELP},
+		{"12", CH_CB_ANSWERED}, {"好的我马上去", CH_CB_ANSWERED}, {"", CH_CB_ANSWERED},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[256];
+		snprintf(body, sizeof(body), "{\"type\":\"inbound\",\"from\":\"+8613800000011\",\"text\":\"%s\","
+					     "\"message_id\":\"in-9\"}",
+			 cases[i].text);
+		if (callback(ch, body, &out, err, sizeof(err)))
+			fail_msg("reply %s refused: %s", cases[i].text, err);
+		assert_int_equal(out.outcome, cases[i].outcome);
+		/* No notification named: the host finds the latest one sent to the number. */
+		assert_string_equal(out.idempotency_key, CH_CB_REPLY_TO "+8613800000011");
+		assert_string_equal(out.provider_ref, "in-9");
+	}
+	assert_int_equal(callback(ch, "{\"type\":\"inbound\",\"from\":\"+8613800000011\",\"text\":\"好的\"}", &out,
+				  err, sizeof(err)),
+			 0);
+	assert_string_equal(out.reason, "sms reply, not 1 or 2: 好的");
+	expect_bad_request(ch, "{\"type\":\"inbound\",\"from\":\"not a number\",\"text\":\"1\"}", "\"from\"");
+	expect_bad_request(ch, "{\"type\":\"inbound\",\"from\":\"+8613800000011\"}", "\"text\"");
+	/* A receipt cannot pass itself off as a reply (the fuzzer found this one). */
+	expect_bad_request(ch, "{\"id\":\"reply-to:+8613800000011\",\"status\":\"delivered\"}", "\"id\"");
+	make_request(&unsigned_req, "{\"type\":\"inbound\",\"from\":\"+8613800000011\",\"text\":\"1\"}", NULL, 0);
+	assert_int_equal(ch_channel_callback(ch, &unsigned_req.req, &out, err, sizeof(err)), CH_EPROTO);
+	ch_channel_close(ch);
+}
+
 static void test_sms_refusals(void **state)
 {
 	struct ch_channel *ch;
@@ -921,6 +963,7 @@ int main(void)
 		T(test_sms_request),
 		T(test_sms_http_done),
 		T(test_sms_callbacks),
+		T(test_sms_replies),
 		T(test_sms_refusals),
 	};
 #undef T

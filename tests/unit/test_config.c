@@ -88,6 +88,38 @@ static void overrides_apply(void **state)
 	ch_config_free(cfg);
 }
 
+/* Exposure: plain HTTP only on loopback unless said otherwise; TLS needs both files; secrets by file. */
+static void http_exposure_and_secret_files(void **state)
+{
+	const char *open_all[] = {"http.enabled=true", "http.listen=0.0.0.0"};
+	const char *insecure[] = {"http.enabled=true", "http.listen=0.0.0.0", "http.insecure=true"};
+	const char *tls[] = {"http.enabled=true", "http.listen=0.0.0.0", "http.tls={\"cert_file\":\"c.pem\",\"key_file\":\"/k.pem\"}"};
+	const char *half[] = {"http.tls={\"cert_file\":\"c.pem\"}"};
+	const char *files[] = {"mqtt.password_file=pw", "redis.password_file=/run/credentials/r", "redis.username=carehub",
+			       "redis.socket=/run/redis/redis.sock", "http.token_file=api", "http.metrics_token_env=M_TOKEN"};
+	struct ch_config *cfg;
+	char err[512];
+
+	(void)state;
+	expect_error("{" CHANNELS ", " POLICIES "}", open_all, 2, "-o http.listen=0.0.0.0: http.listen \"0.0.0.0\" is not a loopback address");
+	expect_error("{" CHANNELS ", " POLICIES "}", half, 1, "-o http.tls={\"cert_file\":\"c.pem\"}: http.tls needs both");
+	assert_int_equal(parse("{" CHANNELS ", " POLICIES "}", insecure, 3, &cfg, err, sizeof(err)), 0);
+	assert_true(cfg->http.insecure);
+	ch_config_free(cfg);
+	assert_int_equal(parse("{" CHANNELS ", " POLICIES "}", tls, 3, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->http.tls.cert_file, "/etc/carehub/c.pem");
+	assert_string_equal(cfg->http.tls.key_file, "/k.pem");
+	ch_config_free(cfg);
+	assert_int_equal(parse("{" CHANNELS ", " POLICIES "}", files, 6, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->mqtt.password_file, "/etc/carehub/pw");
+	assert_string_equal(cfg->redis.password_file, "/run/credentials/r");
+	assert_string_equal(cfg->redis.username, "carehub");
+	assert_string_equal(cfg->redis.socket, "/run/redis/redis.sock");
+	assert_string_equal(cfg->http.token_file, "/etc/carehub/api");
+	assert_string_equal(cfg->http.metrics_token_env, "M_TOKEN");
+	ch_config_free(cfg);
+}
+
 static void each_kind_of_error(void **state)
 {
 	const char *bad_port[] = {"mqtt.port=70000"};
@@ -299,6 +331,7 @@ int main(void)
 		cmocka_unit_test(each_kind_of_error),	cmocka_unit_test(jdoc_positions),
 		cmocka_unit_test(registry_index_and_order), cmocka_unit_test(registry_errors),
 		cmocka_unit_test(registry_aliases),
+		cmocka_unit_test(http_exposure_and_secret_files),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /*
  * test_http.c - the HTTP server answers each route with the right status and
  * body over a real loopback socket (libcurl as the client), bounds bodies,
- * keeps /v1 behind the token, and the HMAC helpers match the published
- * SHA-256 and HMAC-SHA256 vectors and refuse what they should.
+ * hands /v1 to the API hook with its headers and streams, serves a slow hook
+ * without holding up /healthz (a thread per connection), and the HMAC helpers
+ * match the published SHA-256 and HMAC-SHA256 vectors and refuse what they
+ * should.
  */
 #include "http.h"
 #include "runtime.h"
@@ -17,6 +19,9 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 /* ---- what the hooks saw, and what they answer ---- */
 
@@ -56,6 +61,56 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 	snprintf(reply, replylen, "{\"accepted\":%s}", hook.status == 200 ? "true" : "false");
 }
 
+/* The API hook: echoes what it saw; /v1/slow sleeps; /v1/stream streams three chunks. */
+static atomic_int slow_inside, stream_freed;
+
+static long chunks(void *arg, char *buf, size_t max)
+{
+	int *n = arg;
+
+	if (*n >= 3)
+		return -1;
+	if (*n == 1 && max > 0) {
+		/* "nothing yet" once: the server asks again */
+		(*n)++;
+		return 0;
+	}
+	return snprintf(buf, max, "data: %d\n\n", (*n)++);
+}
+
+static void chunks_free(void *arg)
+{
+	free(arg);
+	atomic_fetch_add(&stream_freed, 1);
+}
+
+static void api(void *arg, const struct ch_http_incoming *rq, struct ch_http_reply *out)
+{
+	const char *auth = rq->header(rq, "Authorization");
+
+	(void)arg;
+	if (strcmp(rq->path, "/v1/slow") == 0) {
+		struct timespec ts = {1, 500 * 1000000L};
+		atomic_store(&slow_inside, 1);
+		nanosleep(&ts, NULL);
+		out->status = 200;
+		return;
+	}
+	if (strcmp(rq->path, "/v1/stream") == 0) {
+		int *n = calloc(1, sizeof(*n));
+		out->status = 200;
+		out->read = chunks;
+		out->free_arg = chunks_free;
+		out->arg = n;
+		return;
+	}
+	out->status = auth ? 200 : 401;
+	ch_http_reply_header(out, "Set-Cookie", "a=b; HttpOnly");
+	out->body = malloc(256);
+	snprintf(out->body, 256, "{\"method\":\"%s\",\"path\":\"%s\",\"auth\":\"%s\",\"len\":%zu}", rq->method,
+		 rq->path, auth ? auth : "", rq->len);
+}
+
 static void metrics_extra(void *arg, char *buf, size_t len)
 {
 	(void)arg;
@@ -70,6 +125,7 @@ struct resp {
 	size_t len;
 	char ctype[128];
 	char allow[64];
+	char cookie[128];
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -91,6 +147,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
 	if (len > 6 && strncasecmp(p, "Allow:", 6) == 0)
 		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 6), p + 6);
+	if (len > 11 && strncasecmp(p, "Set-Cookie:", 11) == 0)
+		snprintf(r->cookie, sizeof(r->cookie), "%.*s", (int)strcspn(p + 12, "\r\n"), p + 12);
 	return len;
 }
 
@@ -167,16 +225,16 @@ struct fx {
 	int port;
 };
 
-static int start(void **state, const char *token, size_t max_body)
+static int start(void **state, bool with_api, size_t max_body)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct ch_http_opts o = {
 		.port = 0,
-		.token = token,
 		.max_body = max_body,
 		.callback = callback,
 		.health = health,
 		.metrics_extra = metrics_extra,
+		.api = with_api ? api : NULL,
 	};
 	char err[256] = "";
 
@@ -191,14 +249,14 @@ static int start(void **state, const char *token, size_t max_body)
 	return 0;
 }
 
-static int setup_token(void **state)
+static int setup_api(void **state)
 {
-	return start(state, "s3cret-token", 0);
+	return start(state, true, 0);
 }
 
-static int setup_no_token(void **state)
+static int setup_no_api(void **state)
 {
-	return start(state, NULL, 0);
+	return start(state, false, 0);
 }
 
 static int teardown(void **state)
@@ -258,14 +316,17 @@ static void test_render_metrics_pure(void **state)
 	size_t need, got;
 
 	(void)state;
-	atomic_store(&ch_metrics.sends_ok, 5);
+	atomic_store(&ch_metrics.jobs_queued, 5);
 	need = ch_http_render_metrics(small, sizeof(small));
 	assert_true(need >= sizeof(small));
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	got = ch_http_render_metrics(big, sizeof(big));
 	assert_int_equal(got, need);
 	assert_int_equal(strlen(big), got);
-	assert_non_null(strstr(big, "\ncarehub_sends_ok_total 5\n"));
+	assert_non_null(strstr(big, "\ncarehub_jobs_queued_total 5\n"));
+	/* One series for one fact: the labelled families carry alerts, sends and callbacks. */
+	assert_null(strstr(big, "carehub_sends_ok_total"));
+	assert_null(strstr(big, "carehub_alerts_opened_total"));
 	/* every line is a comment or "name value" */
 	for (char *line = big; *line;) {
 		char *nl = strchr(line, '\n');
@@ -375,46 +436,94 @@ static void test_body_limit(void **state)
 	assert_int_equal(r.status, 200);
 }
 
-static void test_token(void **state)
+/* /v1 goes to the API hook with its headers; the hook's status, headers and body come back. */
+static void test_api_hook(void **state)
 {
 	struct fx *f = *state;
 	const char *none[] = {NULL};
-	const char *wrong[] = {"Authorization: Bearer s3cret-tokem", NULL};
-	const char *prefix[] = {"Authorization: Bearer s3cret-toke", NULL};
-	const char *basic[] = {"Authorization: Basic s3cret-token", NULL};
 	const char *right[] = {"Authorization: Bearer s3cret-token", NULL};
-	const char *lower[] = {"authorization: bearer s3cret-token", NULL};
 	struct resp r;
 
 	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, none, &r), CURLE_OK);
 	assert_int_equal(r.status, 401);
 	assert_non_null(strstr(r.ctype, "application/json"));
-	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, wrong, &r), CURLE_OK);
-	assert_int_equal(r.status, 401);
-	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, prefix, &r), CURLE_OK);
-	assert_int_equal(r.status, 401);
-	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, basic, &r), CURLE_OK);
-	assert_int_equal(r.status, 401);
-	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, right, &r), CURLE_OK);
-	assert_int_equal(r.status, 404);
-	assert_int_equal(http(f->port, "POST", "/v1/alerts/a-1/ack", "{}", 2, PLAIN, lower, &r), CURLE_OK);
-	assert_int_equal(r.status, 404);
-	/* the callback path is not behind the token */
+	assert_int_equal(http(f->port, "POST", "/v1/alerts/a-1/ack", "{}", 2, PLAIN, right, &r), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"method\":\"POST\",\"path\":\"/v1/alerts/a-1/ack\",\"auth\":\"Bearer s3cret-token\","
+				    "\"len\":2}");
+	assert_string_equal(r.cookie, "a=b; HttpOnly");
+	/* the callback path is not the API's */
 	assert_int_equal(http(f->port, "POST", "/v1/callbacks/sms", "{}", 2, PLAIN, none, &r), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "accepted"));
+}
+
+static void test_no_api(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+
+	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, NULL, &r), CURLE_OK);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(http(f->port, "POST", "/v1/callbacks/sms", "{}", 2, PLAIN, NULL, &r), CURLE_OK);
 	assert_int_equal(r.status, 200);
 }
 
-static void test_no_token_configured(void **state)
+/* A stream: chunks as the hook gives them (a 0 is "not yet"), closed when it says so, freed once. */
+static void test_stream(void **state)
 {
 	struct fx *f = *state;
-	const char *any[] = {"Authorization: Bearer ", NULL};
 	struct resp r;
 
-	assert_int_equal(http(f->port, "GET", "/v1/alerts", NULL, 0, PLAIN, any, &r), CURLE_OK);
-	assert_int_equal(r.status, 503);
-	assert_non_null(strstr(r.body, "no token configured"));
-	assert_int_equal(http(f->port, "POST", "/v1/callbacks/sms", "{}", 2, PLAIN, NULL, &r), CURLE_OK);
+	atomic_store(&stream_freed, 0);
+	assert_int_equal(http(f->port, "GET", "/v1/stream", NULL, 0, PLAIN, NULL, &r), CURLE_OK);
 	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.ctype, "text/event-stream"));
+	assert_string_equal(r.body, "data: 0\n\ndata: 2\n\n");
+	for (int i = 0; i < 200 && atomic_load(&stream_freed) == 0; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(atomic_load(&stream_freed), 1);
+}
+
+struct slow_call {
+	int port;
+	struct resp r;
+};
+
+static void *call_slow(void *arg)
+{
+	struct slow_call *c = arg;
+
+	http(c->port, "GET", "/v1/slow", NULL, 0, PLAIN, NULL, &c->r);
+	return NULL;
+}
+
+/* A hook that takes its time (Redis frozen behind it) holds up only its own connection. */
+static void test_slow_hook_holds_nobody(void **state)
+{
+	struct fx *f = *state;
+	struct slow_call c = {.port = f->port};
+	struct timespec t0, t1;
+	pthread_t th;
+	struct resp r;
+
+	atomic_store(&slow_inside, 0);
+	assert_int_equal(pthread_create(&th, NULL, call_slow, &c), 0);
+	while (!atomic_load(&slow_inside)) {
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(http(f->port, "GET", "/healthz", NULL, 0, PLAIN, NULL, &r), CURLE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.status, 200);
+	/* answered while the slow one (1.5 s) is still inside its hook */
+	assert_true(atomic_load(&slow_inside));
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+	pthread_join(th, NULL);
+	assert_int_equal(c.r.status, 200);
 }
 
 static void test_start_errors(void **state)
@@ -520,6 +629,28 @@ static void test_sign_matches_hmac(void **state)
 	assert_string_equal(s, h);
 }
 
+/* One signed text, one digest: the spelling of its headers does not matter, its timestamp and body do. */
+static void test_callback_digest(void **state)
+{
+	const char *const a[] = {"Content-Type: application/json", "X-Carehub-Timestamp: 1700000000",
+				 "X-Carehub-Signature: abc", NULL};
+	const char *const b[] = {"x-carehub-timestamp:1700000000", "X-Carehub-Signature: sha256=ABC", NULL};
+	const char *const c[] = {"X-Carehub-Timestamp: 1700000001", NULL};
+	char da[65], db[65], dc[65], dd[65], de[65];
+
+	(void)state;
+	ch_http_callback_digest("call", a, "{\"id\":1}", 8, da);
+	ch_http_callback_digest("call", b, "{\"id\":1}", 8, db);
+	ch_http_callback_digest("call", c, "{\"id\":1}", 8, dc);
+	ch_http_callback_digest("sms", a, "{\"id\":1}", 8, dd);
+	ch_http_callback_digest("call", a, "{\"id\":2}", 8, de);
+	assert_int_equal(strlen(da), 64);
+	assert_string_equal(da, db);
+	assert_string_not_equal(da, dc);
+	assert_string_not_equal(da, dd);
+	assert_string_not_equal(da, de);
+}
+
 static void test_verify(void **state)
 {
 	const char *key = "whsec_test";
@@ -579,20 +710,23 @@ static void test_verify(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_healthz, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_metrics, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_healthz, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics, setup_api, teardown),
 		cmocka_unit_test(test_render_metrics_pure),
-		cmocka_unit_test_setup_teardown(test_callback, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_callback_refusals, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_body_limit, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_token, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_no_token_configured, setup_no_token, teardown),
+		cmocka_unit_test_setup_teardown(test_callback, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_callback_refusals, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_body_limit, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_api_hook, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_no_api, setup_no_api, teardown),
+		cmocka_unit_test_setup_teardown(test_stream, setup_api, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_hook_holds_nobody, setup_api, teardown),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_channel_names),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_sign_matches_hmac),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_callback_digest),
 	};
 	int rc;
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -851,7 +852,7 @@ static void test_mqtt_plugin(void **state)
 
 	(void)state;
 	ch = open_ok(plug_dir, "console", "mqtt",
-		     "{\"topic\":\"care/{subject}/notify/{subject}\",\"qos\":2,\"retain\":true}",
+		     "{\"topic\":\"care/{subject}/notify/{subject}\",\"qos\":2,\"retain\":true,\"unmask\":true}",
 		     &svc);
 	ch->plugin->send(ch->ctx, &n, &res);
 	assert_int_equal(res.status, CH_SEND_OK);
@@ -876,6 +877,44 @@ static void test_mqtt_plugin(void **state)
 	ch->plugin->send(ch->ctx, &n, &res);
 	assert_int_equal(res.status, CH_SEND_FAIL);
 	assert_int_equal(cap.calls, 2);
+	ch_channel_close(ch);
+	free(cap.payload);
+}
+
+/* By default a console topic carries no name, address or phone number whole, wherever they appear. */
+static void test_mqtt_plugin_masks_personal_data(void **state)
+{
+	struct pub_capture cap = {0};
+	const struct ch_host_services svc = {.publish = capture_publish, .publish_arg = &cap};
+	struct ch_notification n = make_notification("console");
+	struct ch_send_result res = {0};
+	struct ch_channel *ch;
+	json_t *j;
+
+	(void)state;
+	n.document = "{\"alert\":{\"id\":\"a1\",\"summary\":\"王秀英白天8h无活动\"},"
+		     "\"subject\":{\"id\":\"s1\",\"name\":\"王秀英\",\"address\":\"上海市宝山区友谊路100弄3号502室\"},"
+		     "\"contact\":{\"name\":\"李明（儿子）\",\"phone\":\"+8613800000011\",\"role\":\"family\"},"
+		     "\"text\":\"【紧急】王秀英（上海市宝山区友谊路100弄3号502室）需要帮助，请拨 +8613800000011 或 021-55556666\"}";
+	n.subject_name = "王秀英";
+	n.subject_address = "上海市宝山区友谊路100弄3号502室";
+	n.contact_name = "李明（儿子）";
+	n.contact_phone = "+8613800000011";
+	ch = open_ok(plug_dir, "console", "mqtt", "{\"topic\":\"carehub/v1/console\"}", &svc);
+	ch->plugin->send(ch->ctx, &n, &res);
+	assert_int_equal(res.status, CH_SEND_OK);
+	j = json_loads(cap.payload, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "subject"), "name")), "王**");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "subject"), "address")), "上海市宝山区***");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "contact"), "name")), "李*****");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "contact"), "phone")), "+861********11");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "alert"), "summary")), "王**白天8h无活动");
+	assert_string_equal(json_string_value(json_object_get(j, "text")),
+			    "【紧急】王**（上海市宝山区***）需要帮助，请拨 +861********11 或 021-******66");
+	assert_null(strstr(cap.payload, "秀英"));
+	assert_null(strstr(cap.payload, "友谊路"));
+	json_decref(j);
 	ch_channel_close(ch);
 	free(cap.payload);
 }
@@ -956,6 +995,7 @@ int main(void)
 		T(test_log_plugin_refusals),
 		T(test_log_plugin_bad_document),
 		T(test_mqtt_plugin),
+		T(test_mqtt_plugin_masks_personal_data),
 		T(test_mqtt_plugin_defaults_and_no_broker),
 		T(test_mqtt_plugin_refusals),
 	};

@@ -45,6 +45,11 @@ static const struct ch_template_vars en_vars = {
 	.outcome = "false_alarm",
 };
 
+/* The family's SMS for zh_vars. */
+#define SMS_ZH                                                                                              \
+	"【紧急】张桂英家厨房烟雾报警，11-28 08:15，地址友谊路1号302室。请立即打电话并尽快赶到；如有火情请拨打119。" \
+	"监护中心021-12345678。回复1表示您来处理，回复2请求支援。"
+
 /* Templates from a JSON literal; fails the test on any load error. */
 static struct ch_templates *load(const char *text)
 {
@@ -106,21 +111,41 @@ static void test_builtin_zh(void **state)
 	const struct ch_template_vars *v = &zh_vars;
 
 	assert_render(t, "zh", "console", "mqtt", "alert", v,
-		      "【紧急】烟雾报警：张桂英（友谊路1号302室），11-28 08:15。厨房烟感报警。");
+		      "【紧急】烟雾报警：张桂英（厨房），友谊路1号302室，11-28 08:15。"
+		      "请立即打电话并尽快赶到；如有火情请拨打119。监护中心：021-12345678。");
 	assert_render(t, "zh", "console", "mqtt", "all_clear", v,
 		      "【已解除】烟雾报警：张桂英（友谊路1号302室），处理结果：误报。");
-	assert_render(t, "zh", "sms", "sms", "alert", v, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
-	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英：烟雾报警已处理，结果：误报。");
+	assert_render(t, "zh", "sms", "sms", "alert", v,
+		      "【紧急】张桂英家厨房烟雾报警，11-28 08:15，地址友谊路1号302室。请立即打电话并尽快赶到；"
+		      "如有火情请拨打119。监护中心021-12345678。回复1表示您来处理，回复2请求支援。");
+	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英家的烟雾报警已处理，结果：误报。");
 	assert_render(t, "zh", "ai_call", "ai_call", "alert", v,
 		      "您好，张桂英，这里是社区关爱服务平台。系统刚刚收到一条提醒：烟雾报警。我们想确认一下您是否安好。"
 		      "如果您一切安好，请按1；如果需要帮助，请按2。");
 	assert_render(t, "zh", "ai_call", "ai_call", "all_clear", v,
 		      "您好，张桂英，这里是社区关爱服务平台。刚才的烟雾报警提醒已经解除，感谢您的配合。祝您生活愉快，再见。");
 	assert_render(t, "zh", "caseworker", "caseworker", "alert", v,
-		      "【核实任务·紧急】张桂英（友谊路1号302室）：烟雾报警，11-28 08:15。厨房烟感报警。"
+		      "【核实任务·紧急】张桂英（友谊路1号302室）：烟雾报警（厨房），11-28 08:15。"
 		      "请尽快电话或上门核实，并在系统中登记结果。");
 	assert_render(t, "zh", "caseworker", "caseworker", "all_clear", v,
 		      "【告警已解除】张桂英（友谊路1号302室）：烟雾报警，结果：误报。本条核实任务可以关闭。");
+	/* The all clear quotes the operator's note as written. */
+	struct ch_template_vars noted = zh_vars;
+	noted.note = "烤面包烤糊了，老人安好";
+	assert_render(t, "zh", "sms", "sms", "all_clear", &noted,
+		      "【已解除】张桂英家的烟雾报警已处理，结果：误报。说明：烤面包烤糊了，老人安好");
+	assert_render(t, "zh", "console", "mqtt", "all_clear", &noted,
+		      "【已解除】烟雾报警：张桂英（友谊路1号302室），处理结果：误报。说明：烤面包烤糊了，老人安好");
+	noted.role = "family";
+	noted.contact = "李明";
+	assert_render(t, "zh", "call", "ai_call", "all_clear", &noted,
+		      "您好，李明，这里是社区关爱服务平台。张桂英的烟雾报警提醒已经解除，结果：误报。"
+		      "值班员说明：烤面包烤糊了，老人安好。谢谢您，再见。");
+	/* To the person: 1 is "I am fine". */
+	noted.role = "self";
+	assert_render(t, "zh", "sms", "sms", "alert", &noted,
+		      "【紧急】张桂英您好，系统收到烟雾报警提醒，11-28 08:15。如果您一切安好请回复1，需要帮助请回复2"
+		      "或致电021-12345678。");
 	ch_templates_free(t);
 }
 
@@ -131,13 +156,15 @@ static void test_builtin_en(void **state)
 	const struct ch_template_vars *v = &en_vars;
 
 	assert_render(t, "en", "console", "mqtt", "alert", v,
-		      "[Critical] smoke alarm: Zhang Guiying (Flat 302, 1 Youyi Road), 11-28 08:15. smoke in the kitchen.");
+		      "[Critical] smoke alarm: Zhang Guiying, Flat 302, 1 Youyi Road, 11-28 08:15. "
+		      "Call them now and go there; if there is a fire, call 119.");
 	assert_render(t, "en", "console", "mqtt", "all_clear", v,
 		      "[All clear] smoke alarm: Zhang Guiying (Flat 302, 1 Youyi Road). Outcome: false alarm.");
 	assert_render(t, "en", "sms", "sms", "alert", v,
-		      "[Critical] Zhang Guiying: smoke alarm at 11-28 08:15. Please check on them as soon as you can.");
+		      "[Critical] smoke alarm at Zhang Guiying's home, 11-28 08:15, Flat 302, 1 Youyi Road. "
+		      "Call them now and go there; if there is a fire, call 119. Reply 1 if you are on it, 2 if you need help.");
 	assert_render(t, "en", "sms", "sms", "all_clear", v,
-		      "[All clear] Zhang Guiying: the smoke alarm alert has been dealt with. Outcome: false alarm.");
+		      "[All clear] smoke alarm at Zhang Guiying's home has been dealt with. Outcome: false alarm.");
 	assert_render(t, "en", "ai_call", "ai_call", "alert", v,
 		      "Hello Zhang Guiying, this is the community care service calling. We have just received an alert: "
 		      "smoke alarm. We want to make sure you are all right. If you are fine, please press 1. "
@@ -147,27 +174,56 @@ static void test_builtin_en(void **state)
 		      "has been cleared. Thank you, and take care. Goodbye.");
 	assert_render(t, "en", "caseworker", "caseworker", "alert", v,
 		      "[Check task, Critical] Zhang Guiying (Flat 302, 1 Youyi Road): smoke alarm, 11-28 08:15. "
-		      "smoke in the kitchen. Please call or visit to check, and record the outcome.");
+		      "Please call or visit to check, and record the outcome.");
 	assert_render(t, "en", "caseworker", "caseworker", "all_clear", v,
 		      "[All clear] Zhang Guiying (Flat 302, 1 Youyi Road): smoke alarm. Outcome: false alarm. "
 		      "This check task can be closed.");
+	/* One language throughout: the Chinese room name stays out of an English text, the English one is kept. */
+	struct ch_template_vars room = *v;
+	room.location = "厨房";
+	assert_render(t, "en", "sms", "sms", "alert", &room,
+		      "[Critical] smoke alarm at Zhang Guiying's home, 11-28 08:15, Flat 302, 1 Youyi Road. "
+		      "Call them now and go there; if there is a fire, call 119. Reply 1 if you are on it, 2 if you need help.");
+	room.location = "Kitchen";
+	room.note = "burnt toast";
+	room.centre_phone = "+86 21 12345678";
+	assert_render(t, "en", "sms", "sms", "alert", &room,
+		      "[Critical] smoke alarm at Zhang Guiying's home (kitchen), 11-28 08:15, Flat 302, 1 Youyi Road. "
+		      "Call them now and go there; if there is a fire, call 119. Centre: +86 21 12345678. "
+		      "Reply 1 if you are on it, 2 if you need help.");
+	assert_render(t, "en", "sms", "sms", "all_clear", &room,
+		      "[All clear] smoke alarm at Zhang Guiying's home has been dealt with. Outcome: false alarm. "
+		      "Note: burnt toast");
 	ch_templates_free(t);
 }
 
-/* A family SMS for a typical alert is one Chinese SMS (70 characters). */
-static void test_zh_sms_fits_one_message(void **state)
+/*
+ * A family SMS says who, what, where, when, what to do, whom to call and how
+ * to answer: with a full Shanghai address it still fits two Chinese SMS (134
+ * characters; the sms plugin splits).
+ */
+static void test_zh_sms_fits_two_messages(void **state)
 {
 	(void)state;
 	struct ch_templates *t = load(NULL);
 	struct ch_template_vars v = zh_vars;
-	char out[512];
+	char out[1024];
 
+	v.address = "上海市宝山区友谊路街道示例路1弄2号101室";
+	v.location = "kitchen";
+	assert_int_equal(ch_template_render(t, "zh", "sms", "sms", "alert", &v, out, sizeof(out)), 0);
+	assert_string_equal(out, "【紧急】张桂英家厨房烟雾报警，11-28 08:15，地址上海市宝山区友谊路街道示例路1弄2号101室。"
+				 "请立即打电话并尽快赶到；如有火情请拨打119。监护中心021-12345678。"
+				 "回复1表示您来处理，回复2请求支援。");
+	assert_true(utf8_chars(out) <= 134);
 	v.rule = "inactivity_day";
 	v.severity = "high";
-	v.summary = "张桂英白天8h无活动迹象（最后活动 11-28 00:15）";
+	v.location = NULL; /* no device: the room is left out, not "家" + nothing + "、" */
 	assert_int_equal(ch_template_render(t, "zh", "sms", "sms", "alert", &v, out, sizeof(out)), 0);
-	assert_string_equal(out, "【高】张桂英：张桂英白天8h无活动迹象（最后活动 11-28 00:15），11-28 08:15。请尽快联系确认。");
-	assert_true(utf8_chars(out) <= 70);
+	assert_string_equal(out, "【高】张桂英家白天长时间无活动，11-28 08:15，地址上海市宝山区友谊路街道示例路1弄2号101室。"
+				 "请尽快打电话确认老人是否安好，无人接听请上门查看。监护中心021-12345678。"
+				 "回复1表示您来处理，回复2请求支援。");
+	assert_true(utf8_chars(out) <= 134);
 	ch_templates_free(t);
 }
 
@@ -175,8 +231,8 @@ static void test_language_fallback(void **state)
 {
 	(void)state;
 	struct ch_templates *t = load(NULL);
-	const char *zh = "【已解除】张桂英：烟雾报警已处理，结果：误报。";
-	const char *en = "[All clear] Zhang Guiying: the smoke alarm alert has been dealt with. Outcome: false alarm.";
+	const char *zh = "【已解除】张桂英家的烟雾报警已处理，结果：误报。";
+	const char *en = "[All clear] smoke alarm at Zhang Guiying's home has been dealt with. Outcome: false alarm.";
 	struct ch_template_vars v = zh_vars;
 
 	v.subject = en_vars.subject;
@@ -203,15 +259,15 @@ static void test_channel_fallback(void **state)
 	/* Channel name first, then plugin name, then default. */
 	assert_render(t, "zh", "family_sms", "webhook", "alert", &v, "channel S");
 	assert_render(t, "zh", "ops", "webhook", "alert", &v, "plugin S");
-	assert_render(t, "zh", "ops", "log", "alert", &v, "【】：S（），。。");
+	assert_render(t, "zh", "ops", "log", "alert", &v, "【】：S，，。请尽快打电话确认老人是否安好，无人接听请上门查看。");
 	assert_render(t, "zh", "webhook", "log", "alert", &v, "plugin S");
 	/* A channel called after a built-in plugin; a plugin whose channel has another name. */
-	assert_render(t, "zh", "sms", "log", "all_clear", &v, "【已解除】S：已处理，结果：。");
-	assert_render(t, "zh", "relatives", "sms", "all_clear", &v, "【已解除】S：已处理，结果：。");
+	assert_render(t, "zh", "sms", "log", "all_clear", &v, "【已解除】S家的已处理，结果：。");
+	assert_render(t, "zh", "relatives", "sms", "all_clear", &v, "【已解除】S家的已处理，结果：。");
 	assert_render(t, "zh", NULL, NULL, "all_clear", &v, "【已解除】：S（），处理结果：。");
 	assert_render(t, "zh", "", "", "all_clear", &v, "【已解除】：S（），处理结果：。");
 	/* The channel's own text has no all clear: the plugin's, then default. */
-	assert_render(t, "zh", "family_sms", "sms", "all_clear", &v, "【已解除】S：已处理，结果：。");
+	assert_render(t, "zh", "family_sms", "sms", "all_clear", &v, "【已解除】S家的已处理，结果：。");
 	ch_templates_free(t);
 }
 
@@ -229,15 +285,16 @@ static void test_language_before_channel(void **state)
 	v.rule = "fall";
 	assert_render(t, "fr-CA", "ai_call", "ai_call", "alert", &v, "FR chute high genuine");
 	/* fr has no all clear: zh's, with zh names, though fr's own rule names come first. */
-	assert_render(t, "fr", "sms", "sms", "all_clear", &v, "【已解除】：chute已处理，结果：确认险情。");
+	assert_render(t, "fr", "sms", "sms", "all_clear", &v, "【已解除】家的chute已处理，结果：确认险情。");
 	v.rule = "smoke";
-	assert_render(t, "fr", "sms", "sms", "all_clear", &v, "【已解除】：烟雾报警已处理，结果：确认险情。");
+	assert_render(t, "fr", "sms", "sms", "all_clear", &v, "【已解除】家的烟雾报警已处理，结果：确认险情。");
 	/* en-GB: its own SMS text, en's names where it has none of its own. */
 	assert_render(t, "en-GB", "sms", "sms", "alert", &v, "GB smoke alarm High");
 	v.rule = "gas";
 	assert_render(t, "en-GB", "sms", "sms", "alert", &v, "GB gas escape High");
 	assert_render(t, "en", "sms", "sms", "alert", &v,
-		      "[High] : gas leak at . Please check on them as soon as you can.");
+		      "[High] gas leak at 's home, , . Call them now: open the windows, no flames; go there, and call 119 "
+		      "if needed. Reply 1 if you are on it, 2 if you need help.");
 	assert_render(t, "en-GB", "console", "mqtt", "all_clear", &v,
 		      "[All clear] gas escape:  (). Outcome: confirmed emergency.");
 	ch_templates_free(t);
@@ -247,9 +304,9 @@ static void test_every_placeholder(void **state)
 {
 	(void)state;
 	struct ch_templates *t = load("{\"zh\": {\"x\": {\"alert\": \"{subject}|{address}|{rule}|{rule_id}|{severity}|"
-				      "{summary}|{reason}|{time}|{location}|{outcome}|{contact}|{centre_phone}\"}},"
+				      "{summary}|{reason}|{time}|{location}|{outcome}|{contact}|{centre_phone}|{note}|{advice}\"}},"
 				      " \"en\": {\"x\": {\"alert\": \"{subject}|{address}|{rule}|{rule_id}|{severity}|"
-				      "{summary}|{reason}|{time}|{location}|{outcome}|{contact}|{centre_phone}\"}}}");
+				      "{summary}|{reason}|{time}|{location}|{outcome}|{contact}|{centre_phone}|{note}|{advice}\"}}}");
 	static const struct {
 		const char *severity, *outcome, *zh_sev, *zh_out, *en_sev, *en_out;
 	} names[] = {
@@ -261,21 +318,25 @@ static void test_every_placeholder(void **state)
 		{"urgent", "resolved", "urgent", "resolved", "urgent", "resolved"}, /* unknown: as given */
 	};
 	struct ch_template_vars v = zh_vars;
-	char want[512];
+	char want[1024];
 
+	v.note = "N";
 	for (size_t i = 0; i < CH_ARRAY_LEN(names); i++) {
 		v.severity = names[i].severity;
 		v.outcome = names[i].outcome;
-		ch_fmt(want, sizeof(want), "张桂英|友谊路1号302室|烟雾报警|smoke|%s|厨房烟感报警|smoke|11-28 08:15|厨房|%s|李明|021-12345678",
+		ch_fmt(want, sizeof(want), "张桂英|友谊路1号302室|烟雾报警|smoke|%s|厨房烟感报警|smoke|11-28 08:15|厨房|%s|李明|"
+					   "021-12345678|N|请立即打电话并尽快赶到；如有火情请拨打119。",
 		       names[i].zh_sev, names[i].zh_out);
 		assert_render(t, "zh", "x", NULL, "alert", &v, want);
-		ch_fmt(want, sizeof(want), "张桂英|友谊路1号302室|smoke alarm|smoke|%s|厨房烟感报警|smoke|11-28 08:15|厨房|%s|李明|021-12345678",
+		/* English: the Chinese room name is left out (one language throughout). */
+		ch_fmt(want, sizeof(want), "张桂英|友谊路1号302室|smoke alarm|smoke|%s|厨房烟感报警|smoke|11-28 08:15||%s|李明|"
+					   "021-12345678|N|Call them now and go there; if there is a fire, call 119.",
 		       names[i].en_sev, names[i].en_out);
 		assert_render(t, "en", "x", NULL, "alert", &v, want);
 	}
 	/* NULL vars: every placeholder is empty. */
-	assert_render(t, "zh", "x", NULL, "alert", NULL, "|||||||||||");
-	assert_render(t, NULL, NULL, NULL, "alert", NULL, "【】：（），。。");
+	assert_render(t, "zh", "x", NULL, "alert", NULL, "|||||||||||||请尽快打电话确认老人是否安好，无人接听请上门查看。");
+	assert_render(t, NULL, NULL, NULL, "alert", NULL, "【】：，，。请尽快打电话确认老人是否安好，无人接听请上门查看。");
 	ch_templates_free(t);
 }
 
@@ -351,16 +412,27 @@ static void test_override_one(void **state)
 	const struct ch_template_vars *v = &zh_vars;
 
 	assert_render(t, "zh", "sms", "sms", "alert", v, "短信：张桂英冒烟");
-	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英：冒烟已处理，结果：虚惊一场。");
+	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英家的冒烟已处理，结果：虚惊一场。");
 	assert_render(t, "zh", "console", "mqtt", "alert", v,
-		      "【特急】冒烟：张桂英（友谊路1号302室），11-28 08:15。厨房烟感报警。");
+		      "【特急】冒烟：张桂英（厨房），友谊路1号302室，11-28 08:15。"
+		      "请立即打电话并尽快赶到；如有火情请拨打119。监护中心：021-12345678。");
 	assert_render(t, "en", "sms", "sms", "alert", &en_vars,
-		      "[Critical] Zhang Guiying: smoke alarm at 11-28 08:15. Please check on them as soon as you can.");
+		      "[Critical] smoke alarm at Zhang Guiying's home, 11-28 08:15, Flat 302, 1 Youyi Road. "
+		      "Call them now and go there; if there is a fire, call 119. Reply 1 if you are on it, 2 if you need help.");
+	ch_templates_free(t);
+
+	/* Rooms and advice are names like rules: a file adds its own. */
+	t = load("{\"zh\": {\"locations\": {\"garage\": \"车库\"}, \"advice\": {\"smoke\": \"快去！\"}}}");
+	struct ch_template_vars g = zh_vars;
+	g.location = "Garage";
+	assert_render(t, "zh", "sms", "sms", "alert", &g,
+		      "【紧急】张桂英家车库烟雾报警，11-28 08:15，地址友谊路1号302室。快去！"
+		      "监护中心021-12345678。回复1表示您来处理，回复2请求支援。");
 	ch_templates_free(t);
 
 	/* An empty file and an empty language change nothing. */
 	t = load("{\"en\": {}}");
-	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英：烟雾报警已处理，结果：误报。");
+	assert_render(t, "zh", "sms", "sms", "all_clear", v, "【已解除】张桂英家的烟雾报警已处理，结果：误报。");
 	ch_templates_free(t);
 }
 
@@ -385,8 +457,14 @@ static void test_load_errors(void **state)
 	load_fails("{\"zh\": {\"sms\": {\"alert\": \"\"}}}", "templates.zh.sms.alert: empty text");
 	load_fails("{\"zh\": {\"sms\": {\"alert\": \"hi {foo}\"}}}",
 		   "templates.zh.sms.alert: unknown placeholder {foo}; expected one of {subject} {address} {rule} "
-		   "{rule_id} {severity} {summary} {reason} {time} {location} {outcome} {contact} {centre_phone}, "
-		   "or {{ for a literal {");
+		   "{rule_id} {severity} {summary} {reason} {time} {location} {outcome} {contact} {centre_phone} "
+		   "{note} {advice}, or {{ for a literal {");
+	load_fails("{\"zh\": {\"sms\": {\"alert\": \"a [[b [[c]] d]]\"}}}",
+		   "templates.zh.sms.alert: \"[[\" at byte 6 inside another [[...]]; they do not nest");
+	load_fails("{\"zh\": {\"sms\": {\"alert\": \"a ]] b\"}}}", "templates.zh.sms.alert: \"]]\" at byte 2 closes nothing");
+	load_fails("{\"zh\": {\"sms\": {\"alert\": \"a [[ {note}\"}}}",
+		   "templates.zh.sms.alert: \"[[\" at byte 2 is never closed by \"]]\"");
+	load_fails("{\"zh\": {\"locations\": {\"kitchen\": \"\"}}}", "templates.zh.locations.kitchen: expected a non-empty string");
 	load_fails("{\"en\": {\"default\": {\"all_clear\": \"{Subject}\"}}}",
 		   "templates.en.default.all_clear: unknown placeholder {Subject}");
 	load_fails("{\"zh\": {\"sms\": {\"alert\": \"ok {subject} then {subject\"}}}",
@@ -480,17 +558,17 @@ static void test_role_texts(void **state)
 	v.role = "family";
 	assert_int_equal(ch_template_render(t, "zh", "call", "ai_call", "alert", &v, out, sizeof(out)), 0);
 	assert_true(strncmp(out, "您好，李明，", strlen("您好，李明，")) == 0);
-	assert_non_null(strstr(out, "张桂英家中出现提醒：烟雾报警"));
+	assert_non_null(strstr(out, "张桂英家中厨房出现提醒：烟雾报警"));
 	assert_int_equal(ch_template_render(t, "en", "call", "ai_call", "all_clear", &v, out, sizeof(out)), 0);
 	assert_true(strncmp(out, "Hello 李明,", strlen("Hello 李明,")) == 0);
 	/* No role text for SMS: the plain one. */
-	assert_render(t, "zh", "sms", "sms", "alert", &v, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	assert_render(t, "zh", "sms", "sms", "alert", &v, SMS_ZH);
 	ch_templates_free(t);
 	/* A file may give one role its own text; the role's text wins over the channel's. */
 	assert_int_equal(ch_templates_load(root, &t, err, sizeof(err)), 0);
 	assert_render(t, "zh", "sms", "sms", "alert", &v, "给家属：张桂英");
 	v.role = "neighbour";
-	assert_render(t, "zh", "sms", "sms", "alert", &v, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	assert_render(t, "zh", "sms", "sms", "alert", &v, SMS_ZH);
 	ch_templates_free(t);
 	json_decref(root);
 }
@@ -518,7 +596,7 @@ static void test_example_file(void **state)
 	if (ch_templates_load(file, &t, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	/* The defaults in the file format load as themselves. */
-	assert_render(t, "zh", "sms", "sms", "alert", &zh_vars, "【紧急】张桂英：厨房烟感报警，11-28 08:15。请尽快联系确认。");
+	assert_render(t, "zh", "sms", "sms", "alert", &zh_vars, SMS_ZH);
 	ch_templates_free(t);
 	json_decref(file);
 	json_decref(defaults);
@@ -529,7 +607,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_zh),
 		cmocka_unit_test(test_builtin_en),
-		cmocka_unit_test(test_zh_sms_fits_one_message),
+		cmocka_unit_test(test_zh_sms_fits_two_messages),
 		cmocka_unit_test(test_language_fallback),
 		cmocka_unit_test(test_channel_fallback),
 		cmocka_unit_test(test_language_before_channel),

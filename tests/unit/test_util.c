@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -406,6 +407,43 @@ static void test_log_rate_limit(void **state)
 	ch_log_set_level(CH_LOG_INFO);
 }
 
+/* Under systemd (stderr is the stream $JOURNAL_STREAM names) each line starts with its syslog priority. */
+static void test_log_journal_priorities(void **state)
+{
+	(void)state;
+	FILE *f = tmpfile(), *g = tmpfile();
+	char js[64], line[512];
+	struct stat st;
+
+	assert_non_null(f);
+	assert_non_null(g);
+	assert_int_equal(fstat(fileno(f), &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	ch_log_set_stream(f);
+	ch_log(CH_LOG_ERROR, "redis refused AUTH");
+	ch_log(CH_LOG_WARN, "a warning");
+	ch_log(CH_LOG_INFO, "started");
+	/* Another stream (a terminal, a file) keeps the time stamp and the level word. */
+	ch_log_set_stream(g);
+	ch_log(CH_LOG_ERROR, "to a file");
+	ch_log_set_stream(NULL);
+	unsetenv("JOURNAL_STREAM");
+	rewind(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "<3>redis refused AUTH\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "<4>a warning\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "<6>started\n");
+	rewind(g);
+	assert_non_null(fgets(line, sizeof(line), g));
+	assert_non_null(strstr(line, " error to a file"));
+	assert_true(line[0] != '<');
+	fclose(f);
+	fclose(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_clock_format),
 		cmocka_unit_test(test_mask_phone),
 		cmocka_unit_test(test_log_rate_limit),
+		cmocka_unit_test(test_log_journal_priorities),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
