@@ -67,7 +67,7 @@ $(error the development libraries are missing ($(PKGS)): run 'make deps' (script
 endif
 endif
 
-.PHONY: all run test asan check-suite unit integration fuzz fuzz-smoke clang-check harness-check deps bench bench-care clean stop install
+.PHONY: all run test asan check-suite unit integration browser fuzz fuzz-smoke clang-check harness-check deps bench bench-care clean stop install
 
 CTL := $(if $(wildcard hub/ctl.c),$(BUILD)/carehubctl)
 
@@ -89,11 +89,18 @@ $(BUILD)/gen/%.lua.h: hub/%.lua
 $(BUILD)/obj/hub/store.o: $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
 $(BUILD)/obj/hub/store_care.o: $(BUILD)/gen/store_care.lua.h
 
-# The console page too.
-$(BUILD)/gen/console.html.h: hub/console.html
+# The console page too: hub/console.html with each line "/*#include FILE*/"
+# replaced by hub/FILE (its style and scripts), so the page is one document.
+# "?" is escaped too: with -std=c11 a "??x" in the page would be a trigraph.
+CONSOLE_PARTS := $(wildcard hub/console*.css hub/console*.js)
+$(BUILD)/gen/console.html.h: hub/console.html $(CONSOLE_PARTS)
 	@mkdir -p $(dir $@)
+	awk '/^\/\*#include [A-Za-z0-9_.]+\*\/$$/ { f = "hub/" substr($$2, 1, length($$2) - 2); n = 0; \
+	       while ((getline l < f) > 0) { print l; n++ } close(f); \
+	       if (!n) { print "console: " f " is missing or empty" > "/dev/stderr"; exit 1 } next } { print }' \
+	    $< > $(BUILD)/gen/console.html
 	{ echo 'static const char console_html[] ='; \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $(BUILD)/gen/console.html; echo ';'; } > $@
 
 $(BUILD)/obj/hub/http.o: $(BUILD)/gen/console.html.h
 
@@ -135,6 +142,10 @@ unit: all $(TEST_PLUGINS) $(UNIT_BINS)
 
 integration: all $(TEST_PLUGINS) $(ITEST_BINS)
 	tests/run $(BUILD) integration
+
+# The console in headless Chromium alone (it also runs with the integration tests).
+browser: all
+	tests/run $(BUILD) browser
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 check-suite
