@@ -87,6 +87,7 @@ $(BUILD)/gen/%.lua.h: hub/%.lua
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 
 $(BUILD)/obj/hub/store.o: $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h
+$(BUILD)/obj/hub/store_care.o: $(BUILD)/gen/store_care.lua.h
 
 # The console page too: hub/console.html with each line "/*#include FILE*/"
 # replaced by hub/FILE (its style and scripts), so the page is one document.
@@ -155,7 +156,7 @@ clang-check:
 
 # libFuzzer targets: each links the hub sources built with clang and the fuzzer.
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(wildcard plugins/*/*.c plugins/*.h tests/fuzz/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h $(BUILD)/gen/console.html.h
+build-fuzz/%: tests/fuzz/%.c $(HUB_SRCS) $(wildcard hub/*.h) $(wildcard plugins/*/*.c plugins/*.h tests/fuzz/*.h) $(BUILD)/gen/store_ingest.lua.h $(BUILD)/gen/store_timers.lua.h $(BUILD)/gen/store_escalate.lua.h $(BUILD)/gen/store_care.lua.h $(BUILD)/gen/console.html.h
 	@mkdir -p build-fuzz
 	clang $(CH_CFLAGS) $(FUZZ_FLAGS) -Ihub -Iplugins -o $@ $< $(HUB_SRCS) $(CH_LIBS)
 

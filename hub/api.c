@@ -657,6 +657,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/stream", CH_ROLE_VIEWER, api_stream},
 	{"GET", "/v1/subjects", CH_ROLE_VIEWER, api_subjects_list},
 	{"GET", "/v1/subjects/*", CH_ROLE_VIEWER, api_subject_get},
+	{"GET", "/v1/subjects/*/report", CH_ROLE_VIEWER, api_subject_report},
 	{"GET", "/v1/devices", CH_ROLE_VIEWER, api_devices_route}, /* ?unmapped=1: api_fleet.c */
 	{"GET", "/v1/silences", CH_ROLE_VIEWER, api_silences_list},
 	{"POST", "/v1/silences", CH_ROLE_OPERATOR, api_silence_add},

@@ -23,6 +23,7 @@
  *   POST   /v1/alerts/{id}/ack|resolve|note|escalate
  *   GET    /v1/stream             server-sent events (stream.h)
  *   GET    /v1/subjects[?q=]      GET /v1/subjects/{id}     GET /v1/devices[?subject=]
+ *   GET    /v1/subjects/{id}/report[?weeks=N]   the trend report (report.h, api_report.c)
  *   GET    /v1/silences           POST /v1/silences         DELETE /v1/silences/{subject~target}
  *   GET    /v1/operators          POST /v1/operators        POST /v1/operators/{name}/password|disable
  *   GET    /v1/audit?limit=

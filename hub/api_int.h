@@ -81,4 +81,7 @@ void api_stream(struct api_req *r, const char *arg);
 void api_devices_route(struct api_req *r, const char *arg);
 void api_reload(struct api_req *r, const char *arg);
 
+/* ---- api_report.c ---- */
+void api_subject_report(struct api_req *r, const char *id);
+
 #endif

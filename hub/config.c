@@ -8,6 +8,7 @@
  * start.
  */
 #include "config.h"
+#include "care.h"
 #include "template.h"
 #include "adapters.h"
 #include "hass.h"
@@ -912,12 +913,33 @@ static int parse_templates(const struct cctx *c, json_t *root, struct ch_config 
 	return 0;
 }
 
+/* "care": check-in digests and reports (care.h); its own parser, the error where it is. */
+static int parse_care(const struct cctx *c, json_t *root, struct ch_config *cfg)
+{
+	json_t *v = json_object_get(root, "care");
+	struct ch_care_conf cc;
+	char ptr[64], p[80], why[256];
+
+	if (!v)
+		return 0;
+	if (ch_care_conf_parse(v, &cc, ptr, sizeof(ptr), why, sizeof(why))) {
+		ch_fmt(p, sizeof(p), "/care%s", ptr);
+		return cerr(c, p, "%s", why);
+	}
+	if (cc.digest && cc.channel[0] && !ch_config_channel(cfg, cc.channel))
+		return cerr(c, "/care/digest/channel", "channel \"%s\" is not configured, expected one of the names under "
+						       "channels",
+			    cc.channel);
+	cfg->care = json_incref(v);
+	return 0;
+}
+
 static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 {
 	static const char *const keys[] = {"instance", "state_dir", "plugins_dir", "timezone",  "language",
 					   "mqtt",     "redis",     "http",	"registry",  "rules",
 					   "policies", "channels",  "templates", "limits",    "log",
-					   "centre_phone"};
+					   "centre_phone", "care"};
 	json_t *log;
 	int rc;
 
@@ -931,7 +953,7 @@ static int parse_all(const struct cctx *c, json_t *root, struct ch_config *cfg)
 	    (rc = parse_file_ref(c, root, "rules", "rules.json", &cfg->rules.file)) ||
 	    (rc = parse_limits(c, root, cfg)) || (rc = parse_channels(c, root, cfg)) ||
 	    (rc = parse_policies(c, root, cfg)) || (rc = get_str(c, "", root, "language", "zh", &cfg->language)) ||
-	    (rc = parse_templates(c, root, cfg)))
+	    (rc = parse_templates(c, root, cfg)) || (rc = parse_care(c, root, cfg)))
 		return rc;
 	if ((rc = get_str(c, "", root, "centre_phone", NULL, &cfg->centre_phone)))
 		return rc;
@@ -1084,6 +1106,7 @@ void ch_config_free(struct ch_config *cfg)
 {
 	if (!cfg)
 		return;
+	json_decref(cfg->care);
 	for (size_t i = 0; i < cfg->npolicies; i++) {
 		struct ch_policy *p = &cfg->policies[i];
 		for (size_t s = 0; s < p->nsteps; s++) {

@@ -154,6 +154,8 @@ struct ch_config {
 	struct {
 		char *level;
 	} log;
+
+	json_t *care; /* "care": proactive care (care.h, ch_care_conf_parse); checked at load; NULL: defaults */
 };
 
 /*

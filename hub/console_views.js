@@ -649,10 +649,13 @@ async function paintSubject() {
   kv(dl, "f_address", s.address);
   kv(dl, "f_notes", s.notes, "notes");
   kv(dl, "f_tz", s.tz || s.timezone);
-  const devs = el("div"), cons = el("div"), alerts = el("div");
+  const devs = el("div"), cons = el("div"), alerts = el("div"), trends = el("div");
+  trends.id = "subj-trends";
   paintDevices(devs, s.devices || [], s.tz || s.timezone);
   paintContacts(cons, s.contacts || []);
-  info.replaceChildren(dl, lbl("h3", "sec_devices"), devs, lbl("h3", "sec_contacts"), cons, lbl("h3", "sec_subject_alerts"), alerts);
+  info.replaceChildren(dl, lbl("h3", "sec_trends"), trends, lbl("h3", "sec_devices"), devs, lbl("h3", "sec_contacts"), cons,
+    lbl("h3", "sec_subject_alerts"), alerts);
+  paintTrends(trends, s.id);
   let list = [].concat(s.open_alerts || [], s.recent_alerts || []).filter((a) => a && typeof a === "object");
   if (!list.length) {
     try { list = (await api("GET", "/v1/alerts?subject=" + enc(s.id))).alerts || []; } catch (_) { list = []; }
@@ -669,6 +672,62 @@ async function paintSubject() {
     ul.append(li);
   }
   alerts.replaceChildren(seen.size ? ul : el("p", "muted small", t("no_open")));
+}
+
+// ------------------------------------------------------------------ trends
+
+// The trend report's flags and a sparkline a metric (GET /v1/subjects/{id}/report: one value a day for
+// 8 weeks, null on days away or with no data, which break the line).
+const SVGNS = "http://www.w3.org/2000/svg";
+const SPARKS = [["active_hours", "trend_active"], ["nights_up", "trend_nights"], ["water_litres", "trend_water"],
+  ["kitchen_hours", "trend_kitchen"], ["outings", "trend_outings"]];
+
+function sparkline(values, title) {
+  const w = 240, h = 36, pad = 3, n = values.length;
+  const nums = values.filter((v) => typeof v === "number");
+  const hi = Math.max(1, ...nums), lo = Math.min(0, ...nums);
+  const svg = document.createElementNS(SVGNS, "svg"), path = document.createElementNS(SVGNS, "path");
+  const tip = document.createElementNS(SVGNS, "title");
+  let d = "", pen = false;
+  values.forEach((v, i) => {
+    if (typeof v !== "number") { pen = false; return; }
+    const x = pad + (n > 1 ? (i * (w - 2 * pad)) / (n - 1) : 0), y = h - pad - ((v - lo) / (hi - lo)) * (h - 2 * pad);
+    d += (pen ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1) + " ";
+    pen = true;
+  });
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title);
+  path.setAttribute("d", d.trim() || "M0 0");
+  tip.textContent = title;
+  svg.append(tip, path);
+  return svg;
+}
+
+async function paintTrends(host, id) {
+  let r;
+  try { r = await api("GET", "/v1/subjects/" + enc(id) + "/report?weeks=4"); } catch (_) { r = null; }
+  if (SUBJ.cur !== id) return;
+  if (!r) { host.replaceChildren(el("p", "muted small", t("trend_none_yet"))); return; }
+  const flags = el("ul", "plain trend-flags"), sparks = el("div", "trend-sparks"), daily = r.daily || {};
+  for (const f of r.flags || []) {
+    const li = el("li", "flag flag-" + f.severity, S.lang === "en" ? f.text : f.text_zh || f.text);
+    if (f.week) li.append(" ", el("span", "muted small", t("trend_earlier")));
+    flags.append(li);
+  }
+  for (const [k, key] of SPARKS) {
+    const v = Array.isArray(daily[k]) ? daily[k] : [];
+    if (!v.some((x) => typeof x === "number")) continue;
+    const row = el("div", "spark-row"), wk = (r.weeks || [])[0] || {}, usual = (r.usual || {})[k];
+    row.dataset.metric = k;
+    row.append(lbl("span", key, "spark-label"), sparkline(v, t(key)),
+      el("span", "muted small", t("trend_last", wk[k] ?? "-", r.learning || usual === null || usual === undefined ? "-" : usual)));
+    sparks.append(row);
+  }
+  const head = r.learning ? el("p", "muted small", t("trend_learning", r.history_days))
+    : (r.flags || []).length ? flags : el("p", "muted small", t("trend_no_flags"));
+  host.replaceChildren(head, sparks);
 }
 
 // ------------------------------------------------------------------ silences

@@ -15,6 +15,9 @@
  */
 #include "ch.h"
 #include "backtest.h"
+#include "registry.h"
+#include "report.h"
+#include "tz.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -34,7 +37,7 @@
 
 enum opt {
 	O_URL, O_TOKEN_ENV, O_JSON, O_HELP, O_STATE, O_SEVERITY, O_SUBJECT, O_LIMIT, O_NOTE, O_OUTCOME, O_RULE,
-	O_DEVICE, O_FOR, O_UNTIL, O_REASON, O_ROLE, O_UNMAPPED, O_COUNT
+	O_DEVICE, O_FOR, O_UNTIL, O_REASON, O_ROLE, O_UNMAPPED, O_WEEKS, O_FILE, O_REGISTRY, O_AT, O_LANG, O_COUNT
 };
 #define GLOBAL ((1u << O_URL) | (1u << O_TOKEN_ENV) | (1u << O_JSON) | (1u << O_HELP))
 #define B(o) (1u << (o))
@@ -48,7 +51,11 @@ static const struct option longopts[] = {
 	{"rule", required_argument, NULL, O_RULE},	 {"device", required_argument, NULL, O_DEVICE},
 	{"for", required_argument, NULL, O_FOR},	 {"until", required_argument, NULL, O_UNTIL},
 	{"reason", required_argument, NULL, O_REASON},	 {"role", required_argument, NULL, O_ROLE},
-	{"unmapped", no_argument, NULL, O_UNMAPPED},	 {NULL, 0, NULL, 0}};
+	{"unmapped", no_argument, NULL, O_UNMAPPED},
+	{"weeks", required_argument, NULL, O_WEEKS},	 {"file", required_argument, NULL, O_FILE},
+	{"registry", required_argument, NULL, O_REGISTRY}, {"at", required_argument, NULL, O_AT},
+	{"lang", required_argument, NULL, O_LANG},
+	{NULL, 0, NULL, 0}};
 
 struct ctx {
 	const char *url, *token_env;
@@ -703,6 +710,69 @@ static int cmd_reload(struct ctx *x)
 	return 0;
 }
 
+/*
+ * The trend report: from the hub, or with --file computed here over a
+ * recorded file of events (report.h), for a home that is not connected yet.
+ */
+static int cmd_report(struct ctx *x)
+{
+	const char *lang = x->val[O_LANG] ? x->val[O_LANG] : "en";
+	long weeks = CH_REPORT_DEFAULT_WEEKS;
+	json_t *out = NULL;
+	char p[512], err[1024];
+
+	if (!x->val[O_SUBJECT])
+		return usage_error(x, "--subject is needed");
+	if (x->val[O_WEEKS] && ch_parse_long(x->val[O_WEEKS], 1, CH_TREND_MAX_WEEKS, &weeks))
+		return usage_error(x, "--weeks must be 1..8");
+	if ((x->val[O_FILE] != NULL) != (x->val[O_REGISTRY] != NULL) || (x->val[O_AT] && !x->val[O_FILE]))
+		return usage_error(x, "--file and --registry go together (and --at with them)");
+	if (x->val[O_FILE]) {
+		struct ch_registry *reg = NULL;
+		const struct ch_subject *s;
+		struct ch_trend_hist h;
+		struct ch_trend_report r;
+		const struct ch_tz *tz = NULL;
+		int64_t at = 0, end = 0;
+		size_t events, skipped;
+		if (x->val[O_AT] && ch_event_parse_rfc3339(x->val[O_AT], &at))
+			return usage_error(x, "--at is RFC 3339, e.g. 2026-11-29T00:00:00+08:00");
+		if (ch_registry_load(x->val[O_REGISTRY], &reg, err, sizeof(err)) ||
+		    !(s = ch_registry_subject(reg, x->val[O_SUBJECT]))) {
+			fprintf(stderr, "carehubctl report: %s\n", reg ? "no such subject in the registry" : err);
+			ch_registry_free(reg);
+			return 1;
+		}
+		if (ch_tz_get(s->timezone, &tz, err, sizeof(err)))
+			tz = NULL;
+		if (ch_report_from_file(x->val[O_FILE], s, reg, at, (int)weeks, &h, &r, &end, &events, &skipped, err,
+					sizeof(err)) == 0)
+			out = ch_report_json(s, tz, end, &h, &r);
+		else
+			fprintf(stderr, "carehubctl report: %s\n", err);
+		if (skipped)
+			fprintf(stderr, "carehubctl report: %zu lines skipped (not events of this registry)\n", skipped);
+		ch_registry_free(reg);
+		ch_tz_cache_clear();
+		if (!out)
+			return 1;
+	} else {
+		size_t pos;
+		if (path_with(p, sizeof(p), "/v1/subjects/", x->val[O_SUBJECT], "/report"))
+			return usage_error(x, "subject id too long");
+		pos = strlen(p);
+		ch_fmt_append(p, sizeof(p), &pos, "?weeks=%ld", weeks);
+		if (call(x, "GET", p, NULL, &out))
+			return 1;
+	}
+	if (x->json)
+		print_json(out);
+	else
+		ch_report_print(stdout, out, lang);
+	json_decref(out);
+	return 0;
+}
+
 static int cmd_help(struct ctx *x)
 {
 	const struct cmd *c = x->nargs ? find_cmd(x->args[0]) : NULL;
@@ -745,6 +815,10 @@ static const struct cmd cmds[] = {
 		     "operator list",
 	 "operator accounts (add and passwd read the password from stdin)", B(O_ROLE), 1, 2, cmd_operator},
 	{"audit", "audit [--limit N]", "what signed-in accounts did, newest first (admin)", B(O_LIMIT), 0, 0, cmd_audit},
+	{"report", "report --subject ID [--weeks N] [--lang zh] | report --subject ID --file EVENTS --registry FILE "
+		   "[--weeks N] [--at TIME]",
+	 "each week against the person's own norm, with flags (--file: over a recorded file of events, no hub needed)",
+	 B(O_SUBJECT) | B(O_WEEKS) | B(O_FILE) | B(O_REGISTRY) | B(O_AT) | B(O_LANG), 0, 0, cmd_report},
 	{"backtest", "backtest [-c CONFIG] [-r RULES] [-g REGISTRY] [--json] [FILE|-]",
 	 "run the rules over recorded events (no hub needed; see carehubctl backtest --help)", 0, 0, 0, NULL},
 	{"help", "help [COMMAND]", "this text, or one command's", 0, 0, 1, cmd_help},

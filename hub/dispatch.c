@@ -7,10 +7,12 @@
 #include "dispatch.h"
 #include "alerts.h"
 #include "backoff.h"
+#include "checkin.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "store_care.h"
 #include "tz.h"
 
 #include <curl/curl.h>
@@ -38,6 +40,8 @@ struct task {
 	bool rate_said;  /* logged that it waits for one */
 	bool limited;    /* no room, and the policy says fall back rather than wait */
 	bool begun;      /* "sending" is recorded in Redis */
+	bool checkin;    /* a scheduled check-in call (checkin.h): no alert behind it */
+	const char *digest; /* a weekly digest (digest.c): its text, borrowed from job; no alert behind it */
 	struct ch_runtime *rt;
 	struct ch_channel *ch;
 	const struct ch_channel_conf *conf;
@@ -185,7 +189,8 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	int rc;
 
 	ch_clock_format(ch_clock_now_ms(), ts, sizeof(ts));
-	tl = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s, s:s}", "ts", ts, "ts_ms",
+	/* A check-in call or a digest has no alert timeline: the schedule in Redis and the log say what became of it. */
+	tl = t->checkin || t->digest ? NULL : json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:{s:O?, s:O?}, s:s, s:s, s:s}", "ts", ts, "ts_ms",
 		       (json_int_t)ch_clock_now_ms(), "what",
 		       skipped ? "not_sent" : limited ? "rate_limited" : failed ? "notify_failed" : "notified", "by", d->actor,
 		       "channel", t->channel, "step", t->step, "attempt", t->attempt, "contact", "name",
@@ -211,7 +216,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	if (rc)
 		ch_log(CH_LOG_ERROR, "dispatch: cannot record %s for %s: %s", state, t->key, err);
 	/* A reply to this number ("1": on it) answers this notification; best effort. */
-	if (!failed && !skipped && t->step >= 0 && !json_is_true(json_object_get(t->job, "all_clear")) &&
+	if (!failed && !skipped && t->step >= 0 && !json_is_true(json_object_get(t->job, "all_clear")) && !t->digest &&
 	    json_string_value(json_object_get(c, "phone")) &&
 	    ch_store_reply_note(d->store, t->channel, json_string_value(json_object_get(c, "phone")), t->key, err,
 				sizeof(err)) == CH_EAGAIN)
@@ -220,7 +225,7 @@ static void finish(struct ch_dispatch *d, struct task *t, const char *state, con
 	ch_metrics_inc(CH_MF_SENDS, t->channel, skipped ? "skipped" : limited ? "limited" : failed ? "failed" : "ok");
 	/* Time to first notification, once per alert: a re-notification of step 0 comes later on purpose. */
 	if (!failed && !skipped && t->step == 0 && t->n.opened_at_ms > 0 && !json_object_get(t->job, "renotify") &&
-	    first_notify(d, t))
+	    !t->checkin && !t->digest && first_notify(d, t))
 		ch_metrics_observe(CH_H_NOTIFY, ch_clock_now_ms() - t->n.opened_at_ms);
 	if (skipped) {
 		ch_log(CH_LOG_INFO, "[%s] %s not sent: %s", t->channel, t->key, res ? res->reason : "");
@@ -407,6 +412,60 @@ static void http_done(struct ch_dispatch *d, CURLMsg *msg)
 
 /* ---------------------------------------------------------------- attempts */
 
+/*
+ * A check-in call: the notification stands on the job itself (a small
+ * document in place of an alert, the "checkin" script), and "resolved" when
+ * its slot has moved on (answered on a first call, skipped), so it is not
+ * made.
+ */
+static int prepare_checkin(struct ch_dispatch *d, struct task *t, char *why, size_t whylen)
+{
+	const struct ch_subject *subj = ch_registry_subject(t->rt->reg, t->sid);
+	json_t *ci = json_object_get(t->job, "checkin");
+	const char *slot = json_string_value(json_object_get(ci, "slot"));
+	int try_no = (int)json_integer_value(json_object_get(ci, "try"));
+	const struct ch_contact *ct = subj ? ch_alert_find_contact(subj, json_string_value(json_object_get(t->job, "cid"))) : NULL;
+	struct ch_checkin_state st;
+	char at[40], open[CH_ID_MAX], err[256];
+	int64_t due = json_integer_value(json_object_get(ci, "due_ms"));
+	bool current;
+	int rc;
+
+	if (!subj || !slot) {
+		ch_fmt(why, whylen, "check-in of %s: no such subject any more", t->sid);
+		return CH_ENOTFOUND;
+	}
+	if ((rc = ch_store_checkin_get(d->store, t->sid, &st, open, sizeof(open), err, sizeof(err)))) {
+		ch_strlcpy(why, err, whylen);
+		return rc == CH_EAGAIN ? rc : CH_EPROTO;
+	}
+	current = strcmp(st.slot, slot) == 0 && st.phase == CH_CI_CALLING && st.tries == try_no;
+	ch_clock_format(due, at, sizeof(at));
+	json_decref(t->alert);
+	t->alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", t->key, "rule", "check_in", "severity",
+			     "info", "state", current ? "open" : "resolved", "subject", t->sid, "opened_at", at,
+			     "opened_at_ms", (json_int_t)due, "summary", "scheduled check-in call");
+	ch_checkin_render(t->rt->cfg->templates, ct && ct->language ? ct->language : t->rt->cfg->language, subj, t->channel,
+			  t->conf->plugin, t->text, sizeof(t->text));
+	return t->alert ? 0 : CH_ENOMEM;
+}
+
+/* A caseworker's weekly digest: the task is the text the job carries, under a small document of its own. */
+static int prepare_digest(struct task *t)
+{
+	json_t *dg = json_object_get(t->job, "digest");
+	int64_t at = json_integer_value(json_object_get(dg, "at_ms"));
+	char iso[40];
+
+	ch_clock_format(at, iso, sizeof(iso));
+	json_decref(t->alert);
+	t->alert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", t->key, "rule", "digest", "severity", "info",
+			     "state", "open", "subject", "", "opened_at", iso, "opened_at_ms", (json_int_t)at, "summary",
+			     "weekly care digest");
+	ch_strlcpy(t->text, t->digest, sizeof(t->text)); /* cut; the notification carries the whole */
+	return t->alert ? 0 : CH_ENOMEM;
+}
+
 static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why, size_t whylen)
 {
 	const struct ch_subject *subj = ch_registry_subject(t->rt->reg, t->sid);
@@ -416,7 +475,13 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 	char *adoc = NULL;
 	int rc;
 
-	if (!t->alert) {
+	if (t->checkin) {
+		if ((rc = prepare_checkin(d, t, why, whylen)))
+			return rc;
+	} else if (t->digest) {
+		if ((rc = prepare_digest(t)))
+			return rc;
+	} else if (!t->alert) {
 		rc = ch_store_alert_get(d->store, t->alert_id, &adoc, err, sizeof(err));
 		if (rc == CH_EAGAIN) {
 			ch_strlcpy(why, err, whylen);
@@ -450,8 +515,9 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 		.tz = tz,
 		.contact_tz = ctz,
 	};
-	ch_alert_render(&ro, t->alert, subj, contact, t->text, sizeof(t->text));
-	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->text);
+	if (!t->checkin && !t->digest)
+		ch_alert_render(&ro, t->alert, subj, contact, t->text, sizeof(t->text));
+	note = ch_alert_notification(t->key, t->alert, subj, contact, t->step, t->attempt, t->digest ? t->digest : t->text);
 	free(t->doc);
 	t->doc = note ? json_dumps(note, JSON_COMPACT) : NULL;
 	json_decref(note);
@@ -473,7 +539,7 @@ static int prepare_notification(struct ch_dispatch *d, struct task *t, char *why
 		.contact_name = json_string_value(json_object_get(contact, "name")),
 		.contact_phone = json_string_value(json_object_get(contact, "phone")),
 		.contact_role = json_string_value(json_object_get(contact, "role")),
-		.text = t->text,
+		.text = t->digest ? t->digest : t->text,
 		.step = t->step,
 		.attempt = t->attempt,
 		.deadline_ms = ch_clock_now_ms() + t->conf->timeout_ms,
@@ -572,7 +638,9 @@ static void attempt(struct ch_dispatch *d, size_t idx)
 	if (t->attempt == 1 && t->n.state && strcmp(t->n.state, "resolved") == 0 &&
 	    !json_is_true(json_object_get(t->job, "all_clear"))) {
 		/* Over before this went out (its all clear is queued already): one message, not two. */
-		ch_strlcpy(res.reason, "the alert was resolved before this was sent", sizeof(res.reason));
+		ch_strlcpy(res.reason, t->checkin ? "the check-in moved on before this call went out"
+						  : "the alert was resolved before this was sent",
+			   sizeof(res.reason));
 		finish(d, t, "skipped", &res);
 		remove_task(d, idx);
 		return;
@@ -614,6 +682,8 @@ static void add_job(struct ch_dispatch *d, struct ch_job *job)
 	t->alert_id = json_string_value(json_object_get(t->job, "alert"));
 	t->channel = json_string_value(json_object_get(t->job, "channel"));
 	t->step = (int)json_integer_value(json_object_get(t->job, "step"));
+	t->checkin = json_is_object(json_object_get(t->job, "checkin"));
+	t->digest = json_string_value(json_object_get(json_object_get(t->job, "digest"), "text"));
 	if (!t->key || !t->sid || !t->alert_id || !t->channel) {
 		ch_log(CH_LOG_ERROR, "dispatch: malformed job %s dropped", t->entry_id);
 		ch_store_dispatch_finish(d->store, t->entry_id, "malformed", "failed", NULL, NULL, NULL, NULL, NULL, 0,

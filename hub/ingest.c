@@ -7,6 +7,8 @@
 #include "hass.h"
 #include "alerts.h"
 #include "backoff.h"
+#include "care.h"
+#include "checkin.h"
 #include "clock.h"
 #include "control.h"
 #include "engine.h"
@@ -90,6 +92,7 @@ struct ch_ingest {
 	atomic_uint_fast64_t sync_nonce;
 	int64_t next_timer_poll; /* monotonic */
 	uint64_t boot_generation; /* registry generation whose subjects all have a state */
+	struct ch_care *care; /* check-in calls and daily aggregates (care.h) */
 };
 
 /*
@@ -201,12 +204,12 @@ static void prepare_silence(struct ch_runtime *rt, struct slot *s, int64_t now)
 }
 
 /* An acknowledgement or resolve from a person (control.c); its alert is read later (ack_fetch). */
-static void prepare_ack(struct ch_runtime *rt, struct slot *s)
+static void prepare_ack(struct ch_runtime *rt, struct slot *s, const char *payload, size_t len)
 {
 	struct ch_ack_req q;
 	enum ch_reject why;
 
-	if (ch_control_ack(s->m->payload, s->m->len, rt->reg, &q, &why, s->detail, sizeof(s->detail))) {
+	if (ch_control_ack(payload, len, rt->reg, &q, &why, s->detail, sizeof(s->detail))) {
 		reject(s, why);
 		return;
 	}
@@ -455,6 +458,62 @@ static void prepare_adapter(struct ch_ingest *ig, struct ch_runtime *rt, const s
 		prepare_event(rt, s, s->owned_json, strlen(s->owned_json), (int)k);
 	}
 	json_decref(out);
+}
+
+static bool redis_backoff(struct ch_ingest *ig, int *attempt, const char *err, size_t n);
+
+/*
+ * A check-in answer (a provider's callback through the journal, or the care
+ * tick's own "skipped" / "no answer in time"): applied to the schedule now,
+ * and what ends the slot becomes an event of the subject (no registry device:
+ * the pseudo-device "checkin"), followed by the resolve of an open
+ * check_in_missed alert when the person was reached.  false when stopping
+ * with Redis away: the journal keeps the batch.
+ */
+static bool prepare_checkin(struct ch_ingest *ig, struct ch_runtime *rt, const struct ch_msg *m, size_t *ns)
+{
+	const struct ch_subject *subj = NULL;
+	char *event = NULL, *resolve = NULL, err[512];
+	struct slot *s;
+	int attempt = 0, rc;
+
+	while ((rc = ch_care_answer(ig->care, rt, m->payload, m->len, ch_clock_now_ms(), &subj, &event, &resolve, err,
+				    sizeof(err))) == CH_EAGAIN) {
+		if (!redis_backoff(ig, &attempt, err, 1))
+			return false;
+	}
+	if (rc) {
+		if ((s = next_slot(ig, ns)) != NULL) {
+			s->m = m;
+			ch_strlcpy(s->detail, err, sizeof(s->detail));
+			reject(s, rc == CH_ENOMEM ? CH_REJ_OVERFLOW : CH_REJ_BAD_FIELD);
+		}
+		return true;
+	}
+	if (event && (s = next_slot(ig, ns)) != NULL) {
+		struct ch_event_limits lim = {rt->cfg->limits.max_payload, rt->cfg->limits.max_depth,
+					      rt->cfg->limits.future_skew_ms};
+		enum ch_reject why = CH_REJ_NONE;
+		s->m = m;
+		s->owned_json = event;
+		event = NULL;
+		if (ch_event_parse(s->owned_json, strlen(s->owned_json), &lim, ch_clock_now_ms(), &s->ev, &why, s->detail,
+				   sizeof(s->detail))) {
+			reject(s, why);
+		} else {
+			s->subj = subj;
+			ch_strlcpy(s->dedup, s->ev.id, sizeof(s->dedup));
+			s->event_json = s->owned_json;
+			s->ok = true;
+		}
+	}
+	if (resolve && (s = next_slot(ig, ns)) != NULL) {
+		s->m = m;
+		prepare_ack(rt, s, resolve, strlen(resolve));
+	}
+	free(event);
+	free(resolve);
+	return true;
 }
 
 static void sleep_ms(int64_t ms)
@@ -768,6 +827,8 @@ static void publish_transitions(struct ch_ingest *ig, const struct ch_ingest_res
 		json_int_t told = json_integer_value(json_object_get(doc, "renotified_at_ms"));
 
 		ch_metrics_inc(CH_MF_ALERTS, json_string_value(json_object_get(doc, "rule")), t->kind);
+		if (strcmp(t->kind, "opened") == 0)
+			ch_care_observe_alert(ig->care, t->sid, doc);
 		/* A new occurrence that told people again (store_ingest.lua renotify) says so in the log. */
 		if (strcmp(t->kind, "repeat") == 0 && upd && told == upd)
 			ch_log(CH_LOG_INFO, "alert %s: occurrence %lld, people told again%s", t->alert_id,
@@ -1004,13 +1065,18 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 			if (!s)
 				break;
 			s->m = m;
-			prepare_ack(rt, s);
+			prepare_ack(rt, s, m->payload, m->len);
 		} else if (strcmp(m->topic, CH_TOPIC_SILENCES) == 0 || strcmp(m->topic, CH_TOPIC_API_SILENCES) == 0) {
 			struct slot *s = next_slot(ig, &ns);
 			if (!s)
 				break;
 			s->m = m;
 			prepare_silence(rt, s, m->arrival_ms);
+		} else if (strcmp(m->topic, CH_CHECKIN_TOPIC) == 0) {
+			if (!prepare_checkin(ig, rt, m, &ns)) {
+				maxseq = 0;
+				goto out;
+			}
 		} else {
 			prepare_adapter(ig, rt, m, &ns);
 		}
@@ -1062,11 +1128,14 @@ static void process(struct ch_ingest *ig, struct ch_msg *msgs, size_t n)
 	if (rc == 0) {
 		int64_t done = ch_clock_now_ms();
 		for (size_t i = 0; i < ns; i++) {
-			struct slot *s = &ig->slots[i];
+			const struct slot *s = &ig->slots[i];
 			if (s->ok && s->m)
 				ch_metrics_observe(CH_H_EVENT, done - s->m->arrival_ms);
 			if (s->ok && !s->dup && !s->silence && !s->ack && s->ev.type[0])
 				ch_hass_event(rt->rules, s->subj, &s->ev, s->dev); /* "last activity" */
+			/* Applied events feed the daily aggregates (flushed after the batch). */
+			if (s->ok && !s->dup && !s->ack && !s->silence && s->subj)
+				ch_care_observe(ig->care, s->subj, gs[s->group].tz, &s->ev, s->dev);
 		}
 	}
 	if (rc == CH_EAGAIN) {
@@ -1299,6 +1368,24 @@ static void bootstrap_subjects(struct ch_ingest *ig)
 	ch_runtime_release(rt);
 }
 
+/* Due check-in calls (care.h); slots that end without a call are applied here as a batch of their own. */
+static size_t care_tick(struct ch_ingest *ig)
+{
+	struct ch_msg *msgs = NULL;
+	size_t n = 0, due;
+	bool jobs = false;
+
+	due = ch_care_tick(ig->care, ch_clock_now_ms(), &msgs, &n, &jobs);
+	if (jobs && ig->o.jobs_ready)
+		ig->o.jobs_ready(ig->o.arg);
+	if (n)
+		process(ig, msgs, n);
+	for (size_t i = 0; i < n; i++)
+		ch_msg_clear(&msgs[i]);
+	free(msgs);
+	return due;
+}
+
 static void *ingest_thread(void *arg)
 {
 	struct ch_ingest *ig = arg;
@@ -1338,8 +1425,11 @@ static void *ingest_thread(void *arg)
 			size_t fired = fire_timers(ig);
 			if (fire_escalations(ig) == TIMER_CLAIM_MAX)
 				fired = TIMER_CLAIM_MAX;
+			if (care_tick(ig) >= TIMER_CLAIM_MAX)
+				fired = TIMER_CLAIM_MAX;
 			ig->next_timer_poll = ch_clock_mono_ms() + (fired == TIMER_CLAIM_MAX ? 0 : TIMER_POLL_MS);
 		}
+		ch_care_flush(ig->care, ch_clock_now_ms());
 	}
 	free(batch);
 	return NULL;
@@ -1373,9 +1463,15 @@ int ch_ingest_start(const struct ch_ingest_opts *o, struct ch_ingest **out, char
 	atomic_store(&ig->journal, o->journal);
 	ig->actor = ch_strdup(o->actor);
 	ig->rnd = (uint64_t)ch_clock_mono_ms() * 31u + 7u;
+	if ((rc = ch_care_new(o->store, o->actor, &ig->care, err, errlen))) {
+		free(ig->actor);
+		free(ig);
+		return rc;
+	}
 	rc = ch_store_open(o->store, &ig->store, err, errlen);
 	if (rc && rc != CH_EAGAIN) {
 		ch_store_close(ig->store);
+		ch_care_free(ig->care);
 		free(ig->actor);
 		free(ig);
 		return rc;
@@ -1386,6 +1482,7 @@ int ch_ingest_start(const struct ch_ingest_opts *o, struct ch_ingest **out, char
 	atomic_store(&ig->running, true);
 	if (pthread_create(&ig->thread, NULL, ingest_thread, ig)) {
 		ch_store_close(ig->store);
+		ch_care_free(ig->care);
 		free(ig->actor);
 		free(ig);
 		return CH_ENOMEM;
@@ -1407,6 +1504,8 @@ void ch_ingest_stop(struct ch_ingest *ig, int64_t deadline_ms)
 	atomic_store(&ig->running, false);
 	ch_queue_wake(ig->o.queue);
 	pthread_join(ig->thread, NULL);
+	ch_care_flush(ig->care, ch_clock_now_ms());
+	ch_care_free(ig->care);
 	ch_store_close(ig->store);
 	cache_clear(&ig->cache);
 	free(ig->slots);

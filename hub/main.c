@@ -13,6 +13,8 @@
 #include "ch.h"
 #include "clock.h"
 #include "adapters.h"
+#include "care.h"
+#include "checkin.h"
 #include "config.h"
 #include "dispatch.h"
 #include "fleet.h"
@@ -411,6 +413,20 @@ static void callback(void *arg, const char *channel, const struct ch_http_incomi
 			goto out;
 		}
 	}
+	/* The answer to a scheduled check-in call: the correlator moves its slot on (care.h). */
+	if ((rc = ch_checkin_from_callback(rt->reg, channel, &r, &doc, err, sizeof(err))) != CH_ENOTFOUND) {
+		if (rc == 0 && inject(NULL, CH_CHECKIN_TOPIC, doc, strlen(doc)))
+			rc = CH_EFULL;
+		*status = rc == 0 || rc == CH_EAGAIN ? 200 : rc == CH_EINVAL ? 400 : 503;
+		ch_metrics_inc(CH_MF_CALLBACKS, channel, *status == 200 ? ch_control_callback_name(r.outcome) : "refused");
+		ch_log(*status == 200 ? CH_LOG_INFO : CH_LOG_WARN, "[%s] check-in callback %s for %s: %s", channel,
+		       ch_control_callback_name(r.outcome), r.idempotency_key, rc == 0 ? "queued" : err);
+		if (*status == 200)
+			ch_fmt(reply, len, "{\"ok\":true,\"action\":\"checkin\"}");
+		else
+			ch_fmt(reply, len, "{\"error\":\"%s\"}", *status == 400 ? "not a check-in of this channel" : "busy, try again");
+		goto out;
+	}
 	rc = ch_control_from_callback(rt->reg, channel, &r, &doc, &act, err, sizeof(err));
 	if (rc) {
 		ch_metrics_inc(CH_MF_CALLBACKS, channel, "unknown_key");
@@ -608,6 +624,8 @@ static int load_runtime(struct ch_store *st, struct ch_runtime **out, char *err,
 			goto fail;
 		rt->nchannels++;
 	}
+	if ((rc = ch_care_check(rt, err, errlen)))
+		goto fail;
 	json_decref(all);
 	*out = rt;
 	return 0;

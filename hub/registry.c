@@ -8,6 +8,7 @@
  * alive).
  */
 #include "registry.h"
+#include "checkin.h"
 #include "template.h"
 #include "tz.h"
 #include "jdoc.h"
@@ -38,6 +39,7 @@ struct ctx {
 	const struct ch_jdoc *doc;
 	char *err;
 	size_t errlen;
+	json_t *groups; /* group id -> group object (borrowed from the file); NULL for records from Redis */
 };
 
 static int fail(const struct ctx *c, const char *ptr, const char *fmt, ...) CH_PRINTF(3, 4);
@@ -335,12 +337,53 @@ static void free_subject(struct ch_subject *s)
 	free(s->phone);
 	free(s->timezone);
 	free(s->notes);
+	free(s->check_in);
 	json_decref(s->json);
+}
+
+/*
+ * Scheduled check-in calls: the subject's own "check_in", else its group's,
+ * which the stored record then carries (records read back from Redis have no
+ * groups to look in); "check_in": false opts a subject out of its group's.
+ */
+static int parse_check_in(const struct ctx *c, const char *ptr, json_t *o, struct ch_subject *s)
+{
+	json_t *ci = json_object_get(o, "check_in"), *grp = json_object_get(o, "group"), *g = NULL;
+	char p[600], sub[128], why[256];
+
+	if (grp) {
+		ch_fmt(p, sizeof(p), "%s/group", ptr);
+		if (!json_is_string(grp) || !id_ok(json_string_value(grp)))
+			return fail(c, p, "\"group\" names a group of the registry's \"groups\" (1-95 of A-Z a-z 0-9 _ . : @ -)");
+		/* Records read back from Redis carry the block they got; a file must define the group. */
+		if (c->doc && !(g = c->groups ? json_object_get(c->groups, json_string_value(grp)) : NULL))
+			return fail(c, p, "group \"%s\" is not in \"groups\", expected the id of one", json_string_value(grp));
+	}
+	if (json_is_false(ci))
+		return 0;
+	if (!ci && g && (ci = json_object_get(g, "check_in")) != NULL) {
+		/* Checked once with the group (from_doc); the stored record carries it. */
+		if (json_object_set_new(s->json, "check_in", json_deep_copy(ci)))
+			return CH_ENOMEM;
+	} else if (ci) {
+		ch_fmt(p, sizeof(p), "%s/check_in", ptr);
+	}
+	if (!ci)
+		return 0;
+	s->check_in = calloc(1, sizeof(*s->check_in));
+	if (!s->check_in)
+		return CH_ENOMEM;
+	if (ch_checkin_conf_parse(ci, s->check_in, sub, sizeof(sub), why, sizeof(why))) {
+		ch_strlcpy(p + strlen(p), sub, sizeof(p) - strlen(p));
+		return fail(c, p, "%s", why);
+	}
+	return 0;
 }
 
 static int parse_subject(const struct ctx *c, const char *ptr, json_t *o, struct ch_subject *s)
 {
-	static const char *const keys[] = {"id", "name", "address", "phone", "timezone", "notes", "devices", "contacts"};
+	static const char *const keys[] = {"id",    "name",	"address",  "phone",   "timezone",
+					   "notes", "devices", "contacts", "check_in", "group"};
 	const char *id, *name, *addr, *phone, *tz, *notes;
 	json_t *devs, *cts;
 	char p[512];
@@ -411,7 +454,7 @@ static int parse_subject(const struct ctx *c, const char *ptr, json_t *o, struct
 	if (!s->json)
 		return CH_ENOMEM;
 	json_object_set_new(s->json, "timezone", json_string(s->timezone));
-	return 0;
+	return parse_check_in(c, ptr, o, s);
 }
 
 static uint32_t fnv1a(const char *s)
@@ -529,28 +572,77 @@ static int from_array(const struct ctx *c, json_t *const *items, size_t n, bool 
 	return 0;
 }
 
+/* "groups": [{"id", "name", "notes", "check_in"}]: checked here once, indexed by id in c->groups. */
+static int parse_groups(struct ctx *c, json_t *groups)
+{
+	static const char *const keys[] = {"id", "name", "notes", "check_in"};
+	struct ch_checkin_conf conf;
+	char p[128], sub[128], why[256];
+	json_t *g;
+	size_t i;
+	int rc;
+
+	if (!groups)
+		return 0;
+	if (!json_is_array(groups))
+		return fail(c, "/groups", "\"groups\" must be an array of {\"id\", \"name\", \"check_in\"}");
+	c->groups = json_object();
+	if (!c->groups)
+		return CH_ENOMEM;
+	json_array_foreach(groups, i, g) {
+		const char *id, *name;
+		ch_fmt(p, sizeof(p), "/groups/%zu", i);
+		if (!json_is_object(g))
+			return fail(c, p, "a group must be an object {\"id\", \"name\", \"check_in\"}");
+		if ((rc = only_keys(c, p, g, keys, CH_ARRAY_LEN(keys), "a group")) ||
+		    (rc = get_str(c, p, g, "id", true, &id)) || (rc = get_str(c, p, g, "name", false, &name)) ||
+		    (rc = get_str(c, p, g, "notes", false, &name)))
+			return rc;
+		if (!id_ok(id) || json_object_get(c->groups, id)) {
+			ch_fmt(p, sizeof(p), "/groups/%zu/id", i);
+			return fail(c, p, "group id \"%.64s\" is not valid or appears twice, expected 1-95 of A-Z a-z 0-9 _ . : @ -",
+				    id);
+		}
+		if (json_object_get(g, "check_in") &&
+		    ch_checkin_conf_parse(json_object_get(g, "check_in"), &conf, sub, sizeof(sub), why, sizeof(why))) {
+			ch_fmt(p, sizeof(p), "/groups/%zu/check_in%s", i, sub);
+			return fail(c, p, "%s", why);
+		}
+		if (json_object_set(c->groups, id, g))
+			return CH_ENOMEM;
+	}
+	return 0;
+}
+
 static int from_doc(const struct ch_jdoc *doc, struct ch_registry **out, char *err, size_t errlen)
 {
-	struct ctx c = {doc, err, errlen};
+	struct ctx c = {doc, err, errlen, NULL};
 	json_t *root = ch_jdoc_root(doc), *subs;
-	json_t **items;
+	json_t **items = NULL;
 	int rc;
 
 	if (!json_is_object(root))
 		return fail(&c, "", "the registry must be an object {\"subjects\": [...]}");
-	static const char *const keys[] = {"subjects"};
-	if ((rc = only_keys(&c, "", root, keys, 1, "the registry")))
-		return rc;
+	static const char *const keys[] = {"subjects", "groups"};
+	if ((rc = only_keys(&c, "", root, keys, CH_ARRAY_LEN(keys), "the registry")) ||
+	    (rc = parse_groups(&c, json_object_get(root, "groups"))))
+		goto out;
 	subs = json_object_get(root, "subjects");
-	if (!json_is_array(subs))
-		return fail(&c, "/subjects", "\"subjects\" must be an array");
+	if (!json_is_array(subs)) {
+		rc = fail(&c, "/subjects", "\"subjects\" must be an array");
+		goto out;
+	}
 	items = calloc(json_array_size(subs) + 1, sizeof(*items));
-	if (!items)
-		return CH_ENOMEM;
+	if (!items) {
+		rc = CH_ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < json_array_size(subs); i++)
 		items[i] = json_array_get(subs, i);
 	rc = from_array(&c, items, json_array_size(subs), true, out);
+out:
 	free(items);
+	json_decref(c.groups);
 	return rc;
 }
 
@@ -582,7 +674,7 @@ int ch_registry_parse(const char *name, const char *text, size_t len, struct ch_
 int ch_registry_from_subjects(json_t *const *subjects, size_t n, struct ch_registry **out, char *err,
 			      size_t errlen)
 {
-	struct ctx c = {NULL, err, errlen};
+	struct ctx c = {NULL, err, errlen, NULL};
 
 	return from_array(&c, subjects, n, false, out);
 }

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+struct ch_checkin_conf;
+
 struct ch_device {
 	char *id;
 	char *type;
@@ -47,11 +49,19 @@ struct ch_subject {
 	struct ch_contact *contacts; /* sorted by order */
 	size_t ncontacts;
 	json_t *json; /* the subject's record as stored, owned */
+	/* "check_in" (its own, else its group's; checkin.h): scheduled calls; NULL: none.  Owned. */
+	struct ch_checkin_conf *check_in;
 };
 
 struct ch_registry;
 
-/* Parses and validates {"subjects":[...]} from a file; errors with file:line:col. */
+/*
+ * Parses and validates {"subjects":[...], "groups":[...]} from a file; errors
+ * with file:line:col.  A group ({"id", "name", "check_in"}) lends its
+ * "check_in" to the subjects that name it in "group" and have none of their
+ * own ("check_in": false opts one out); the record kept in Redis carries the
+ * block it got, so records read back need no groups.
+ */
 int ch_registry_load(const char *path, struct ch_registry **out, char *err, size_t errlen);
 int ch_registry_parse(const char *name, const char *text, size_t len, struct ch_registry **out,
 		      char *err, size_t errlen);

@@ -18,9 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
-enum tpl_kind { K_ALERT = 0, K_ALL_CLEAR, K_RULE, K_SEVERITY, K_OUTCOME, K_LOCATION, K_ADVICE, K_COUNT };
+/* Text kinds (a channel's texts) come before K_RULE; name lists after it. */
+enum tpl_kind { K_ALERT = 0, K_ALL_CLEAR, K_CHECKIN, K_RULE, K_SEVERITY, K_OUTCOME, K_LOCATION, K_ADVICE, K_COUNT };
 
-static const char *const tpl_kind_names[K_COUNT] = {"alert", "all_clear", "rules", "severity",
+static const char *const tpl_kind_names[K_COUNT] = {"alert", "all_clear", "checkin", "rules", "severity",
 						    "outcome", "locations", "advice"};
 
 /* Placeholders, in the order ch_template_render fills them. */
@@ -112,6 +113,22 @@ static const struct tpl_def tpl_defs[] = {
 	  "[All clear] {subject} ({address}): {rule}. Outcome: {outcome}.[[ Note: {note}.]] "
 	  "This check task can be closed."}},
 
+	/* Scheduled check-in calls (checkin.h): no alert behind them, just "how are you today". */
+	{K_CHECKIN, "default",
+	 {"【社区关爱】{subject}您好，这是今天的问候。如果您一切安好，请回复1；如果需要帮助，请回复2。",
+	  "[Community care] Hello {subject}, this is your daily check-in. Reply 1 if you are well, 2 if you need "
+	  "help."}},
+	{K_CHECKIN, "ai_call",
+	 {"您好，{subject}，这里是社区关爱服务平台，今天打电话来问候您。如果您一切安好，请按1；"
+	  "如果需要帮助，请按2，我们会马上联系您的家人和社区。",
+	  "Hello {subject}, this is the community care service with your daily check-in call. If you are "
+	  "well, please press 1. If you need help, please press 2 and we will contact your family and "
+	  "the community straight away."}},
+	{K_CHECKIN, "sms",
+	 {"【社区关爱】{subject}您好，今天一切都好吗？安好请回复1，需要帮助请回复2。",
+	  "[Community care] Hello {subject}, is everything all right today? Reply 1 if you are well, 2 if you "
+	  "need help."}},
+
 	/* Short names of the default pack's rules (config/rules.json). */
 	{K_RULE, "smoke", {"烟雾报警", "smoke alarm"}},
 	{K_RULE, "gas", {"燃气泄漏", "gas leak"}},
@@ -129,6 +146,8 @@ static const struct tpl_def tpl_defs[] = {
 	{K_RULE, "device_offline", {"设备离线", "device offline"}},
 	{K_RULE, "battery_low", {"设备电量低", "device battery low"}},
 	{K_RULE, "tamper", {"设备被拆动", "device tampered with"}},
+	{K_RULE, "check_in_help", {"问候电话中求助", "asked for help on a check-in call"}},
+	{K_RULE, "check_in_missed", {"多次未接问候电话", "check-in calls not answered"}},
 
 	/* What to do now, per rule ("default" for any other). */
 	{K_ADVICE, "default", {"请尽快打电话确认老人是否安好，无人接听请上门查看。",
@@ -402,15 +421,19 @@ static int tpl_load_texts(struct ch_templates *t, const char *lang, const char *
 		return CH_ECONFIG;
 	}
 	if (!json_is_object(obj)) {
-		ch_fmt(err, errlen, "templates.%s.%s: expected an object with \"alert\" and/or \"all_clear\"", lang, name);
+		ch_fmt(err, errlen, "templates.%s.%s: expected an object with \"alert\", \"all_clear\" and/or \"checkin\"",
+		       lang, name);
 		return CH_ECONFIG;
 	}
 	json_object_foreach(obj, key, val) {
-		bool alert = strcmp(key, "alert") == 0;
+		int kind = -1;
 
+		for (int k = K_ALERT; k < K_RULE; k++)
+			if (strcmp(key, tpl_kind_names[k]) == 0)
+				kind = k;
 		ch_fmt(path, sizeof(path), "templates.%s.%s.%s", lang, name, key);
-		if (!alert && strcmp(key, "all_clear") != 0) {
-			ch_fmt(err, errlen, "%s: unknown key; expected \"alert\" or \"all_clear\"", path);
+		if (kind < 0) {
+			ch_fmt(err, errlen, "%s: unknown key; expected \"alert\", \"all_clear\" or \"checkin\"", path);
 			return CH_ECONFIG;
 		}
 		if (!json_is_string(val)) {
@@ -419,7 +442,7 @@ static int tpl_load_texts(struct ch_templates *t, const char *lang, const char *
 		}
 		rc = tpl_check(path, json_string_value(val), err, errlen);
 		if (rc == 0)
-			rc = tpl_set(t, lang, alert ? K_ALERT : K_ALL_CLEAR, name, json_string_value(val));
+			rc = tpl_set(t, lang, (enum tpl_kind)kind, name, json_string_value(val));
 		if (rc)
 			return rc;
 	}
@@ -725,9 +748,12 @@ int ch_template_render(const struct ch_templates *t, const char *lang, const cha
 	if (!out || len == 0)
 		return CH_EINVAL;
 	out[0] = '\0';
-	if (!t || !kind || (strcmp(kind, "alert") != 0 && strcmp(kind, "all_clear") != 0))
+	if (!t || !kind)
 		return CH_EINVAL;
-	k = strcmp(kind, "alert") == 0 ? K_ALERT : K_ALL_CLEAR;
+	for (k = K_ALERT; k < K_RULE && strcmp(kind, tpl_kind_names[k]) != 0; k++)
+		;
+	if (k == K_RULE)
+		return CH_EINVAL;
 	if (!v)
 		v = &none;
 	/* channel@role, plugin@role, then @others for anyone but the person, then the plain names. */

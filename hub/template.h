@@ -19,7 +19,8 @@ struct ch_templates;
 
 /*
  * root (borrowed; NULL: built-ins only):
- *   {"<lang>": {"<channel, plugin or \"default\">": {"alert": TEXT, "all_clear": TEXT},
+ *   {"<lang>": {"<channel, plugin or \"default\">": {"alert": TEXT, "all_clear": TEXT,
+ *                                                      "checkin": TEXT},
  *               "rules": {"<rule id>": "short name"},
  *               "severity": {"critical"|"high"|"medium"|"low"|"info": "name"},
  *               "outcome": {"genuine"|"false_alarm"|"accidental"|"no_response"|
@@ -62,7 +63,8 @@ struct ch_template_vars {	  /* all borrowed; NULL means empty */
 };
 
 /*
- * Renders the kind ("alert" or "all_clear") text for one notification into out.
+ * Renders the kind ("alert", "all_clear", or "checkin": a scheduled check-in
+ * call's script, checkin.h) text for one notification into out.
  * Lookup: language lang, then its 2-letter base ("zh-CN" -> "zh"), then "zh";
  * inside each, "<channel>@<role>", "<plugin>@<role>", then for any role but
  * self "<channel>@others", "<plugin>@others", then channel, plugin and

@@ -4,7 +4,7 @@
  * and turns what that person does with the task into an outcome for the alert.
  *
  * Request (one POST per notification, Idempotency-Key header = key):
- *   {"external_id": KEY, "kind": "task" | "all_clear",
+ *   {"external_id": KEY, "kind": "task" | "all_clear" | "digest",
  *    "alert": {"id": ALERT_ID, "rule": R, "severity": S, "state": STATE,
  *              "summary": TEXT, "opened_at_ms": MS},
  *    "subject": {"id": ID, "name": NAME, "address": ADDR},
@@ -12,7 +12,9 @@
  *    "assignee": {"name": CONTACT, "role": ROLE}, "callback_url": URL}
  * No phone number travels: the case system keeps its own subject record.
  * "all_clear" comes once the alert is resolved (by anyone): the system closes
- * the tasks it holds for that alert id instead of opening one.
+ * the tasks it holds for that alert id instead of opening one.  "digest" is
+ * the hub's weekly digest for the caseworker (rule "digest"): the people they
+ * look after, those with changes first, in "summary"; no alert behind it.
  * The system answers 2xx {"task_id": REF} (or {"id": REF}).  409 means a task
  * with this external_id exists already, which is what a retry after a lost
  * answer looks like, so it counts as sent.  408/429/5xx and no answer are
@@ -105,10 +107,11 @@ static void cw_send(void *ctx, const struct ch_notification *n, struct ch_send_r
 	}
 	/* The all clear of an alert names the alert; the system closes that alert's open tasks. */
 	int clear = n->state && strcmp(n->state, "resolved") == 0;
+	int digest = n->rule && strcmp(n->rule, "digest") == 0;
 	body = json_pack_ex(&jerr, 0,
 			    "{s:s, s:s, s:{s:s*, s:s*, s:s*, s:s*, s:s*, s:I}, s:{s:s*, s:s*, s:s*}, s:s*, s:I,"
 			    " s:{s:s*, s:s*}, s:s*}",
-			    "external_id", n->idempotency_key, "kind", clear ? "all_clear" : "task", "alert", "id",
+			    "external_id", n->idempotency_key, "kind", clear ? "all_clear" : digest ? "digest" : "task", "alert", "id",
 			    n->alert_id, "rule", n->rule, "severity", n->severity, "state", n->state, "summary",
 			    n->summary, "opened_at_ms", (json_int_t)opened, "subject", "id",
 			    n->subject_id, "name", n->subject_name, "address", n->subject_address, "summary", n->text,

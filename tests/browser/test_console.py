@@ -13,13 +13,16 @@ shows outcome false_alarm, the note and the operator's account; the family's
 all-clear (the log channel's file) carries the note; a viewer's resolve and
 acknowledge get 403, and the console shows a viewer no buttons to try. On a
 second SOS the operator adds a note, acknowledges with the A key (the alarm
-stops), escalates (two presses), and adds and lifts a silence. The
+stops), escalates (two presses), and adds and lifts a silence; the subject's card
+shows the trend report (a sparkline; a new home is still learning). The
 zh/en switch is remembered; when the hub stops a red banner says so while ages
 keep counting, and when it is back the banner goes and the stream is live again.
 
 CH_CONSOLE_SHOTS=DIR saves screenshots of the queue and of the card there.
 """
 import os
+import struct
+import subprocess
 import sys
 import time
 
@@ -37,6 +40,29 @@ def make_accounts(hub):
         rc, out, err = hub.ctl("operator", "add", name, "--role", role, stdin=pw + "\n")
         assert rc == 0, "carehubctl operator add %s: exit %d\n%s%s" % (name, rc, out, err)
     step("accounts %s (operator) and %s (viewer) added with carehubctl" % (OPERATOR, VIEWER))
+
+
+def seed_trends(hub, sid, weeks=3):
+    """Daily aggregates for sid in Redis, as carehubd keeps them (hub/trends.h): a live record of 64
+    bytes, then 24 bytes a day at (day mod 56) * 24.  Active 07:00-22:00 most quarter-hours, 80 L of
+    water; in the last week nights broken by three waking spells."""
+    today = int((time.time() + 8 * 3600) // 86400)  # the subject's day (Asia/Shanghai)
+    live, ring = bytearray(64), bytearray(56 * 24)
+    live[0] = 1
+    struct.pack_into("<H", live, 1, today)
+    for back in range(1, 7 * weeks + 1):
+        day, rec = today - back, bytearray(24)
+        struct.pack_into("<H", rec, 0, day)
+        quarters = [q for q in range(28, 88) if (q + back) % 4] + ([8, 14, 20] if back <= 7 else [])
+        for q in quarters:
+            rec[2 + q // 8] |= 1 << (q % 8)
+        rec[14] = 10
+        struct.pack_into("<H", rec, 15, 800)
+        rec[23] = 1 | 16  # something reported; a water meter
+        ring[(day % 56) * 24:(day % 56 + 1) * 24] = rec
+    key = "t:%s:{%s}:trend" % (hub.name, sid)
+    subprocess.run(["redis-cli", "-p", os.environ["CH_TEST_REDIS_PORT"], "-x", "SET", key], input=bytes(live + ring),
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def login(d, hub, name, pw):
@@ -187,12 +213,18 @@ def operator_desk(d, hub):
     wait_for(lambda: tl("escalated_now"), "escalate now by %s in the API" % OPERATOR)
     step("note, A (acknowledged: the alarm stopped), escalate now: each on the timeline as %s" % OPERATOR)
 
+    seed_trends(hub, "s-001")
     d.find_element("id", "nav-subjects").click()
     d.find_element("id", "subj-q").send_keys("王秀英")
     wait_for(lambda: d.find_elements("css selector", '#subj-results li[data-subject-id="s-001"]'), "the search result")
     click(d, '#subj-results li[data-subject-id="s-001"]', "the search result")
     wait_for(lambda: d.find_elements("id", "sil-reason-s"), "the subject's card")
     wait_for(lambda: "SOS" in d.find_element("id", "subj-info").text, "the subject's devices")
+    # The trend report (issue 18): her nights broken in the last week are flagged; a sparkline a metric.
+    wait_for(lambda: "夜间起身" in d.find_element("id", "subj-trends").text, "the nights flag on the card")
+    assert "flag-concern" in js(d, "return document.querySelector('#subj-trends li.flag').className")
+    assert js(d, "return document.querySelectorAll('#subj-trends svg.spark path').length") >= 2, "no sparklines"
+    step("the subject's card shows the trend report: the flag and the sparklines")
     d.find_element("id", "sil-rule-s").send_keys("inactivity_day")
     d.find_element("id", "sil-reason-s").send_keys("家属接回家住两天")
     d.find_element("css selector", "#subj-card form.silence button[type=submit]").click()

@@ -8,13 +8,14 @@
  * with another secret, or not at all.  Invariants: a refusal is one of the
  * two the ABI allows; an accepted callback has a key and strings that are
  * NUL-terminated UTF-8 (they go into JSON documents and logs); and what the
- * hub makes of it (ch_control_from_callback) is a control message its own
- * parser accepts.
+ * hub makes of it (ch_control_from_callback, or ch_checkin_from_callback for
+ * a check-in call) is a message its own parser accepts.
  */
 #ifndef FUZZ_CALLBACK_H
 #define FUZZ_CALLBACK_H
 
 #include "alerts.h"
+#include "checkin.h"
 #include "control.h"
 #include "http.h"
 #include "plugin_host.h"
@@ -73,7 +74,8 @@ static void fz_mask(const char *src, char *dst, size_t len)
 
 static const char fz_registry[] =
 	"{\"subjects\":[{\"id\":\"s-001\",\"name\":\"n\",\"address\":\"a\",\"phone\":\"+8613800000000\","
-	"\"timezone\":\"Asia/Shanghai\",\"devices\":[{\"id\":\"pir\",\"type\":\"motion\",\"location\":\"hall\"}],"
+	"\"timezone\":\"Asia/Shanghai\",\"check_in\":{\"at\":\"09:30\",\"channel\":\"chan\"},"
+	"\"devices\":[{\"id\":\"pir\",\"type\":\"motion\",\"location\":\"hall\"}],"
 	"\"contacts\":[{\"name\":\"n\",\"phone\":\"+8613800000000\",\"role\":\"self\",\"order\":0},"
 	"{\"name\":\"f\",\"phone\":\"+8613800000001\",\"role\":\"family\",\"order\":1}]}]}";
 
@@ -132,7 +134,14 @@ static int fz_run(const struct ch_plugin *p, const uint8_t *data, size_t size)
 			ch_alert_contact_id("family", "+8613800000001", cid);
 			snprintf(out.idempotency_key, sizeof(out.idempotency_key), "s-001:1:0:%s:chan", cid);
 		}
-		if (ch_control_from_callback(reg, "chan", &out, &doc, &act, err, sizeof(err)) == 0) {
+		/* A check-in call's answer ("s-001:checkin:<slot>") goes to the schedule; it must parse back. */
+		if (ch_checkin_from_callback(reg, "chan", &out, &doc, err, sizeof(err)) == 0) {
+			struct ch_checkin_answer a;
+			if (ch_checkin_answer_parse(doc, strlen(doc), &a, err, sizeof(err)) != 0)
+				abort();
+			free(doc);
+			doc = NULL;
+		} else if (ch_control_from_callback(reg, "chan", &out, &doc, &act, err, sizeof(err)) == 0) {
 			struct ch_ack_req q;
 			enum ch_reject why;
 			/* What the hub queues for itself must pass its own parser. */

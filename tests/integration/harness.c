@@ -502,7 +502,8 @@ void t_hub_config(struct t_hub *h, const char *name, const char *channels_json, 
 		 "  \"rules\": {\"file\": \"%s\"},\n"
 		 "  \"policies\": %s,\n"
 		 "  \"channels\": %s,\n"
-		 "  \"log\": {\"level\": \"debug\"}\n"
+		 "  \"log\": {\"level\": \"debug\"},\n"
+		 "  \"care\": {\"digest\": false}\n"
 		 "}\n",
 		 h->name, h->dir, t_build_dir(), t_mqtt_port(), h->name, t_redis_port(), h->prefix, t_src_dir(), rules,
 		 policies_json, chans);

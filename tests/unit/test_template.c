@@ -451,7 +451,7 @@ static void test_load_errors(void **state)
 	load_fails("{\"zh\": {\"sms\": \"hi\"}}", "templates.zh.sms: expected an object with \"alert\"");
 	load_fails("{\"zh\": {\"\": {\"alert\": \"x\"}}}", "templates.zh: empty channel name");
 	load_fails("{\"zh\": {\"sms\": {\"alrt\": \"x\"}}}",
-		   "templates.zh.sms.alrt: unknown key; expected \"alert\" or \"all_clear\"");
+		   "templates.zh.sms.alrt: unknown key; expected \"alert\", \"all_clear\" or \"checkin\"");
 	load_fails("{\"zh\": {\"sms\": {\"alert\": 1}}}", "templates.zh.sms.alert: expected a string");
 	load_fails("{\"zh\": {\"sms\": {\"all_clear\": null}}}", "templates.zh.sms.all_clear: expected a string");
 	load_fails("{\"zh\": {\"sms\": {\"alert\": \"\"}}}", "templates.zh.sms.alert: empty text");
